@@ -1,0 +1,73 @@
+# fc-codes: every command a developer or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION ?= 3.12
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Tests that also run on FC's runtimes (Python 3.6 + tablestore 5.1.0, Python 3.10 + 5.4.1).
+RUNTIME_TESTS ?= $(wildcard tests/functions tests/compat)
+# Set to 1 (CI does) to fail instead of skipping when a runtime's Python is not installed.
+REQUIRE_RUNTIMES ?= 0
+# Type-checked packages, and the code that must stay Python 3.6 compatible (vermin).
+TYPED := $(wildcard ots_local functions localdev tools/*.py)
+PY36_CODE := $(strip $(wildcard functions) $(RUNTIME_TESTS))
+
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+# --- environments -----------------------------------------------------------------------------
+# Each venv is (re)built when its pinned requirements change; otherwise this is a no-op.
+$(VENV)/.stamp: requirements/dev.txt
+	@[ -x $(PY) ] || { py=$$(tools/find-python $(PYTHON_VERSION)) && $$py -m venv $(VENV); }
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/dev.txt
+	@touch $@
+
+.venv-py%/.stamp: requirements/py%.txt
+	@v=$$(echo $* | sed -E 's/^3/3./'); dir=.venv-py$*; \
+	  [ -x $$dir/bin/python ] || { py=$$(tools/find-python $$v) && $$py -m venv $$dir; } && \
+	  $$dir/bin/python -m pip install -q --disable-pip-version-check 'pip>=21.3,<22' && \
+	  $$dir/bin/python -m pip install -q --disable-pip-version-check -r requirements/py$*.txt
+	@touch $@
+
+venv: $(VENV)/.stamp  ## create the dev virtualenv (.venv, Python 3.12) with pinned dependencies
+
+# --- checks -----------------------------------------------------------------------------------
+test: test-main test-py36 test-py310  ## run every test (main suite, then functions/ on FC runtimes)
+
+test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
+	$(PY) -m pytest
+
+# functions/ on an FC runtime: the local Tablestore server runs under the dev venv's Python.
+test-py36 test-py310: test-py%:
+	@v=$$(echo $* | sed -E 's/^3/3./'); \
+	if ! tools/find-python $$v >/dev/null 2>&1; then \
+	  if [ "$(REQUIRE_RUNTIMES)" = 1 ]; then echo "Python $$v is required (REQUIRE_RUNTIMES=1)"; exit 1; fi; \
+	  echo "SKIPPED test-py$*: Python $$v is not installed, so functions/ is untested on that FC runtime"; \
+	  exit 0; \
+	fi; \
+	if [ -z "$(RUNTIME_TESTS)" ]; then echo "test-py$*: no runtime tests yet"; exit 0; fi; \
+	$(MAKE) --no-print-directory venv .venv-py$*/.stamp && \
+	OTS_LOCAL_PYTHON=$(abspath $(PY)) .venv-py$*/bin/python -m pytest -p no:cacheprovider $(RUNTIME_TESTS)
+
+lint: venv  ## ruff (lint + format check), mypy, vermin (functions/ must run on Python 3.6)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(if $(TYPED),$(VENV)/bin/mypy $(TYPED))
+	$(if $(PY36_CODE),$(VENV)/bin/vermin --no-tips --violations --target=3.6- $(PY36_CODE))
+
+fmt: venv  ## format and auto-fix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+lock:  ## re-pin requirements/dev.txt from requirements/dev.in in a scratch venv
+	@tmp=$$(mktemp -d) && py=$$(tools/find-python $(PYTHON_VERSION)) && $$py -m venv $$tmp && \
+	  $$tmp/bin/pip install -q -r requirements/dev.in && \
+	  { sed -n '1,2p' requirements/dev.txt; $$tmp/bin/pip freeze; } > requirements/dev.txt.new && \
+	  mv requirements/dev.txt.new requirements/dev.txt && rm -rf $$tmp
+
+clean:  ## remove virtualenvs, caches and local data
+	rm -rf $(VENV) .venv-py36 .venv-py310 .pytest_cache .mypy_cache .ruff_cache .local
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

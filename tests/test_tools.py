@@ -1,0 +1,29 @@
+"""The repo's own tooling: the interpreter finder that the Makefile relies on."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_find_python_finds_a_working_interpreter_of_the_requested_version():
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    out = subprocess.run(
+        [str(ROOT / "tools" / "find-python"), version], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    reported = subprocess.run(
+        [out, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert reported == version
+
+
+def test_find_python_fails_clearly_for_a_missing_version():
+    proc = subprocess.run(
+        [str(ROOT / "tools" / "find-python"), "2.1"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 1
+    assert "no working python2.1 found" in proc.stderr
