@@ -1,0 +1,186 @@
+"""Start the local Tablestore server for a test session, or point at a real instance.
+
+Python 3.6 compatible and free of third-party imports on purpose: the runtime test environments
+(FC's python3 = 3.6 with tablestore 5.1.0, python3.10 with 5.4.1) cannot import `ots_local`
+(Python >= 3.10), so they run it as a subprocess under the dev venv's interpreter, named by the
+`OTS_LOCAL_PYTHON` environment variable (default: this interpreter).
+
+With `OTS_TEST_ENDPOINT`, `OTS_TEST_INSTANCE`, `OTS_TEST_ACCESS_KEY_ID` and
+`OTS_TEST_ACCESS_KEY_SECRET` set, `start()` starts nothing and returns a handle on that real
+instance instead (`is_local` is False; the control plane is then unavailable).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from urllib.request import Request, urlopen
+
+READY_RE = re.compile(r"^ots_local ready: endpoint=(\S+) instance=(\S+)")
+REAL_ENV = (
+    "OTS_TEST_ENDPOINT",
+    "OTS_TEST_INSTANCE",
+    "OTS_TEST_ACCESS_KEY_ID",
+    "OTS_TEST_ACCESS_KEY_SECRET",
+)
+
+LOCAL_ACCESS_KEY_ID = "test-access-key-id"
+LOCAL_ACCESS_KEY_SECRET = "test-access-key-secret"
+
+
+class ControlPlaneUnavailable(RuntimeError):
+    """Raised when a test needs the local server's control plane but runs against a real one."""
+
+
+class OTSServer(object):
+    """A running Tablestore endpoint: the local server (subprocess) or a real instance."""
+
+    def __init__(self, endpoint, instance, access_key_id, access_key_secret, process=None):
+        self.endpoint = endpoint
+        self.instance = instance
+        self.access_key_id = access_key_id
+        self.access_key_secret = access_key_secret
+        self.process = process
+        self.output = []  # the server's log lines, for debugging a failed test
+
+    @property
+    def is_local(self):
+        return self.process is not None
+
+    # --- control plane (ots_local only) ---------------------------------------------------------
+    def control(self, method, path, payload=None):
+        if not self.is_local:
+            raise ControlPlaneUnavailable("needs the ots_local control plane: " + path)
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        req = Request(self.endpoint + "/__ots_local/" + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urlopen(req, timeout=10) as resp:
+            body = resp.read()
+        return json.loads(body.decode("utf-8")) if body else None
+
+    def health(self):
+        return self.control("GET", "health")
+
+    def reset(self):
+        """Drop every table and row, and clear faults."""
+        return self.control("POST", "reset")
+
+    def add_fault(self, kind, api=None, count=None, probability=None, latency_ms=None):
+        """Inject a fault: kind is one of busy, timeout, latency, drop_before, drop_after.
+
+        `count` limits it to the next N matching requests, `probability` makes it random,
+        `api` restricts it to one API name (e.g. "BatchWriteRow"). Returns the server's answer.
+        """
+        spec = {"kind": kind}
+        for key, value in (
+            ("api", api),
+            ("count", count),
+            ("probability", probability),
+            ("latency_ms", latency_ms),
+        ):
+            if value is not None:
+                spec[key] = value
+        return self.control("POST", "faults", spec)
+
+    def clear_faults(self):
+        return self.control("DELETE", "faults")
+
+    def faults(self):
+        return self.control("GET", "faults")
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def stop(self, timeout=10):
+        """Stop the subprocess (SIGTERM, then SIGKILL); a real instance is left alone."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+
+    def kill(self):
+        """SIGKILL the subprocess (crash tests)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def real_instance_from_env():
+    """An OTSServer for the real instance named by OTS_TEST_*, or None if they are not all set."""
+    values = [os.environ.get(name) for name in REAL_ENV]
+    if all(values):
+        return OTSServer(*values)
+    return None
+
+
+def start(
+    instance="test", data_file=None, port=0, extra_args=(), python=None, timeout=30, use_real=True
+):
+    """Start `python -m ots_local` on 127.0.0.1 and wait for its ready line.
+
+    Returns an OTSServer; call `stop()` when done. With `use_real` and the OTS_TEST_* variables
+    set, returns the real instance instead.
+    """
+    if use_real:
+        real = real_instance_from_env()
+        if real is not None:
+            return real
+    python = python or os.environ.get("OTS_LOCAL_PYTHON") or sys.executable
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cmd = [
+        python,
+        "-m",
+        "ots_local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--instance",
+        instance,
+        "--access-key-id",
+        LOCAL_ACCESS_KEY_ID,
+        "--access-key-secret",
+        LOCAL_ACCESS_KEY_SECRET,
+    ]
+    if data_file:
+        cmd += ["--data", str(data_file)]
+    cmd += list(extra_args)
+    proc = subprocess.Popen(
+        cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True
+    )
+    server = None
+    deadline = time.time() + timeout
+    lines = []
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        match = READY_RE.match(line)
+        if match:
+            server = OTSServer(
+                match.group(1),
+                match.group(2),
+                LOCAL_ACCESS_KEY_ID,
+                LOCAL_ACCESS_KEY_SECRET,
+                process=proc,
+            )
+            break
+    if server is None:
+        proc.kill()
+        proc.wait(10)
+        raise RuntimeError("ots_local did not become ready: %s\n%s" % (cmd, "\n".join(lines)))
+    server.output = lines
+
+    def drain():  # keep reading so the server never blocks on a full pipe
+        for out_line in proc.stdout:
+            if len(server.output) < 10000:
+                server.output.append(out_line.rstrip("\n"))
+
+    threading.Thread(target=drain, daemon=True).start()
+    return server
