@@ -53,6 +53,7 @@ def runtime():
     """The instance's Runtime, built from the environment on first use."""
     with _Instance.lock:
         if _Instance.runtime is None:
+            log.setup()
             _Instance.runtime = Runtime.from_env()
         return _Instance.runtime
 

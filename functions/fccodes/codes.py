@@ -84,8 +84,12 @@ def normalize(text):
 
 
 def normalize_prefix(text):
-    """A batch prefix in stored form (same forgiving rules as codes), or None if invalid."""
-    prefix = _SEPARATORS.sub("", text).upper().translate(_LOOKALIKES)
+    """A batch prefix in stored form, or None if invalid.
+
+    Case-insensitive and separators are ignored, but unlike codes typed by people, I, L, O and
+    U are refused rather than mapped: an admin asking for `VIP` should not silently get `V1P`.
+    """
+    prefix = _SEPARATORS.sub("", text).upper()
     return prefix if _PREFIX_RE.match(prefix) else None
 
 

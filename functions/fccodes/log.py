@@ -10,11 +10,11 @@ import logging
 import sys
 
 logger = logging.getLogger("fccodes")
+logger.setLevel(logging.INFO)  # whatever the root's level: these lines are the service's record
 
 
 def setup():
-    """Make sure our lines are shown: FC configures the root logger; bare Python does not."""
-    logger.setLevel(logging.INFO)
+    """Make sure our lines are shown somewhere: FC configures the root logger, bare Python not."""
     if not logging.getLogger().handlers and not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(message)s"))

@@ -421,10 +421,11 @@ class _Generation(object):
             except StoreUnavailable as exc:
                 if not exc.retryable:
                     raise
-                if exc.maybe_applied:
-                    self._note_uncertain(uncertain, pending)
                 error = exc
-                if not backoff.next():
+                if exc.maybe_applied:  # no answer: read back what is there instead
+                    self._note_uncertain(uncertain, pending)
+                    pending = self._resolve(index, pending)
+                if pending and not backoff.next():
                     raise exc
                 continue
             retry, check = [], []
@@ -446,26 +447,36 @@ class _Generation(object):
             pending = retry
 
     def _resolve(self, index, keys):
-        """Keys that exist although our write's outcome was unknown: ours, or a collision?"""
-        replacements = []
+        """Keys whose write had an unknown outcome: what still needs writing.
+
+        Read back: our nonce -> written (done); no row -> write the same key again; another
+        nonce -> a collision, replaced by a new key. Keys that cannot be read now are returned
+        as they are (a later write attempt tells, or reads them again).
+        """
+        try:
+            nonces = self._nonces(keys)
+        except StoreUnavailable as exc:
+            if not exc.retryable:
+                raise
+            return list(keys)
+        todo = []
+        for key in keys:
+            if key not in nonces:
+                todo.append(key)
+            elif nonces[key] == self.nonce:
+                self._note_stored(index, key)
+            else:
+                todo.append(self.new_key())
+        return todo
+
+    def _nonces(self, keys):
+        """{key: nonce} for those of `keys` that exist. Raises StoreUnavailable."""
+        found = {}
         for start in range(0, len(keys), BATCH_GET_LIMIT):
-            part = keys[start : start + BATCH_GET_LIMIT]
-            try:
-                rows = self.store.get_many(part, ["nonce"])
-            except StoreUnavailable as exc:
-                if not exc.retryable:
-                    raise
-                replacements.extend(part)  # try again later: they will fail again and be read
-                continue
-            for key in part:
-                row = rows.get(key)
-                if row is not None and row.get("nonce") == self.nonce:
-                    self._note_stored(index, key)
-                elif row is None:
-                    replacements.append(key)  # gone again (deleted meanwhile): write it anew
-                else:
-                    replacements.append(self.new_key())  # someone else's code: redraw
-        return replacements
+            rows = self.store.get_many(keys[start : start + BATCH_GET_LIMIT], ["nonce"])
+            for key, row in rows.items():
+                found[key] = row.get("nonce")
+        return found
 
     def _note_uncertain(self, uncertain, keys):
         uncertain.update(keys)
@@ -494,6 +505,12 @@ class _Generation(object):
                 error = exc
                 if not exc.retryable:
                     break
+                if exc.maybe_applied:  # no answer: see which of our rows are still there
+                    try:
+                        nonces = self._nonces(pending)
+                    except StoreUnavailable:
+                        continue
+                    pending = [key for key in pending if nonces.get(key) == self.nonce]
                 continue
             # CONDITION_FAILED: no row, or not ours: either way nothing of ours is left there.
             pending = [

@@ -14,9 +14,15 @@ credentials rotate (FC hands out STS tokens that expire).
 import logging
 import threading
 
-# Before importing the SDK: tablestore 6.x warns on import when its native codec does not load,
-# through logging's last-resort handler; our one JSON log line per invocation must stay alone.
+# Before importing the SDK: tablestore 6.x warns on import when its native codec does not load
+# (any runtime but CPython 3.12), which FC would print with every cold start.
 logging.getLogger("tablestore").addHandler(logging.NullHandler())
+logging.getLogger("tablestore").setLevel(logging.ERROR)
+# The client logs every failed request at ERROR, condition failures included, which are routine
+# here; our one log line per invocation already names the store error that mattered.
+SDK_LOGGER = "fccodes.sdk"
+logging.getLogger(SDK_LOGGER).addHandler(logging.NullHandler())
+logging.getLogger(SDK_LOGGER).propagate = False
 
 from tablestore import (  # noqa: E402
     BatchGetRowRequest,
@@ -121,7 +127,7 @@ class ClientFactory(object):
                     socket_timeout=self.timeout,
                     max_connection=self.max_connections,
                     retry_policy=NoRetryPolicy(),
-                    logger_name="fccodes.tablestore",
+                    logger_name=SDK_LOGGER,
                 )
                 self._credentials = credentials
                 self.builds += 1
@@ -147,7 +153,7 @@ class CodeStore(object):
         """
         try:
             _, row, _ = self._client().get_row(
-                self.table, [(PK, key)], columns_to_get=columns, max_version=1
+                self.table, [(PK, key)], columns_to_get=_with_pk(columns), max_version=1
             )
         except Exception as exc:
             raise _translate(exc, write=False) from exc
@@ -214,7 +220,10 @@ class CodeStore(object):
         request = BatchGetRowRequest()
         request.add(
             TableInBatchGetRowItem(
-                self.table, [[(PK, key)] for key in keys], columns_to_get=columns, max_version=1
+                self.table,
+                [[(PK, key)] for key in keys],
+                columns_to_get=_with_pk(columns),
+                max_version=1,
             )
         )
         try:
@@ -269,6 +278,12 @@ def _columns(row):
     return [
         (name, value) for name, value in sorted(row.items()) if name != PK and value is not None
     ]
+
+
+def _with_pk(columns):
+    # Whether a row exists shows in its primary key, which is returned only when asked for
+    # once columns_to_get is given.
+    return None if columns is None else [PK, *columns]
 
 
 def _attributes(row):

@@ -104,7 +104,8 @@ def test_display_puts_the_prefix_in_its_own_group_then_groups_of_four():
 
 def test_normalize_prefix():
     assert codes.normalize_prefix("beta") == "BETA"
-    assert codes.normalize_prefix("v-i-p") == "V1P"
+    assert codes.normalize_prefix("v-x_p") == "VXP"
+    assert codes.normalize_prefix("VIP") is None  # no I, L, O, U: never silently V1P
     assert codes.normalize_prefix("TOOLONGXY") is None
     assert codes.normalize_prefix("") is None
     assert codes.normalize_prefix("B*") is None

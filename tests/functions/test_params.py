@@ -72,6 +72,7 @@ def test_null_means_not_given():
         ({"count": 1, "max_uses": 0}, "max_uses: must be an integer from 1 to 1000000000"),
         ({"count": 1, "prefix": "TOOLONGXY"}, "prefix: must be 1-8 symbols"),
         ({"count": 1, "prefix": "B*"}, "prefix: must be 1-8 symbols"),
+        ({"count": 1, "prefix": "GOLD"}, "prefix: must be 1-8 symbols of 0-9 and A-Z without I"),
         ({"count": 1, "prefix": 7}, "prefix: must be 1-8 symbols"),
         ({"count": 1, "batch": ""}, "batch: must be a string of 1-64 characters"),
         ({"count": 1, "batch": "x" * 65}, "batch: must be a string of 1-64 characters"),
