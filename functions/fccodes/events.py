@@ -57,6 +57,8 @@ class Incoming(object):
 
 def shape_of(event):
     """Best guess at an event's shape without decoding it (to render an early error)."""
+    if isinstance(event, str):
+        event = event.encode("utf-8", "replace")
     if isinstance(event, (bytes, bytearray)):
         if b'"httpMethod"' in event:
             return API_GATEWAY

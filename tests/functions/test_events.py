@@ -153,3 +153,9 @@ def test_render_error_shapes():
     rendered = json.loads(events.render_error(events.DIRECT, unavailable, "r-2"))
     assert rendered["error"]["cleanup_complete"] is True
     assert rendered["error"]["code"] == "STORE_UNAVAILABLE"
+
+
+def test_shape_of_undecodable_events_for_early_errors():
+    assert events.shape_of(b'{"httpMethod": "POST", oops') == events.API_GATEWAY
+    assert events.shape_of('{"rawPath": "/codes", oops') == events.HTTP_TRIGGER
+    assert events.shape_of(b"{oops") == events.DIRECT
