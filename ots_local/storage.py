@@ -53,10 +53,9 @@ class Storage:
                 raise StorageError(f"{path}: cannot switch to WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous=NORMAL")
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        has_meta = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='ots_tables'"
-        ).fetchone()
-        if version == 0 and not has_meta:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        has_meta = "ots_tables" in names
+        if version == 0 and not names:  # a new (empty) database
             conn.execute(
                 "CREATE TABLE ots_tables (name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE,"
                 " meta TEXT NOT NULL)"
