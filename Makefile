@@ -13,7 +13,7 @@ REQUIRE_RUNTIMES ?= 0
 TYPED := $(wildcard ots_local functions localdev tools/*.py)
 PY36_CODE := $(strip $(wildcard functions) $(RUNTIME_TESTS))
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -58,6 +58,30 @@ lint: venv  ## ruff (lint + format check), mypy, vermin (functions/ must run on 
 	$(if $(TYPED),$(VENV)/bin/mypy $(TYPED))
 	$(if $(PY36_CODE),$(VENV)/bin/vermin --no-tips --violations --target=3.6- $(PY36_CODE))
 
+# --- deployment (docs/deploy.md) ---------------------------------------------------------------
+FUN := node_modules/.bin/fun
+TOOL ?= fun
+RUNTIME ?= python3.10
+
+# Funcraft, pinned in package-lock.json; its install scripts only check the Node version.
+node_modules/.fc-codes-stamp: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+validate: venv node_modules/.fc-codes-stamp  ## fun validate, our template checks, actionlint
+	$(FUN) validate -t template.yml
+	$(PY) -m tools.checks
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+deploy: venv $(if $(filter s,$(TOOL)),,node_modules/.fc-codes-stamp)  ## deploy after preflight (TOOL=fun|ros|s)
+	$(PY) -m tools.deploy --tool $(TOOL)
+
+package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|python3.12)
+	$(PY) -m tools.package --runtime $(RUNTIME)
+
+smoke: venv  ## smoke-test a deployment through FC's invoke API (ALIBABA_CLOUD_* variables)
+	$(PY) -m tools.smoke
+
 fmt: venv  ## format and auto-fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -69,5 +93,5 @@ lock:  ## re-pin requirements/dev.txt from requirements/dev.in in a scratch venv
 	  mv requirements/dev.txt.new requirements/dev.txt && rm -rf $$tmp
 
 clean:  ## remove virtualenvs, caches and local data
-	rm -rf $(VENV) .venv-py36 .venv-py310 .pytest_cache .mypy_cache .ruff_cache .local
+	rm -rf $(VENV) .venv-py36 .venv-py310 .pytest_cache .mypy_cache .ruff_cache .local build node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

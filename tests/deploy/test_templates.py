@@ -1,0 +1,310 @@
+"""template.yml and s.yaml: our checks (tools/checks.py) where `fun validate` is blind.
+
+Each check runs on the real templates (no problem allowed) and on a copy with one deliberate
+mistake, to show the check catches it. `fun validate` itself runs in `make validate`.
+"""
+
+import copy
+import json
+import re
+
+import pytest
+import yaml
+
+from tools import checks
+from tools.templates import (
+    FUN_TEMPLATE,
+    S_YAML,
+    TemplateError,
+    load_fun_template,
+    load_s_yaml,
+    load_yaml,
+    resolve_vars,
+)
+
+
+@pytest.fixture(scope="module")
+def tpl():
+    return load_fun_template()
+
+
+def fun_with(tmp_path, change):
+    """template.yml with `change(raw)` applied, read back like the real one."""
+    raw = copy.deepcopy(load_yaml(FUN_TEMPLATE))
+    change(raw)
+    path = tmp_path / "template.yml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return load_fun_template(path)
+
+
+def s_with(tmp_path, change):
+    raw = copy.deepcopy(load_yaml(S_YAML))
+    change(raw)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return load_s_yaml(path)
+
+
+def fn_props(raw, name):
+    return raw["Resources"]["fc-codes"][name]["Properties"]
+
+
+def route(raw, path, method):
+    return raw["Resources"]["fc_codes"]["Properties"]["DefinitionBody"][path][method]
+
+
+# --- template.yml -------------------------------------------------------------------------
+
+
+def test_template_yml_passes_every_check(tpl):
+    assert checks.check_fun_template(tpl) == []
+
+
+def test_template_declares_the_products_routes_for_machines_to_read(tpl):
+    table = {(r.method, r.path): (r.function, r.auth_type, r.path_parameters) for r in tpl.routes}
+    assert table == {
+        ("POST", "/codes"): ("gen_code", "APP", ()),
+        ("POST", "/codes/[code]/redeem"): ("use_code", "ANONYMOUS", ("code",)),
+        ("GET", "/codes/[code]"): ("query_code", "ANONYMOUS", ("code",)),
+        ("DELETE", "/codes/[code]"): ("del_code", "APP", ("code",)),
+    }
+    assert checks.fun_region(tpl) == "cn-hangzhou"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda raw: route(raw, "/codes", "post").update(
+                {"x-aliyun-apigateway-auth-type": "ANONYMOUS"}
+            ),
+            "API POST /codes: admin route must be signed (APP), not ANONYMOUS",
+        ),
+        (
+            lambda raw: route(raw, "/codes/[code]", "delete").update(
+                {"x-aliyun-apigateway-auth-type": "ANONYMOUS"}
+            ),
+            "API DELETE /codes/[code]: admin route must be signed (APP), not ANONYMOUS",
+        ),
+        (
+            lambda raw: route(raw, "/codes/[code]", "get")["x-aliyun-apigateway-fc"].update(
+                arn="acs:fc:::services/${fc-codes.Arn}/functions/${lookup_code.Arn}/"
+            ),
+            "API GET /codes/[code]: arn names undeclared function lookup_code",
+        ),
+        (
+            lambda raw: route(raw, "/codes/[code]/redeem", "post")["x-aliyun-apigateway-fc"].update(
+                arn="acs:fc:::services/${fc-codes.Arn}/functions/${query_code.Arn}/"
+            ),
+            "API POST /codes/[code]/redeem: bound to query_code, expected use_code",
+        ),
+        (
+            lambda raw: route(raw, "/codes/[code]", "get").pop(
+                "x-aliyun-apigateway-request-parameters"
+            ),
+            "API GET /codes/[code]: PATH parameters (), path has ('code',)",
+        ),
+        (
+            lambda raw: route(raw, "/codes", "post")["x-aliyun-apigateway-fc"].update(timeout=3000),
+            "API POST /codes: gateway timeout 3000 ms < function Timeout 60 s",
+        ),
+        (
+            lambda raw: route(raw, "/codes", "post")["x-aliyun-apigateway-request-config"].update(
+                requestMode="MAPPING"
+            ),
+            "API POST /codes: requestMode must be PASSTHROUGH",
+        ),
+        (
+            lambda raw: fn_props(raw, "use_code").update(MemorySize=300),
+            "template.yml use_code: MemorySize 300 (128..3072, step 64)",
+        ),
+        (
+            lambda raw: fn_props(raw, "del_code").update(Handler="index.handler"),
+            "template.yml del_code: Handler index.handler, expected del_code.handler",
+        ),
+        (
+            lambda raw: fn_props(raw, "del_code").update(CodeUri="./"),
+            "template.yml del_code: CodeUri ./ (the package must be ./functions only)",
+        ),
+        (
+            lambda raw: fn_props(raw, "gen_code")["EnvironmentVariables"].update(CODE_LENGTH=15),
+            "template.yml gen_code: CODE_LENGTH must be a string, got 15",
+        ),
+        (
+            lambda raw: fn_props(raw, "query_code").update(
+                EnvironmentVariables={
+                    **fn_props(raw, "query_code")["EnvironmentVariables"],
+                    "FC_DEBUG": "1",
+                }
+            ),
+            "template.yml query_code: FC_DEBUG: FC_* variables are reserved by Function Compute",
+        ),
+        (
+            lambda raw: fn_props(raw, "query_code").update(
+                EnvironmentVariables={
+                    **fn_props(raw, "query_code")["EnvironmentVariables"],
+                    "CODES_TABLE": "other",
+                }
+            ),
+            "query_code: CODES_TABLE other != codes",
+        ),
+        (
+            lambda raw: raw["Resources"]["fccodes"]["codes"]["Properties"].update(
+                PrimaryKeyList=[{"Name": "id", "Type": "STRING"}]
+            ),
+            "table codes: primary key (('id', 'STRING'),), expected (('code', 'STRING'),)",
+        ),
+        (
+            lambda raw: raw["Resources"]["fc-codes"]["Properties"]["Policies"][0]["Statement"][
+                0
+            ].update(Resource="acs:ots:*:*:instance/fccodes/table/*"),
+            "policy statement 0: Resource ['acs:ots:*:*:instance/fccodes/table/*'], expected only "
+            "['acs:ots:*:*:instance/fccodes/table/codes']",
+        ),
+        (
+            lambda raw: raw["Resources"]["fc-codes"]["Properties"]["Policies"][0]["Statement"][0][
+                "Action"
+            ].append("ots:*"),
+            "policy statement 0: action 'ots:*' is not one Tablestore API",
+        ),
+        (
+            lambda raw: raw["Resources"].pop("PublicRoutesThrottleBinding"),
+            "ROS: no ALIYUN::ApiGateway::TrafficControlBinding (production needs it: "
+            "docs/deploy.md)",
+        ),
+        (
+            lambda raw: raw["Resources"]["AdminAppAuthorization"]["Properties"].update(
+                StageName="TEST"
+            ),
+            "ROS ALIYUN::ApiGateway::Authorization: StageName TEST not in {'RELEASE'}",
+        ),
+    ],
+)
+def test_a_broken_template_yml_is_reported(tmp_path, change, problem):
+    assert problem in checks.check_fun_template(fun_with(tmp_path, change))
+
+
+def test_a_route_naming_a_malformed_arn_cannot_be_read(tmp_path):
+    def change(raw):
+        route(raw, "/codes", "post")["x-aliyun-apigateway-fc"]["arn"] = "acs:fc:::gen_code"
+
+    with pytest.raises(TemplateError, match="arn 'acs:fc:::gen_code' is malformed"):
+        fun_with(tmp_path, change)
+
+
+# --- s.yaml -------------------------------------------------------------------------------
+
+
+def test_s_yaml_passes_every_check(tpl):
+    raw, resources = load_s_yaml()
+    assert checks.check_s_yaml(raw, resources, tpl) == []
+
+
+def test_s_yaml_runtime_is_switched_in_one_place(tmp_path, tpl):
+    raw, resources = s_with(tmp_path, lambda raw: raw["vars"].update(runtime="python3.12"))
+    assert {r.props["runtime"] for r in resources.values()} == {"python3.12"}
+    assert checks.check_s_yaml(raw, resources, tpl) == []
+    actions = {a["run"] for r in resources.values() for a in r.actions["pre-deploy"]}
+    assert actions == {"make package RUNTIME=python3.12"}
+
+
+def s_props(raw, key):
+    return raw["resources"][key]["props"]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            lambda raw: raw["vars"].update(runtime="python3.11"),
+            "s.yaml gen_code: runtime python3.11 (one of ['python3.10', 'python3.12', "
+            "'python3.9'])",
+        ),
+        (
+            lambda raw: s_props(raw, "use_code").update(runtime="python3.10"),
+            "s.yaml use_code: runtime must be ${vars.runtime} (one place to switch)",
+        ),
+        (
+            lambda raw: s_props(raw, "gen_code")["triggers"][0]["triggerConfig"].update(
+                authType="anonymous"
+            ),
+            "s.yaml gen_code: admin function must not have an anonymous trigger",
+        ),
+        (
+            lambda raw: s_props(raw, "del_code")["triggers"][0]["triggerConfig"].update(
+                authType="none"
+            ),
+            "s.yaml del_code: authType none (one of ['anonymous', 'function'])",
+        ),
+        (
+            lambda raw: s_props(raw, "query_code")["triggers"][0]["triggerConfig"].update(
+                methods=["GET", "POST"]
+            ),
+            "s.yaml query_code: methods ['GET', 'POST'], expected ['GET']",
+        ),
+        (
+            lambda raw: s_props(raw, "query_code").update(memorysize=256),
+            "s.yaml query_code: unknown fc3 properties ['memorysize']",
+        ),
+        (
+            lambda raw: s_props(raw, "query_code").pop("handler"),
+            "s.yaml query_code: missing ['handler']",
+        ),
+        (
+            lambda raw: s_props(raw, "use_code").update(timeout=30),
+            "s.yaml use_code: timeout_s 30 differs from template.yml's",
+        ),
+        (
+            lambda raw: s_props(raw, "use_code")["instanceLifecycleConfig"]["initializer"].update(
+                handler="use_code.init"
+            ),
+            "s.yaml use_code: initializer 'use_code.init' differs from template.yml's",
+        ),
+        (
+            lambda raw: s_props(raw, "use_code").update(
+                environmentVariables={
+                    **s_props(raw, "use_code")["environmentVariables"],
+                    "CODE_LENGTH": "12",
+                }
+            ),
+            "s.yaml use_code: env",
+        ),
+        (
+            lambda raw: raw["resources"]["del_code"].pop("actions"),
+            "s.yaml del_code: pre-deploy must run `make package RUNTIME=python3.10` "
+            "(builds ./build/fc3)",
+        ),
+        (lambda raw: raw.update(edition="1.0.0"), "s.yaml: edition 1.0.0 (fc3 needs 3.0.0)"),
+        (
+            lambda raw: s_props(raw, "gen_code").update(region="cn-nowhere"),
+            "s.yaml gen_code: region cn-nowhere is not an FC 3.0 region",
+        ),
+    ],
+)
+def test_a_broken_s_yaml_is_reported(tmp_path, tpl, change, problem):
+    raw, resources = s_with(tmp_path, change)
+    problems = checks.check_s_yaml(raw, resources, tpl)
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+def test_s_yaml_environment_follows_its_region(tmp_path, tpl):
+    raw, resources = s_with(tmp_path, lambda raw: raw["vars"].update(region="cn-shanghai"))
+    endpoints = {r.props["environmentVariables"]["OTS_ENDPOINT"] for r in resources.values()}
+    assert endpoints == {"https://fccodes.cn-shanghai.ots.aliyuncs.com"}
+    assert checks.check_s_yaml(raw, resources, tpl) == []
+
+
+def test_resolve_vars_rejects_an_undefined_variable():
+    assert resolve_vars({"a": ["x-${vars.r}"]}, {"r": "cn"}) == {"a": ["x-cn"]}
+    assert resolve_vars("${vars.n}", {"n": 3}) == 3
+    with pytest.raises(TemplateError, match=r"undefined variable \$\{vars\.nope\}"):
+        resolve_vars("${vars.nope}", {})
+
+
+def test_the_role_policy_in_the_docs_is_the_templates_policy(tpl):
+    """s.yaml's role is created by hand from docs/deploy.md: it must grant exactly the same."""
+    text = (FUN_TEMPLATE.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
+    policies = [b for b in blocks if "Statement" in b]
+    assert len(policies) == 1
+    assert policies[0]["Statement"] == tpl.policy_statements

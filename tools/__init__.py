@@ -1,0 +1,1 @@
+"""Repository tooling: deployment templates, the post-deploy smoke test, `make deploy`."""

@@ -1,0 +1,440 @@
+"""Checks of template.yml and s.yaml where `fun validate` is blind.
+
+`fun validate` checks template.yml against Funcraft's schema but not list items, table children
+or anything that needs the code; Serverless Devs cannot validate s.yaml offline at all. Each
+check here returns a list of problems (empty = fine), one sentence each naming the place, so
+tests/deploy asserts them and `make deploy` refuses to deploy a template that has any.
+"""
+
+import ast
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from tablestore import OTSClient  # the real SDK: its method names are the API names
+
+from tools.templates import (
+    FunTemplate,
+    Route,
+    SResource,
+    TemplateError,
+    load_fun_template,
+    load_s_yaml,
+    path_template_parameters,
+    s_functions,
+)
+
+# The product's contract (product.md section 1): route -> (function, admin?).
+ROUTES = {
+    ("POST", "/codes"): ("gen_code", True),
+    ("POST", "/codes/[code]/redeem"): ("use_code", False),
+    ("GET", "/codes/[code]"): ("query_code", False),
+    ("DELETE", "/codes/[code]"): ("del_code", True),
+}
+FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
+ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
+# product.md section 6: what settings reads (stage 2 derives it from functions/ instead).
+PRODUCT_ENV = {
+    "OTS_ENDPOINT",
+    "OTS_INSTANCE",
+    "CODES_TABLE",
+    "CODE_TIMEZONE",
+    "CODE_LENGTH",
+    "MAX_CODES_PER_REQUEST",
+    "GEN_CONCURRENCY",
+}
+OTS_ENDPOINT_RE = re.compile(
+    r"^https://([a-z][a-z0-9-]{1,14}[a-z0-9])\.([a-z0-9-]+)\.ots\.aliyuncs\.com$"
+)
+# Funcraft accepts only python3 among Python runtimes (it is Python 3.6 on FC).
+FUN_RUNTIMES = {"python3"}
+# FC 3.0 Python runtimes we support (fc3 names; there is no python3.11).
+FC3_RUNTIMES = {"python3.9", "python3.10", "python3.12"}
+ENV_LIMIT_BYTES = 4096
+# The properties an fc3 resource may have (the component's schema, src/schema.json): anything
+# else is a typo that fc3 would only log at debug level.
+FC3_PROPS = {
+    "asyncInvokeConfig", "code", "cpu", "customContainerConfig", "customDNS",
+    "customRuntimeConfig", "description", "diskSize", "endpoint", "environmentVariables",
+    "functionName", "gpuConfig", "handler", "instanceConcurrency", "instanceLifecycleConfig",
+    "internetAccess", "layers", "logConfig", "memorySize", "nasConfig", "ossMountConfig",
+    "region", "role", "runtime", "timeout", "tracingConfig", "triggers", "vpcBinding",
+    "vpcConfig",
+}  # fmt: skip
+FC3_REQUIRED = {"region", "functionName", "runtime", "code", "handler"}
+FC3_HTTP_AUTH = {"anonymous", "function"}
+FC3_HTTP_METHODS = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+FC3_REGIONS = {
+    "ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+    "ap-southeast-3", "ap-southeast-5", "ap-southeast-7", "cn-beijing", "cn-chengdu",
+    "cn-hangzhou", "cn-hongkong", "cn-huhehaote", "cn-qingdao", "cn-shanghai", "cn-shenzhen",
+    "cn-zhangjiakou", "eu-central-1", "eu-west-1", "us-east-1", "us-west-1",
+}  # fmt: skip
+
+
+def endpoint_parts(endpoint: str) -> tuple[str, str] | None:
+    """(instance, region) of a Tablestore public endpoint, or None if it is not one."""
+    m = OTS_ENDPOINT_RE.match(endpoint)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def fun_region(tpl: FunTemplate) -> str | None:
+    """The region template.yml is written for: the one in its OTS_ENDPOINT."""
+    for fn in tpl.functions.values():
+        parts = endpoint_parts(str(fn.env.get("OTS_ENDPOINT", "")))
+        if parts:
+            return parts[1]
+    return None
+
+
+def check_functions(tpl: FunTemplate, env_names: set[str] = PRODUCT_ENV) -> list[str]:
+    """Four functions, python3, ./functions, sane sizes, identical and complete environment."""
+    problems = []
+    if sorted(tpl.functions) != FUNCTIONS:
+        problems.append(f"functions are {sorted(tpl.functions)}, expected {FUNCTIONS}")
+    envs = []
+    for name, fn in tpl.functions.items():
+        where = f"template.yml {name}"
+        if fn.runtime not in FUN_RUNTIMES:
+            problems.append(f"{where}: Runtime {fn.runtime} (Funcraft accepts only python3)")
+        if fn.code.rstrip("/") != "./functions":
+            problems.append(f"{where}: CodeUri {fn.code} (the package must be ./functions only)")
+        if fn.handler != f"{name}.handler":
+            problems.append(f"{where}: Handler {fn.handler}, expected {name}.handler")
+        if fn.initializer != f"{name}.initializer":
+            problems.append(f"{where}: Initializer {fn.initializer}, expected {name}.initializer")
+        if not (128 <= fn.memory_mb <= 3072 and fn.memory_mb % 64 == 0):
+            problems.append(f"{where}: MemorySize {fn.memory_mb} (128..3072, step 64)")
+        if not (isinstance(fn.timeout_s, int) and 1 <= fn.timeout_s <= 86400):
+            problems.append(f"{where}: Timeout {fn.timeout_s} (integer seconds, 1..86400)")
+        init_timeout = fn.initializer_timeout_s
+        if not (isinstance(init_timeout, int) and 1 <= init_timeout <= 300):
+            problems.append(f"{where}: InitializationTimeout {init_timeout} (1..300)")
+        problems += check_env(where, fn.env, env_names)
+        envs.append(fn.env)
+    if any(env != envs[0] for env in envs):
+        problems.append("template.yml: functions have different EnvironmentVariables")
+    return problems
+
+
+def check_env(where: str, env: dict[str, Any], env_names: set[str]) -> list[str]:
+    """Names equal what settings reads, string values, no FC_* names, <= 4 KB in all."""
+    problems = []
+    if set(env) != env_names:
+        missing, extra = sorted(env_names - set(env)), sorted(set(env) - env_names)
+        problems.append(f"{where}: environment missing {missing}, unexpected {extra}")
+    for key, value in env.items():
+        if not isinstance(value, str):
+            problems.append(f"{where}: {key} must be a string, got {value!r}")
+        if key.startswith("FC_"):
+            problems.append(f"{where}: {key}: FC_* variables are reserved by Function Compute")
+    if sum(len(k) + len(str(v)) for k, v in env.items()) > ENV_LIMIT_BYTES:
+        problems.append(f"{where}: environment exceeds {ENV_LIMIT_BYTES} bytes")
+    return problems
+
+
+def check_table_and_policy(tpl: FunTemplate, primary_key=(("code", "STRING"),)) -> list[str]:
+    """Instance, table, endpoint, policy resource agree; key as the store expects."""
+    problems = []
+    if len(tpl.tables) != 1:
+        return [f"template.yml: expected one Tablestore table, found {len(tpl.tables)}"]
+    table = tpl.tables[0]
+    if table.primary_key != tuple(primary_key):
+        problems.append(
+            f"table {table.name}: primary key {table.primary_key}, expected {primary_key}"
+        )
+    for name, fn in tpl.functions.items():
+        env = fn.env
+        if env.get("OTS_INSTANCE") != table.instance:
+            problems.append(f"{name}: OTS_INSTANCE {env.get('OTS_INSTANCE')} != {table.instance}")
+        if env.get("CODES_TABLE") != table.name:
+            problems.append(f"{name}: CODES_TABLE {env.get('CODES_TABLE')} != {table.name}")
+        parts = endpoint_parts(str(env.get("OTS_ENDPOINT", "")))
+        if not parts or parts[0] != table.instance:
+            problems.append(
+                f"{name}: OTS_ENDPOINT {env.get('OTS_ENDPOINT')} is not "
+                f"https://{table.instance}.<region>.ots.aliyuncs.com"
+            )
+    resource = f"acs:ots:*:*:instance/{table.instance}/table/{table.name}"
+    if not tpl.policy_statements:
+        problems.append("service: no inline policy (it needs the table's row actions)")
+    for i, st in enumerate(tpl.policy_statements):
+        where = f"policy statement {i}"
+        if st.get("Effect") != "Allow":
+            problems.append(f"{where}: Effect {st.get('Effect')} (expected Allow)")
+        resources = st.get("Resource")
+        resources = [resources] if isinstance(resources, str) else resources
+        if resources != [resource]:
+            problems.append(f"{where}: Resource {resources}, expected only [{resource!r}]")
+        for action in st.get("Action") or []:
+            if not re.fullmatch(r"ots:[A-Z][A-Za-z]+", action):
+                problems.append(f"{where}: action {action!r} is not one Tablestore API")
+    return problems
+
+
+def policy_actions(tpl: FunTemplate) -> set[str]:
+    """Every action the service's inline policy allows."""
+    return {a for st in tpl.policy_statements for a in st.get("Action") or []}
+
+
+def check_routes(tpl: FunTemplate) -> list[str]:
+    """Exactly the product's routes, each bound to its declared function, admin ones signed."""
+    problems = []
+    seen = {(r.method, r.path): r for r in tpl.routes}
+    if len(seen) != len(tpl.routes):
+        problems.append("API: a route is declared twice")
+    if set(seen) != set(ROUTES):
+        problems.append(f"API routes are {sorted(seen)}, expected {sorted(ROUTES)}")
+    for key, route in seen.items():
+        where = f"API {route.method} {route.path}"
+        problems += _check_route(tpl, where, route)
+        if key not in ROUTES:
+            continue
+        function, admin = ROUTES[key]
+        if route.function != function:
+            problems.append(f"{where}: bound to {route.function}, expected {function}")
+        if admin and route.auth_type not in ("APP", "APPOPENID"):
+            problems.append(f"{where}: admin route must be signed (APP), not {route.auth_type}")
+        if not admin and route.auth_type != "ANONYMOUS":
+            problems.append(f"{where}: public route should be ANONYMOUS, not {route.auth_type}")
+    return problems
+
+
+def _check_route(tpl: FunTemplate, where: str, route: Route) -> list[str]:
+    problems = []
+    if route.service != tpl.service:
+        problems.append(f"{where}: arn names service {route.service}, not {tpl.service}")
+    fn = tpl.functions.get(route.function)
+    if fn is None:
+        return [*problems, f"{where}: arn names undeclared function {route.function}"]
+    declared = path_template_parameters(route.path)
+    if tuple(route.path_parameters) != declared:
+        problems.append(f"{where}: PATH parameters {route.path_parameters}, path has {declared}")
+    if route.timeout_ms is None or route.timeout_ms < fn.timeout_s * 1000:
+        # A shorter gateway timeout answers 504 while the function still runs (and may succeed).
+        problems.append(
+            f"{where}: gateway timeout {route.timeout_ms} ms < function Timeout {fn.timeout_s} s"
+        )
+    spec = _route_spec(tpl, route)
+    config = spec.get("x-aliyun-apigateway-request-config") or {}
+    if config.get("requestMode") != "PASSTHROUGH":
+        # Our event decoding expects API Gateway's FC event ({path, httpMethod, ...}).
+        problems.append(f"{where}: requestMode must be PASSTHROUGH")
+    if config.get("requestProtocol") != "HTTPS":
+        problems.append(f"{where}: requestProtocol must be HTTPS (codes are secrets in transit)")
+    for p in spec.get("x-aliyun-apigateway-request-parameters") or []:
+        if p.get("location") == "PATH" and p.get("required") != "REQUIRED":
+            problems.append(f"{where}: path parameter {p.get('apiParameterName')} not REQUIRED")
+    return problems
+
+
+def _route_spec(tpl: FunTemplate, route: Route) -> dict[str, Any]:
+    for res in tpl.raw["Resources"].values():
+        body = (res.get("Properties") or {}).get("DefinitionBody") or {}
+        spec = (body.get(route.path) or {}).get(route.method.lower())
+        if spec:
+            return spec
+    return {}
+
+
+def check_ros_resources(tpl: FunTemplate) -> list[str]:
+    """Throttling on the public routes and an App authorized for the admin ones (ROS deploy)."""
+    problems = []
+    apis = {
+        k for k, v in tpl.raw["Resources"].items() if v.get("Type") == "Aliyun::Serverless::Api"
+    }
+    stages = {tpl.raw["Resources"][k]["Properties"]["StageName"] for k in apis}
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for res in tpl.ros_resources.values():
+        by_type.setdefault(res["Type"], []).append(res.get("Properties") or {})
+    for needed in (
+        "ALIYUN::ApiGateway::TrafficControl",
+        "ALIYUN::ApiGateway::TrafficControlBinding",
+        "ALIYUN::ApiGateway::App",
+        "ALIYUN::ApiGateway::Authorization",
+    ):
+        if needed not in by_type:
+            problems.append(f"ROS: no {needed} (production needs it: docs/deploy.md)")
+    for kind in ("ALIYUN::ApiGateway::TrafficControlBinding", "ALIYUN::ApiGateway::Authorization"):
+        for props in by_type.get(kind, []):
+            group = (props.get("GroupId") or {}).get("Fn::GetAtt", [None])[0]
+            if group not in apis:
+                problems.append(f"ROS {kind}: GroupId must be the API group ({sorted(apis)})")
+            if props.get("StageName") not in stages:
+                problems.append(f"ROS {kind}: StageName {props.get('StageName')} not in {stages}")
+    return problems
+
+
+def check_fun_template(tpl: FunTemplate, env_names: set[str] = PRODUCT_ENV) -> list[str]:
+    """Every template.yml check that needs no code."""
+    return (
+        check_functions(tpl, env_names)
+        + check_table_and_policy(tpl)
+        + check_routes(tpl)
+        + check_ros_resources(tpl)
+    )
+
+
+# --- s.yaml ---------------------------------------------------------------------------------
+
+
+def check_s_yaml(
+    raw: dict[str, Any], resources: dict[str, SResource], tpl: FunTemplate
+) -> list[str]:
+    """Valid fc3 fields and runtimes; the same functions, handlers and environment as
+    template.yml; admin triggers never anonymous; one place for the runtime."""
+    problems = []
+    if str(raw.get("edition")) != "3.0.0":
+        problems.append(f"s.yaml: edition {raw.get('edition')} (fc3 needs 3.0.0)")
+    if sorted(resources) != FUNCTIONS:
+        problems.append(f"s.yaml: resources {sorted(resources)}, expected {FUNCTIONS}")
+    runtime_var = (raw.get("vars") or {}).get("runtime")
+    fns = s_functions({k: r for k, r in resources.items() if set(r.props) >= FC3_REQUIRED})
+    for key, res in resources.items():
+        where = f"s.yaml {key}"
+        declared = raw["resources"][key]["props"]
+        if res.component != "fc3":
+            problems.append(f"{where}: component {res.component} (expected fc3)")
+        unknown = sorted(set(res.props) - FC3_PROPS)
+        if unknown:
+            problems.append(f"{where}: unknown fc3 properties {unknown}")
+        missing = sorted(FC3_REQUIRED - set(res.props))
+        if missing:
+            problems.append(f"{where}: missing {missing}")
+            continue
+        if declared.get("runtime") != "${vars.runtime}":
+            problems.append(f"{where}: runtime must be ${{vars.runtime}} (one place to switch)")
+        if res.props["region"] not in FC3_REGIONS:
+            problems.append(f"{where}: region {res.props['region']} is not an FC 3.0 region")
+        fn = fns[key]
+        if fn.runtime not in FC3_RUNTIMES:
+            problems.append(f"{where}: runtime {fn.runtime} (one of {sorted(FC3_RUNTIMES)})")
+        if not (128 <= fn.memory_mb <= 32768 and fn.memory_mb % 64 == 0):
+            problems.append(f"{where}: memorySize {fn.memory_mb} (128..32768, step 64)")
+        if not (isinstance(fn.timeout_s, int) and 1 <= fn.timeout_s <= 86400):
+            problems.append(f"{where}: timeout {fn.timeout_s} (1..86400)")
+        twin = tpl.functions.get(key)
+        if twin is not None:
+            for field in ("handler", "initializer", "memory_mb", "timeout_s", "env"):
+                mine, theirs = getattr(fn, field), getattr(twin, field)
+                if field == "env":
+                    mine, theirs = _without_region(mine), _without_region(theirs)
+                if mine != theirs:
+                    problems.append(f"{where}: {field} {mine!r} differs from template.yml's")
+        problems += _check_triggers(where, key, res.props.get("triggers") or [])
+        actions = res.actions.get("pre-deploy") or []
+        expected_run = f"make package RUNTIME={runtime_var}"
+        if not any(a.get("run") == expected_run for a in actions):
+            problems.append(f"{where}: pre-deploy must run `{expected_run}` (builds {fn.code})")
+    return problems
+
+
+def _without_region(env: dict[str, Any]) -> dict[str, Any]:
+    parts = endpoint_parts(str(env.get("OTS_ENDPOINT", "")))
+    if parts:
+        return dict(env, OTS_ENDPOINT=f"https://{parts[0]}.<region>.ots.aliyuncs.com")
+    return env
+
+
+def _check_triggers(where: str, key: str, triggers: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    http = [t for t in triggers if t.get("triggerType") == "http"]
+    if len(http) != 1:
+        return [f"{where}: expected one http trigger, found {len(http)}"]
+    config = http[0].get("triggerConfig") or {}
+    auth = config.get("authType")
+    if auth not in FC3_HTTP_AUTH:
+        problems.append(f"{where}: authType {auth} (one of {sorted(FC3_HTTP_AUTH)})")
+    if key in ADMIN_FUNCTIONS and auth == "anonymous":
+        problems.append(f"{where}: admin function must not have an anonymous trigger")
+    methods = set(config.get("methods") or [])
+    expected = {m for (m, _), (f, _) in ROUTES.items() if f == key}
+    if not methods <= FC3_HTTP_METHODS or methods != expected:
+        problems.append(f"{where}: methods {sorted(methods)}, expected {sorted(expected)}")
+    return problems
+
+
+# --- what the code says (derived, never hand-kept) --------------------------------------------
+
+
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def sdk_api_methods() -> set[str]:
+    """The Tablestore APIs, as the SDK's OTSClient names its methods (`batch_write_row`...)."""
+    return {name for name in vars(OTSClient) if not name.startswith("_")}
+
+
+def api_action(method: str) -> str:
+    """`batch_write_row` -> `ots:BatchWriteRow`, the RAM action of that API."""
+    return "ots:" + "".join(part.capitalize() for part in method.split("_"))
+
+
+def store_actions(store: Path, api_methods: set[str] | None = None) -> set[str]:
+    """The RAM actions the store needs: every OTSClient method it calls (`x.get_row(...)`)."""
+    methods = sdk_api_methods() if api_methods is None else api_methods
+    called = {
+        node.func.attr
+        for node in ast.walk(_tree(store))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in methods
+    }
+    return {api_action(m) for m in called}
+
+
+def store_primary_key(store: Path) -> str:
+    """The primary key column: the store's module-level `PK = "..."`."""
+    for node in _tree(store).body:
+        if (
+            isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["PK"]
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            return node.value.value
+    raise TemplateError(f"{store.name}: no module-level PK = '...' (the primary key column)")
+
+
+ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$")
+
+
+def settings_env_names(settings: Path) -> set[str]:
+    """The variables `Settings.from_env` reads: the UPPER_SNAKE strings in its body."""
+    for node in ast.walk(_tree(settings)):
+        if isinstance(node, ast.ClassDef) and node.name == "Settings":
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "from_env":
+                    return {
+                        c.value
+                        for c in ast.walk(item)
+                        if isinstance(c, ast.Constant)
+                        and isinstance(c.value, str)
+                        and ENV_NAME_RE.match(c.value)
+                    }
+    raise TemplateError(f"{settings.name}: no Settings.from_env")
+
+
+def all_problems() -> list[str]:
+    """Every check of both templates (what `make validate` and `make deploy` run)."""
+    tpl = load_fun_template()
+    raw, resources = load_s_yaml()
+    return check_fun_template(tpl) + check_s_yaml(raw, resources, tpl)
+
+
+def main() -> int:
+    try:
+        problems = all_problems()
+    except (OSError, TemplateError, KeyError, TypeError) as e:
+        problems = [f"cannot read the templates: {e}"]
+    for problem in problems:
+        print(f"template check: {problem}", file=sys.stderr)
+    if not problems:
+        print("template checks: template.yml and s.yaml ok")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
