@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from urllib.request import Request, urlopen
 
 READY_RE = re.compile(r"^ots_local ready: endpoint=(\S+) instance=(\S+)")
@@ -151,36 +150,41 @@ def start(
         cmd += ["--data", str(data_file)]
     cmd += list(extra_args)
     proc = subprocess.Popen(
-        cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True
+        cmd,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        encoding="utf-8",
+        errors="replace",
     )
-    server = None
-    deadline = time.time() + timeout
+    # One thread reads the server's output for its whole life: it finds the ready line, then
+    # keeps draining so the server never blocks on a full pipe. The wait below has a deadline
+    # even if the server hangs without printing anything.
     lines = []
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line.rstrip("\n"))
-        match = READY_RE.match(line)
-        if match:
-            server = OTSServer(
-                match.group(1),
-                match.group(2),
-                LOCAL_ACCESS_KEY_ID,
-                LOCAL_ACCESS_KEY_SECRET,
-                process=proc,
-            )
-            break
-    if server is None:
+    ready = threading.Event()
+    found = []
+
+    def read_output():
+        for raw_line in proc.stdout:
+            line = raw_line.rstrip("\n")
+            if len(lines) < 10000:
+                lines.append(line)
+            if not found:
+                match = READY_RE.match(line)
+                if match:
+                    found.append(match)
+                    ready.set()
+        ready.set()  # EOF: the server exited
+
+    threading.Thread(target=read_output, daemon=True).start()
+    ready.wait(timeout)
+    if not found:
         proc.kill()
         proc.wait(10)
         raise RuntimeError("ots_local did not become ready: %s\n%s" % (cmd, "\n".join(lines)))
+    match = found[0]
+    server = OTSServer(
+        match.group(1), match.group(2), LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, process=proc
+    )
     server.output = lines
-
-    def drain():  # keep reading so the server never blocks on a full pipe
-        for out_line in proc.stdout:
-            if len(server.output) < 10000:
-                server.output.append(out_line.rstrip("\n"))
-
-    threading.Thread(target=drain, daemon=True).start()
     return server

@@ -1,0 +1,400 @@
+"""The Tablestore API operations: protobuf requests in, protobuf responses out.
+
+Each handler decodes its `{Api}Request`, checks the request's shape, calls the `Engine` and
+encodes the `{Api}Response`; errors are raised as `OTSError`. The protobuf classes are the
+SDK's generated ones (`tablestore.protobuf`), so the wire format is the SDK's by construction.
+
+Validation order follows the real service: request shape, then the table, then the primary
+key, then the condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from google.protobuf.message import DecodeError
+
+from . import errors, model
+from .filters import compile_filter
+from .model import Engine, ReadRow, ReadSpec, TableMeta, WriteCondition
+from .plainbuffer import encode_row, encode_row_body, encode_rows, parse_row
+from .sdk import pb2 as pb
+
+BATCH_GET_MAX_ROWS = 100
+BATCH_WRITE_MAX_ROWS = 200
+BATCH_WRITE_MAX_BYTES = 4 * 1024 * 1024
+
+_ROW_KINDS = {pb.PUT: model.OP_PUT, pb.UPDATE: model.OP_UPDATE, pb.DELETE: model.OP_DELETE}
+_ROW_API = {model.OP_PUT: "PutRow", model.OP_UPDATE: "UpdateRow", model.OP_DELETE: "DeleteRow"}
+
+
+def _parse(cls: Any, body: bytes) -> Any:
+    message = cls()
+    try:
+        message.ParseFromString(body)
+    except DecodeError:
+        raise errors.ParameterInvalid("Parse PBMessage from RawString failed.") from None
+    if not message.IsInitialized():
+        missing = ", ".join(message.FindInitializationErrors())
+        raise errors.ParameterInvalid(f"Parse PBMessage from RawString failed: missing {missing}.")
+    return message
+
+
+def _encode(row: ReadRow | None) -> bytes:
+    return b"" if row is None else encode_row(row.primary_key, row.cells)
+
+
+def _set_consumed(message: Any, read: int, write: int) -> None:
+    unit = message.consumed.capacity_unit
+    unit.read = read
+    unit.write = write
+
+
+def _condition(message: Any) -> WriteCondition:
+    predicate = None
+    if message.column_condition:
+        predicate = compile_filter(message.column_condition, for_read=False).predicate
+    return WriteCondition(message.row_existence, predicate)
+
+
+def _return_content(message: Any) -> tuple[int, list[str]]:
+    if not message.HasField("return_content"):
+        return model.RT_NONE, []
+    content = message.return_content
+    return content.return_type, list(content.return_column_names)
+
+
+def _read_spec(message: Any, *, batch: bool) -> ReadSpec:
+    spec = ReadSpec(
+        columns_to_get=list(message.columns_to_get),
+        max_versions=message.max_versions if message.HasField("max_versions") else None,
+        start_column=message.start_column if message.HasField("start_column") else None,
+        end_column=message.end_column if message.HasField("end_column") else None,
+    )
+    specific = None
+    has_range = False
+    if message.HasField("time_range"):
+        time_range = message.time_range
+        has_start, has_end = time_range.HasField("start_time"), time_range.HasField("end_time")
+        if has_start != has_end:
+            raise errors.ParameterInvalid("Start and end time must be given at the same time.")
+        has_range = has_start
+        if time_range.HasField("specific_time"):
+            specific = time_range.specific_time
+            spec.time_range = (specific, specific + 1)
+        elif has_range:
+            spec.time_range = (time_range.start_time, time_range.end_time)
+    model.check_read_spec(spec, specific, has_range, batch)
+    if message.filter:
+        spec.filter = compile_filter(message.filter, for_read=True)
+    return spec
+
+
+def _read_pk(data: bytes) -> list[tuple[str, Any]]:
+    row = parse_row(data)
+    if row.cells:
+        raise errors.ParameterInvalid("Attribute column cannot be given while reading data.")
+    if row.delete_marker:
+        raise errors.ParameterInvalid("Delete marker cannot be given.")
+    return row.primary_key
+
+
+class API:
+    """Dispatches API names to handlers over one Engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.handlers: dict[str, Callable[[bytes], bytes]] = {
+            "CreateTable": self.create_table,
+            "ListTable": self.list_table,
+            "DescribeTable": self.describe_table,
+            "UpdateTable": self.update_table,
+            "DeleteTable": self.delete_table,
+            "GetRow": self.get_row,
+            "PutRow": self.put_row,
+            "UpdateRow": self.update_row,
+            "DeleteRow": self.delete_row,
+            "BatchGetRow": self.batch_get_row,
+            "BatchWriteRow": self.batch_write_row,
+            "GetRange": self.get_range,
+        }
+
+    def unsupported(self, api: str) -> errors.OTSError:
+        """The error for an API name this server does not implement."""
+        return errors.ParameterInvalid(
+            f"Unsupported operation: {api}. (ots_local implements: {', '.join(self.handlers)}.)"
+        )
+
+    # --- tables -------------------------------------------------------------------------------
+    def create_table(self, body: bytes) -> bytes:
+        request = _parse(pb.CreateTableRequest, body)
+        table_meta = request.table_meta
+        auto = [i for i, c in enumerate(table_meta.primary_key) if c.HasField("option")]
+        if len(auto) > 1:
+            raise errors.ParameterInvalid("AUTO_INCREMENT primary key count must <= 1.")
+        if request.index_metas:
+            raise errors.ParameterInvalid(
+                "ots_local does not support secondary indexes (index_metas in CreateTable)."
+            )
+        if request.HasField("stream_spec") and request.stream_spec.enable_stream:
+            raise errors.ParameterInvalid("ots_local does not support streams (stream_spec).")
+        options = request.table_options
+        if not options.HasField("time_to_live"):
+            raise errors.ParameterInvalid("Time-to-live is missing while creating table.")
+        if not options.HasField("max_versions"):
+            raise errors.ParameterInvalid("MaxVersions is missing while creating table.")
+        unit = request.reserved_throughput.capacity_unit
+        meta = TableMeta(
+            name=table_meta.table_name,
+            pk_names=[column.name for column in table_meta.primary_key],
+            pk_types=[column.type for column in table_meta.primary_key],
+            auto_increment=auto[0] if auto else None,
+            defined_columns=[(column.name, column.type) for column in table_meta.defined_column],
+            time_to_live=options.time_to_live,
+            max_versions=options.max_versions,
+            deviation=(
+                options.deviation_cell_version_in_sec
+                if options.HasField("deviation_cell_version_in_sec")
+                else 86400
+            ),
+            allow_update=options.allow_update if options.HasField("allow_update") else None,
+            read_cu=unit.read,
+            write_cu=unit.write,
+        )
+        self.engine.create_table(meta)
+        return pb.CreateTableResponse().SerializeToString()
+
+    def list_table(self, body: bytes) -> bytes:
+        _parse(pb.ListTableRequest, body)
+        response = pb.ListTableResponse()
+        response.table_names.extend(self.engine.list_tables())
+        return response.SerializeToString()
+
+    def delete_table(self, body: bytes) -> bytes:
+        request = _parse(pb.DeleteTableRequest, body)
+        self.engine.delete_table(request.table_name)
+        return pb.DeleteTableResponse().SerializeToString()
+
+    def describe_table(self, body: bytes) -> bytes:
+        request = _parse(pb.DescribeTableRequest, body)
+        meta = self.engine.table(request.table_name).meta
+        response = pb.DescribeTableResponse()
+        out = response.table_meta
+        out.table_name = meta.name
+        for i, (name, pk_type) in enumerate(zip(meta.pk_names, meta.pk_types, strict=True)):
+            column = out.primary_key.add(name=name, type=pk_type)
+            if meta.auto_increment == i:
+                column.option = pb.AUTO_INCREMENT
+        for name, column_type in meta.defined_columns:
+            out.defined_column.add(name=name, type=column_type)
+        self._fill_throughput_and_options(response, meta)
+        return response.SerializeToString()
+
+    def update_table(self, body: bytes) -> bytes:
+        request = _parse(pb.UpdateTableRequest, body)
+        reserved = None
+        if request.HasField("reserved_throughput"):
+            unit = request.reserved_throughput.capacity_unit
+            current = self.engine.table(request.table_name).meta
+            reserved = (
+                unit.read if unit.HasField("read") else current.read_cu,
+                unit.write if unit.HasField("write") else current.write_cu,
+            )
+        options: dict[str, Any] = {}
+        if request.HasField("table_options"):
+            given = request.table_options
+            for field, attribute in (
+                ("time_to_live", "time_to_live"),
+                ("max_versions", "max_versions"),
+                ("deviation_cell_version_in_sec", "deviation"),
+                ("allow_update", "allow_update"),
+            ):
+                if given.HasField(field):
+                    options[attribute] = getattr(given, field)
+            if not options:
+                raise errors.ParameterInvalid("No parameter is specified in table options.")
+        if request.HasField("stream_spec") and request.stream_spec.enable_stream:
+            raise errors.ParameterInvalid("ots_local does not support streams (stream_spec).")
+        meta = self.engine.update_table(request.table_name, reserved, options)
+        response = pb.UpdateTableResponse()
+        self._fill_throughput_and_options(response, meta)
+        return response.SerializeToString()
+
+    @staticmethod
+    def _fill_throughput_and_options(response: Any, meta: TableMeta) -> None:
+        details = response.reserved_throughput_details
+        details.capacity_unit.read = meta.read_cu
+        details.capacity_unit.write = meta.write_cu
+        details.last_increase_time = meta.last_increase_ms // 1000
+        if meta.last_decrease_ms is not None:
+            details.last_decrease_time = meta.last_decrease_ms // 1000
+        options = response.table_options
+        options.time_to_live = meta.time_to_live
+        options.max_versions = meta.max_versions
+        options.deviation_cell_version_in_sec = meta.deviation
+        options.allow_update = True if meta.allow_update is None else meta.allow_update
+
+    # --- single rows --------------------------------------------------------------------------
+    def get_row(self, body: bytes) -> bytes:
+        request = _parse(pb.GetRowRequest, body)
+        primary_key = _read_pk(request.primary_key)
+        model.check_read_pk(primary_key)
+        spec = _read_spec(request, batch=False)
+        row, read_cu = self.engine.get_row(request.table_name, primary_key, spec)
+        response = pb.GetRowResponse()
+        _set_consumed(response, read_cu, 0)
+        response.row = _encode(row)
+        return response.SerializeToString()
+
+    def put_row(self, body: bytes) -> bytes:
+        request = _parse(pb.PutRowRequest, body)
+        return self._write_one(pb.PutRowResponse(), request, model.OP_PUT, request.row)
+
+    def update_row(self, body: bytes) -> bytes:
+        request = _parse(pb.UpdateRowRequest, body)
+        return self._write_one(pb.UpdateRowResponse(), request, model.OP_UPDATE, request.row_change)
+
+    def delete_row(self, body: bytes) -> bytes:
+        request = _parse(pb.DeleteRowRequest, body)
+        return self._write_one(
+            pb.DeleteRowResponse(), request, model.OP_DELETE, request.primary_key
+        )
+
+    def _write_one(self, response: Any, request: Any, op: int, data: bytes) -> bytes:
+        row = parse_row(data)
+        model.check_write_shape(op, row, _ROW_API[op])
+        condition = _condition(request.condition)
+        return_type, return_columns = _return_content(request)
+        with self.engine.storage.transaction():
+            result = self.engine.write(
+                request.table_name, op, row, condition, return_type, return_columns
+            )
+        _set_consumed(response, result.read_cu, result.write_cu)
+        if result.row is not None:
+            response.row = _encode(result.row)
+        return response.SerializeToString()
+
+    # --- batches ------------------------------------------------------------------------------
+    def batch_get_row(self, body: bytes) -> bytes:
+        request = _parse(pb.BatchGetRowRequest, body)
+        if not request.tables:
+            raise errors.ParameterInvalid("No row specified in the request of BatchGetRow.")
+        total = sum(len(table.primary_key) for table in request.tables)
+        if total > BATCH_GET_MAX_ROWS:
+            raise errors.ParameterInvalid(
+                f"Rows count exceeds the upper limit: {BATCH_GET_MAX_ROWS}."
+            )
+        plans = []
+        for table in request.tables:
+            spec = _read_spec(table, batch=True)
+            keys = []
+            for data in table.primary_key:
+                primary_key = _read_pk(data)
+                model.check_read_pk(primary_key)
+                keys.append(primary_key)
+            plans.append((table.table_name, spec, keys))
+        response = pb.BatchGetRowResponse()
+        engine = self.engine
+        for table_name, spec, keys in plans:
+            out = response.tables.add(table_name=table_name)
+            for primary_key in keys:
+                item = out.rows.add()
+                try:
+                    row, read_cu = engine.get_row(table_name, primary_key, spec)
+                except errors.OTSError as error:
+                    item.is_ok = False
+                    item.error.code = error.code
+                    item.error.message = error.message
+                    continue
+                item.is_ok = True
+                _set_consumed(item, read_cu, 0)
+                item.row = _encode(row)
+        return response.SerializeToString()
+
+    def batch_write_row(self, body: bytes) -> bytes:
+        request = _parse(pb.BatchWriteRowRequest, body)
+        if not request.tables:
+            raise errors.ParameterInvalid("No row is specified in BatchWriteRow.")
+        seen: set[str] = set()
+        total = 0
+        for table in request.tables:
+            name = table.table_name
+            if name in seen:
+                raise errors.ParameterInvalid(f"Duplicated table name: '{name}'.")
+            seen.add(name)
+            if not model.valid_name(name):
+                raise errors.ParameterInvalid(f"Invalid table name: '{name}'.")
+            if not table.rows:
+                raise errors.ParameterInvalid(f"No operation is specified for table: '{name}'.")
+            total += len(table.rows)
+        if total > BATCH_WRITE_MAX_ROWS:
+            raise errors.ParameterInvalid(
+                f"Rows count exceeds the upper limit: {BATCH_WRITE_MAX_ROWS}."
+            )
+        plans = []
+        size = 0
+        for table in request.tables:
+            changes = []
+            for item in table.rows:
+                op = _ROW_KINDS.get(item.type)
+                if op is None:
+                    raise errors.ParameterInvalid(
+                        "The type of row in batch write operation is invalid."
+                    )
+                row = parse_row(item.row_change)
+                size += model.check_write_shape(op, row, "BatchWriteRow")
+                return_type, return_columns = _return_content(item)
+                changes.append((op, row, _condition(item.condition), return_type, return_columns))
+            plans.append((table.table_name, changes))
+        if size > BATCH_WRITE_MAX_BYTES:
+            raise errors.ParameterInvalid(
+                "The total data size of BatchWriteRow request exceeds the limit, limit size:"
+                f" {BATCH_WRITE_MAX_BYTES}, data size: {size}."
+            )
+        response = pb.BatchWriteRowResponse()
+        engine = self.engine
+        with engine.storage.transaction():
+            for table_name, changes in plans:
+                out = response.tables.add(table_name=table_name)
+                for op, row, condition, return_type, return_columns in changes:
+                    item = out.rows.add()
+                    try:
+                        result = engine.write(
+                            table_name, op, row, condition, return_type, return_columns
+                        )
+                    except errors.OTSError as error:
+                        item.is_ok = False
+                        item.error.code = error.code
+                        item.error.message = error.message
+                        if isinstance(error, errors.ConditionCheckFail):
+                            _set_consumed(item, 1, 1)
+                        continue
+                    item.is_ok = True
+                    _set_consumed(item, result.read_cu, result.write_cu)
+                    if result.row is not None:
+                        item.row = _encode(result.row)
+        return response.SerializeToString()
+
+    # --- ranges -------------------------------------------------------------------------------
+    def get_range(self, body: bytes) -> bytes:
+        request = _parse(pb.GetRangeRequest, body)
+        start = _read_pk(request.inclusive_start_primary_key)
+        end = _read_pk(request.exclusive_end_primary_key)
+        model.check_range_pk(start)
+        model.check_range_pk(end)
+        limit = None
+        if request.HasField("limit"):
+            limit = request.limit
+            if limit <= 0:
+                raise errors.ParameterInvalid("The limit must be greater than 0.")
+        spec = _read_spec(request, batch=False)
+        rows, next_pk, read_cu = self.engine.get_range(
+            request.table_name, request.direction, start, end, limit, spec
+        )
+        response = pb.GetRangeResponse()
+        _set_consumed(response, read_cu, 0)
+        response.rows = encode_rows([encode_row_body(row.primary_key, row.cells) for row in rows])
+        if next_pk is not None:
+            response.next_start_primary_key = encode_row(next_pk)
+        return response.SerializeToString()

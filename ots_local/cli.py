@@ -1,0 +1,81 @@
+"""`python -m ots_local`: run the local Tablestore server until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from .embedded import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INSTANCE
+from .storage import StorageError
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ots_local",
+        description="A local Tablestore (OTS) server that the real tablestore SDK talks to.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=8800, help="port to listen on (0: any free port)"
+    )
+    parser.add_argument(
+        "--instance", default=DEFAULT_INSTANCE, help="instance name clients must use"
+    )
+    parser.add_argument("--access-key-id", default=DEFAULT_ACCESS_KEY_ID)
+    parser.add_argument("--access-key-secret", default=DEFAULT_ACCESS_KEY_SECRET)
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        help="keep tables and rows in this SQLite file (default: in memory)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not log one line per request")
+    return parser.parse_args(argv)
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+async def serve(args: argparse.Namespace) -> int:
+    # Imported here: the SDK's protobuf modules load only once the arguments are fine.
+    from .server import OTSLocalApp, Server  # noqa: PLC0415
+
+    try:
+        app = OTSLocalApp(
+            args.instance,
+            args.access_key_id,
+            args.access_key_secret,
+            args.data,
+            None if args.quiet else _print,
+        )
+    except (StorageError, OSError) as error:
+        print(f"ots_local: cannot open --data {args.data}: {error}", file=sys.stderr)
+        return 1
+    server = Server(app)
+    try:
+        await server.start(args.host, args.port)
+    except OSError as error:
+        print(f"ots_local: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        app.close()
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    _print(f"ots_local ready: endpoint={server.endpoint} instance={args.instance}")
+    _print(
+        f"ots_local: access key id {args.access_key_id}, data "
+        f"{args.data or 'in memory'}; stop with Ctrl-C"
+    )
+    await stop.wait()
+    await server.stop()
+    app.close()
+    _print("ots_local stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return asyncio.run(serve(args))

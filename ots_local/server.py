@@ -1,0 +1,455 @@
+"""The HTTP server: a small asyncio HTTP/1.1 protocol in front of the API and control plane.
+
+One event loop thread owns all data: each request is parsed, authenticated and applied
+synchronously in `data_received`, which makes every conditional write atomic without locks.
+Only an injected latency yields to the loop (`asyncio.sleep`), so it never blocks other
+clients. Responses are written with one `transport.write`, Nagle is off and connections are
+kept alive: the SDK (urllib3) otherwise pays ~40 ms per request to Nagle + delayed ACK.
+
+HTTP support is what Tablestore clients need: `Content-Length` bodies (no chunked requests),
+keep-alive, pipelining, `Connection: close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import json
+import logging
+import socket
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from . import errors
+from .api import API
+from .auth import Authenticator
+from .faults import Faults, FaultSpecError
+from .model import Engine
+from .sdk import pb2 as pb
+from .storage import Storage
+
+CONTROL_PREFIX = "/__ots_local/"
+MAX_BODY = 5 * 1024 * 1024
+MAX_HEAD = 64 * 1024
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    411: "Length Required",
+    413: "Payload Too Large",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+logger = logging.getLogger("ots_local")
+
+# What a handler asks the connection to do after (or instead of) answering.
+KEEP, CLOSE, DROP = 0, 1, 2
+
+
+class Response:
+    """A complete HTTP response and what to do with the connection afterwards."""
+
+    __slots__ = ("action", "data")
+
+    def __init__(self, data: bytes, action: int = KEEP) -> None:
+        self.data = data
+        self.action = action
+
+
+def _http(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
+    head.extend(f"{name}: {value}\r\n" for name, value in headers)
+    head.append(f"Content-Length: {len(body)}\r\n\r\n")
+    return "".join(head).encode("latin-1") + body
+
+
+def _json_response(status: int, payload: Any) -> Response:
+    body = json.dumps(payload).encode()
+    return Response(_http(status, [("Content-Type", "application/json")], body))
+
+
+class OTSLocalApp:
+    """Routes requests: `/__ots_local/*` to the control plane, anything else to the API."""
+
+    def __init__(
+        self,
+        instance: str,
+        access_key_id: str,
+        access_key_secret: str,
+        data: str | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.instance = instance
+        self.data = data
+        self.storage = Storage(data)
+        self.engine = Engine(self.storage)
+        self.api = API(self.engine)
+        self.auth = Authenticator(access_key_id, access_key_secret, instance)
+        self.faults = Faults(frozenset(self.api.handlers))
+        self.log = log
+        self.endpoint = ""
+        self._request_prefix = f"{time.time_ns() // 1000:x}"[-10:]
+        self._request_count = 0
+        self._date_second = -1
+        self._date_text = ""
+
+    def close(self) -> None:
+        self.storage.close()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _date(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._date_second:
+            self._date_second = second
+            self._date_text = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(second))
+        return self._date_text
+
+    def _ots_response(
+        self, api: str, status: int, body: bytes, key: bytes | None, close: bool = False
+    ) -> Response:
+        """An API response with the headers the SDK checks, signed when `key` is known."""
+        self._request_count += 1
+        ots_headers = {
+            "x-ots-contentmd5": base64.b64encode(hashlib.md5(body).digest()).decode(),  # noqa: S324
+            "x-ots-contenttype": "protocol buffer",
+            "x-ots-date": self._date(),
+            "x-ots-requestid": f"{self._request_prefix}-{self._request_count:08x}",
+        }
+        headers = list(ots_headers.items())
+        if key is not None:
+            headers.append(("authorization", self.auth.authorization(api, ots_headers, key)))
+        if close:
+            headers.append(("Connection", "close"))
+        return Response(_http(status, headers, body), CLOSE if close else KEEP)
+
+    def _error(
+        self, api: str, error: errors.OTSError, key: bytes | None, close: bool = False
+    ) -> Response:
+        body = pb.Error(code=error.code, message=error.message).SerializeToString()
+        # AuthFailed is never signed: the client would check it with a key we rejected.
+        if isinstance(error, errors.AuthFailed):
+            key = None
+        return self._ots_response(api, error.http_status, body, key, close)
+
+    def _log(self, method: str, path: str, status: int, started: float, note: str = "") -> None:
+        if self.log is not None:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.log(f"{method} {path} {status}{' ' + note if note else ''} {elapsed:.2f}ms")
+
+    # --- requests -----------------------------------------------------------------------------
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> Response | Coroutine[Any, Any, Response]:
+        """Answer one request; a coroutine when the answer must wait (latency fault)."""
+        started = time.perf_counter()
+        if path.startswith(CONTROL_PREFIX):
+            response = self.control(method, path[len(CONTROL_PREFIX) :], body)
+            self._log(method, path, int(response.data[9:12]), started)
+            return response
+        api = path.rstrip("/").rsplit("/", 1)[-1]
+        if method != "POST":
+            return self._finish(method, path, started, api, errors.MethodNotAllowed(), None)
+        try:
+            key = self.auth.verify(api, headers, body)
+        except errors.OTSError as error:
+            return self._finish(method, path, started, api, error, None)
+        handler = self.api.handlers.get(api)
+        if handler is None:
+            return self._finish(method, path, started, api, self.api.unsupported(api), key)
+        latency, fault = self.faults.pick(api)
+        if latency:
+            return self._delayed(latency, method, path, started, api, handler, body, key, fault)
+        return self._run(method, path, started, api, handler, body, key, fault)
+
+    async def _delayed(
+        self,
+        latency_ms: float,
+        method: str,
+        path: str,
+        started: float,
+        api: str,
+        handler: Callable[[bytes], bytes],
+        body: bytes,
+        key: bytes,
+        fault: Any,
+    ) -> Response:
+        await asyncio.sleep(latency_ms / 1000)
+        return self._run(method, path, started, api, handler, body, key, fault)
+
+    def _run(
+        self,
+        method: str,
+        path: str,
+        started: float,
+        api: str,
+        handler: Callable[[bytes], bytes],
+        body: bytes,
+        key: bytes,
+        fault: Any,
+    ) -> Response:
+        kind = fault.kind if fault is not None else None
+        if kind == "drop_before":
+            self._log(method, path, 0, started, "dropped (fault drop_before)")
+            return Response(b"", DROP)
+        if kind == "busy":
+            return self._finish(method, path, started, api, errors.ServerBusy(), key, "busy")
+        if kind == "timeout":
+            return self._finish(
+                method, path, started, api, errors.OperationTimeout(), key, "timeout"
+            )
+        try:
+            payload = handler(body)
+        except errors.OTSError as error:
+            response = self._finish(method, path, started, api, error, key)
+        except Exception:
+            logger.exception("ots_local: %s failed", api)
+            if self.log is not None:
+                self.log(traceback.format_exc().rstrip())
+            response = self._finish(method, path, started, api, errors.InternalServerError(), key)
+        else:
+            response = self._ots_response(api, 200, payload, key)
+            self._log(method, path, 200, started)
+        if kind == "drop_after":
+            self._log(method, path, 0, started, "dropped after applying (fault drop_after)")
+            return Response(b"", DROP)
+        return response
+
+    def _finish(
+        self,
+        method: str,
+        path: str,
+        started: float,
+        api: str,
+        error: errors.OTSError,
+        key: bytes | None,
+        fault: str = "",
+    ) -> Response:
+        note = f"{error.code} {error.message}" + (f" (fault {fault})" if fault else "")
+        self._log(method, path, error.http_status, started, note)
+        return self._error(api, error, key)
+
+    def reject(self, status_error: errors.OTSError) -> Response:
+        """An error answered before the request could be read (then the connection closes)."""
+        return self._error("", status_error, None, close=True)
+
+    # --- control plane ------------------------------------------------------------------------
+    def control(self, method: str, path: str, body: bytes) -> Response:
+        """`/__ots_local/health`, `/reset`, `/faults` (JSON in, JSON out)."""
+        path = path.rstrip("/")
+        routes: dict[str, dict[str, Callable[[bytes], Response]]] = {
+            "health": {"GET": self._health},
+            "reset": {"POST": self._reset},
+            "faults": {"GET": self._list_faults, "POST": self._add_fault, "DELETE": self._clear},
+        }
+        methods = routes.get(path)
+        if methods is None:
+            return _json_response(
+                404,
+                {"error": {"code": "NotFound", "message": f"no control endpoint {path!r}"}},
+            )
+        action = methods.get(method)
+        if action is None:
+            message = f"{path} accepts {', '.join(methods)}, not {method}"
+            return _json_response(405, {"error": {"code": "MethodNotAllowed", "message": message}})
+        return action(body)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "instance": self.instance,
+            "endpoint": self.endpoint,
+            "data": self.data,
+            "tables": len(self.engine.tables),
+            "faults": len(self.faults.active),
+        }
+
+    def reset(self) -> None:
+        self.engine.reset()
+        self.faults.clear()
+
+    def _health(self, body: bytes) -> Response:
+        return _json_response(200, self.health())
+
+    def _reset(self, body: bytes) -> Response:
+        self.reset()
+        return _json_response(200, {"status": "ok"})
+
+    def _list_faults(self, body: bytes) -> Response:
+        return _json_response(200, {"faults": [fault.to_json() for fault in self.faults.active]})
+
+    def _add_fault(self, body: bytes) -> Response:
+        try:
+            spec = json.loads(body or b"null")
+        except ValueError as error:
+            return _json_response(
+                400, {"error": {"code": "InvalidJSON", "message": f"body is not JSON: {error}"}}
+            )
+        try:
+            fault = self.faults.add(spec)
+        except FaultSpecError as error:
+            return _json_response(400, {"error": {"code": "InvalidFault", "message": str(error)}})
+        return _json_response(200, fault.to_json())
+
+    def _clear(self, body: bytes) -> Response:
+        return _json_response(200, {"cleared": self.faults.clear()})
+
+
+class HTTPProtocol(asyncio.Protocol):
+    """One client connection: parses requests in order and writes each answer in one go."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.app = server.app
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.waiting = False  # an answer is being delayed; later requests wait their turn
+        self.task: asyncio.Task[Response] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        self.transport = None
+        if self.task is not None:
+            self.task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.waiting:
+            self._process()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def _fail(self, error: errors.OTSError) -> None:
+        self._send(self.app.reject(error))
+
+    def _send(self, response: Response) -> bool:
+        """Write (or drop) a response; False when the connection is finished."""
+        transport = self.transport
+        if transport is None:
+            return False
+        if response.action == DROP:
+            transport.close()
+            return False
+        transport.write(response.data)
+        if response.action == CLOSE:
+            transport.close()
+            return False
+        return True
+
+    def _process(self) -> None:
+        buffer = self.buffer
+        while self.transport is not None and not self.waiting:
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                if len(buffer) > MAX_HEAD:
+                    self._fail(errors.ParameterInvalid("The HTTP header is too large."))
+                return
+            lines = buffer[:head_end].decode("latin-1").split("\r\n")
+            request_line = lines[0].split(" ")
+            if len(request_line) != 3 or not request_line[2].startswith("HTTP/1."):
+                self._fail(errors.ParameterInvalid("Malformed HTTP request line."))
+                return
+            method, target, version = request_line
+            headers = {}
+            for line in lines[1:]:
+                name, colon, value = line.partition(":")
+                if not colon:
+                    self._fail(errors.ParameterInvalid("Malformed HTTP header."))
+                    return
+                headers[name.strip().lower()] = value.strip()
+            if "transfer-encoding" in headers:
+                self._fail(errors.ParameterInvalid("Chunked request bodies are not supported."))
+                return
+            try:
+                length = int(headers.get("content-length", "0"))
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._fail(errors.ParameterInvalid("Invalid Content-Length."))
+                return
+            if length > MAX_BODY:
+                self._fail(errors.RequestBodyTooLarge())
+                return
+            total = head_end + 4 + length
+            if len(buffer) < total:
+                return
+            body = bytes(buffer[head_end + 4 : total])
+            del buffer[:total]
+            connection = headers.get("connection", "").lower()
+            keep_alive = (
+                connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
+            )
+            path = target.split("?", 1)[0]
+            result = self.app.handle(method, path, headers, body)
+            if isinstance(result, Response):
+                if not keep_alive and result.action == KEEP:
+                    result.action = CLOSE
+                if not self._send(result):
+                    return
+            else:
+                self.waiting = True
+                self.task = asyncio.get_running_loop().create_task(result)
+                self.task.add_done_callback(functools.partial(self._resume, keep_alive=keep_alive))
+
+    def _resume(self, task: asyncio.Task[Response], *, keep_alive: bool) -> None:
+        self.task = None
+        self.waiting = False
+        if task.cancelled():
+            return
+        response = task.result()
+        if not keep_alive and response.action == KEEP:
+            response.action = CLOSE
+        if self._send(response):
+            self._process()
+
+
+class Server:
+    """The listening socket and its connections, on the current event loop."""
+
+    def __init__(self, app: OTSLocalApp) -> None:
+        self.app = app
+        self.connections: set[HTTPProtocol] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self.host = ""
+        self.port = 0
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HTTPProtocol(self), host, port, reuse_address=True, backlog=1024
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.host, self.port = sockname[0], sockname[1]
+        self.app.endpoint = self.endpoint
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self.connections):
+            connection.close()
+        if self._server is not None:
+            await self._server.wait_closed()

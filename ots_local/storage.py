@@ -1,0 +1,175 @@
+"""SQLite storage: one WITHOUT ROWID table per Tablestore table, keyed by `keys.encode_key`.
+
+The same code serves both modes: `path=None` is an in-memory database, a path is a file in WAL
+mode with `synchronous=NORMAL`. Every write request runs in one transaction that is committed
+before the server answers, so an acknowledged write survives the process being killed
+(`kill -9`); after a power loss the last transactions may be gone (that would need
+`synchronous=FULL`, an fsync per commit).
+
+A row's value is its attribute columns, `{name: [(timestamp, value), ...]}` newest first,
+serialized with `marshal` (compact, fast, and keeps str/bytes/int/float/bool apart).
+
+Only one thread may use a Storage: the server's event loop owns it, which is also what makes
+every single-row conditional write atomic.
+"""
+
+from __future__ import annotations
+
+import marshal
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from .keys import KeyRange
+
+# Bump when the on-disk layout changes; opening another version's file fails clearly.
+SCHEMA_VERSION = 1
+
+Columns = dict[str, list[tuple[int, Any]]]
+
+
+class StorageError(RuntimeError):
+    """The data file cannot be used (wrong format or version)."""
+
+
+class Storage:
+    """Tables and rows in SQLite. Keys are bytes, rows are column dicts."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self.conn = sqlite3.connect(
+            ":memory:" if path is None else path,
+            isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+            check_same_thread=False,  # created by one thread, then used by the loop thread only
+            cached_statements=512,
+        )
+        conn = self.conn
+        if path is None:
+            conn.execute("PRAGMA journal_mode=MEMORY")
+        else:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StorageError(f"{path}: cannot switch to WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        has_meta = "ots_tables" in names
+        if version == 0 and not names:  # a new (empty) database
+            conn.execute(
+                "CREATE TABLE ots_tables (name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE,"
+                " meta TEXT NOT NULL)"
+            )
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        elif version != SCHEMA_VERSION or not has_meta:
+            raise StorageError(
+                f"{path}: not an ots_local data file of format {SCHEMA_VERSION}"
+                f" (user_version={version})"
+            )
+        self._in_transaction = False
+
+    # --- transactions -------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block in one transaction, committed at the end (nested blocks join it)."""
+        if self._in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    # --- tables -------------------------------------------------------------------------------
+    def tables(self) -> list[tuple[str, int, str]]:
+        """Every stored table as (name, id, meta JSON)."""
+        return list(self.conn.execute("SELECT name, id, meta FROM ots_tables ORDER BY name"))
+
+    def create_table(self, name: str, meta: str) -> int:
+        """Create a table's row store and record its metadata; returns its id."""
+        with self.transaction():
+            row = self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM ots_tables").fetchone()
+            table_id = int(row[0])
+            self.conn.execute(
+                f"CREATE TABLE t{table_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+            )
+            self.conn.execute(
+                "INSERT INTO ots_tables (name, id, meta) VALUES (?, ?, ?)", (name, table_id, meta)
+            )
+        return table_id
+
+    def update_table_meta(self, name: str, meta: str) -> None:
+        with self.transaction():
+            self.conn.execute("UPDATE ots_tables SET meta=? WHERE name=?", (meta, name))
+
+    def drop_table(self, name: str, table_id: int) -> None:
+        with self.transaction():
+            self.conn.execute(f"DROP TABLE t{table_id}")
+            self.conn.execute("DELETE FROM ots_tables WHERE name=?", (name,))
+
+    def drop_all(self) -> None:
+        """Delete every table and row (the control plane's reset)."""
+        with self.transaction():
+            for _, table_id, _ in self.tables():
+                self.conn.execute(f"DROP TABLE t{table_id}")
+            self.conn.execute("DELETE FROM ots_tables")
+        if self.path is None:
+            return
+        self.conn.execute("VACUUM")
+
+    # --- rows ---------------------------------------------------------------------------------
+    # Table ids are integers we allocate, never client input: the f-strings below are safe.
+    def get(self, table_id: int, key: bytes) -> Columns | None:
+        sql = f"SELECT v FROM t{table_id} WHERE k=?"  # noqa: S608
+        row = self.conn.execute(sql, (key,)).fetchone()
+        return None if row is None else marshal.loads(row[0])  # noqa: S302 (our own data)
+
+    def put(self, table_id: int, key: bytes, columns: Columns) -> None:
+        sql = f"INSERT OR REPLACE INTO t{table_id} (k, v) VALUES (?, ?)"  # noqa: S608
+        self.conn.execute(sql, (key, marshal.dumps(columns)))
+
+    def delete(self, table_id: int, key: bytes) -> None:
+        self.conn.execute(f"DELETE FROM t{table_id} WHERE k=?", (key,))  # noqa: S608
+
+    def scan(
+        self, table_id: int, keys: KeyRange, backward: bool, limit: int
+    ) -> Iterator[tuple[bytes, Columns]]:
+        """Up to `limit` rows with keys between the bounds (None: unbounded), in key order.
+
+        Rows are read lazily; close the iterator (or exhaust it) to release the statement.
+        """
+        where = []
+        params: list[Any] = []
+        if keys.lower is not None:
+            where.append("k >= ?" if keys.lower_inclusive else "k > ?")
+            params.append(keys.lower)
+        if keys.upper is not None:
+            where.append("k <= ?" if keys.upper_inclusive else "k < ?")
+            params.append(keys.upper)
+        sql = f"SELECT k, v FROM t{table_id}"  # noqa: S608
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY k DESC" if backward else " ORDER BY k"
+        sql += " LIMIT ?"
+        params.append(limit)
+        loads = marshal.loads  # our own data: noqa S302 below
+        cursor = self.conn.execute(sql, params)
+        try:
+            for key, value in cursor:
+                yield key, loads(value)
+        finally:
+            cursor.close()
+
+    def count_rows(self, table_id: int) -> int:
+        sql = f"SELECT COUNT(*) FROM t{table_id}"  # noqa: S608
+        return int(self.conn.execute(sql).fetchone()[0])
+
+    def close(self) -> None:
+        self.conn.close()

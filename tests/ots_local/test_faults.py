@@ -1,0 +1,221 @@
+"""Fault injection through the Python API and the HTTP control plane."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import urllib3
+from tablestore import Condition, OTSServiceError, Row
+from tablestore.retry import DefaultRetryPolicy
+
+from ots_local.faults import FaultSpecError
+
+from .conftest import make_client
+from .util import ots_error
+
+PK = [("pk", "a")]
+
+
+def control(ots, method, path, payload=None):
+    """Call the HTTP control plane; returns (status, JSON)."""
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(f"{ots.endpoint}/__ots_local/{path}", data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def stored(client, name):
+    return client.get_row(name, PK, max_version=1)[1] is not None
+
+
+@pytest.fixture
+def name(local, tables):
+    return tables.create()
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "message"),
+    [("busy", "OTSServerBusy", "Server is busy."), ("timeout", "OTSTimeout", "Operation timeout.")],
+)
+def test_busy_and_timeout_answer_503_without_applying(local, client, name, kind, code, message):
+    local.add_fault(kind, api="PutRow", count=1)
+    with ots_error(503, code, message):
+        client.put_row(name, Row(PK, [("v", 1)]))
+    assert not stored(client, name)
+    client.put_row(name, Row(PK, [("v", 1)]))  # the fault was used up
+    assert stored(client, name)
+    assert local.faults() == {"faults": []}
+
+
+def test_drop_before_closes_the_connection_without_applying(local, client, name):
+    local.add_fault("drop_before", api="PutRow", count=1)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        client.put_row(name, Row(PK, [("v", 1)]))
+    assert not stored(client, name)
+
+
+def test_drop_after_applies_the_write_but_never_answers(local, client, name):
+    local.add_fault("drop_after", api="UpdateRow", count=1)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        client.update_row(name, Row(PK, {"put": [("v", 1)]}), Condition("EXPECT_NOT_EXIST"))
+    assert stored(client, name)
+    # A naive retry now fails its condition, although the first attempt succeeded.
+    with ots_error(403, "OTSConditionCheckFail"):
+        client.update_row(name, Row(PK, {"put": [("v", 1)]}), Condition("EXPECT_NOT_EXIST"))
+
+
+def test_latency_delays_one_client_without_blocking_the_others(local, client, name):
+    local.add_fault("latency", api="GetRow", latency_ms=400, count=1)
+    slow_done = []
+
+    def slow_read():
+        started = time.monotonic()
+        make_client(local).get_row(name, PK, max_version=1)
+        slow_done.append(time.monotonic() - started)
+
+    reader = threading.Thread(target=slow_read)
+    reader.start()
+    time.sleep(0.05)
+    started = time.monotonic()
+    client.put_row(name, Row(PK, [("v", 1)]))
+    client.list_table()
+    assert time.monotonic() - started < 0.3
+    assert not slow_done
+    reader.join(5)
+    assert slow_done[0] >= 0.4
+
+
+def test_a_fault_only_hits_its_api_and_count(local, client, name):
+    local.add_fault("busy", api="DeleteRow", count=2)
+    client.put_row(name, Row(PK, [("v", 1)]))  # PutRow is not affected
+    for _ in range(2):
+        with ots_error(503, "OTSServerBusy"):
+            client.delete_row(name, Row(PK), None)
+    client.delete_row(name, Row(PK), None)
+    assert not stored(client, name)
+
+
+def test_a_fault_without_count_lasts_until_cleared(local, client, name):
+    fault = local.add_fault("busy")
+    assert fault["kind"] == "busy" and fault["count"] is None
+    for _ in range(3):
+        with ots_error(503, "OTSServerBusy"):
+            client.list_table()
+    assert local.faults()["faults"][0]["fired"] == 3
+    assert local.clear_faults() == {"cleared": 1}
+    client.list_table()
+
+
+@pytest.mark.parametrize(("probability", "failures"), [(0, 0), (1, 5)])
+def test_probability_zero_never_fires_and_one_always_does(local, client, probability, failures):
+    local.add_fault("busy", probability=probability)
+    failed = 0
+    for _ in range(5):
+        try:
+            client.list_table()
+        except OTSServiceError:
+            failed += 1
+    assert failed == failures
+
+
+def test_a_probabilistic_fault_fires_on_a_share_of_requests(local, client):
+    local.add_fault("busy", probability=0.5)
+    failed = 0
+    for _ in range(200):
+        try:
+            client.list_table()
+        except OTSServiceError:
+            failed += 1
+    assert 40 < failed < 160  # p(outside) ~ 1e-17
+
+
+def test_the_sdk_retry_policy_rides_out_a_busy_server(local, name):
+    local.add_fault("busy", api="PutRow", count=1)
+    retrying = make_client(local, retry_policy=DefaultRetryPolicy())
+    retrying.put_row(name, Row(PK, [("v", 1)]))
+    assert stored(retrying, name)
+
+
+def test_the_http_control_plane_adds_lists_and_clears_faults(local, client):
+    status, fault = control(
+        local, "POST", "faults", {"kind": "timeout", "api": "ListTable", "count": 1}
+    )
+    assert status == 200
+    assert fault == {
+        "id": fault["id"],
+        "kind": "timeout",
+        "api": "ListTable",
+        "count": 1,
+        "probability": None,
+        "latency_ms": None,
+        "fired": 0,
+    }
+    assert control(local, "GET", "faults") == (200, {"faults": [fault]})
+    with ots_error(503, "OTSTimeout"):
+        client.list_table()
+    control(local, "POST", "faults", {"kind": "busy"})
+    assert control(local, "DELETE", "faults") == (200, {"cleared": 1})
+    assert client.list_table() == ()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"kind": "explode"},
+        {"kind": "busy", "api": "NoSuchApi"},
+        {"kind": "busy", "count": 0},
+        {"kind": "busy", "probability": 1.5},
+        {"kind": "latency"},
+        {"kind": "busy", "latency_ms": 5},
+        {"kind": "busy", "typo": 1},
+        ["busy"],
+    ],
+)
+def test_bad_fault_descriptions_are_400_with_a_reason(local, payload):
+    status, body = control(local, "POST", "faults", payload)
+    assert status == 400
+    assert body["error"]["code"] == "InvalidFault" and body["error"]["message"]
+    if isinstance(payload, dict) and "typo" not in payload:
+        with pytest.raises(FaultSpecError):
+            local.add_fault(**payload)
+    assert local.faults() == {"faults": []}
+
+
+def test_a_non_json_fault_body_is_400(local):
+    request = urllib.request.Request(
+        f"{local.endpoint}/__ots_local/faults", data=b"{nope", method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 400
+    assert json.loads(info.value.read())["error"]["code"] == "InvalidJSON"
+
+
+def test_health_and_reset(local, client, name):
+    local.add_fault("busy", api="GetRow")
+    status, health = control(local, "GET", "health")
+    assert status == 200
+    assert health["status"] == "ok"
+    assert (health["instance"], health["tables"], health["faults"]) == (local.instance, 1, 1)
+    assert health["endpoint"] == local.endpoint
+    assert control(local, "POST", "reset") == (200, {"status": "ok"})
+    assert client.list_table() == ()
+    assert local.health()["faults"] == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "nothing", 404), ("GET", "reset", 405), ("PUT", "faults", 405)],
+)
+def test_unknown_control_endpoints_and_methods(local, method, path, status):
+    code, body = control(local, method, path)
+    assert code == status
+    assert body["error"]["message"]

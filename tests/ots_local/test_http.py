@@ -1,0 +1,143 @@
+"""The HTTP layer: methods, unknown APIs, size limits, keep-alive, pipelining, malformed input."""
+
+from __future__ import annotations
+
+import socket
+import urllib.parse
+
+import pytest
+from tablestore.protobuf import table_store_pb2 as pb
+
+from .conftest import make_client
+from .test_auth import error_of, send, signed_request
+from .util import ots_error
+
+
+def connect(ots):
+    url = urllib.parse.urlsplit(ots.endpoint)
+    return socket.create_connection((url.hostname, url.port), timeout=10)
+
+
+def read_response(stream):
+    """One HTTP response from a socket file: (status, headers, body), or None at EOF."""
+    status_line = stream.readline()
+    if not status_line:
+        return None
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    body = stream.read(int(headers["content-length"]))
+    return int(status_line.split(b" ")[1]), headers, body
+
+
+def raw(headers, body, api="ListTable", extra=""):
+    lines = [f"POST /{api} HTTP/1.1", "Host: x", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n" + extra + "\r\n").encode() + body
+
+
+def test_the_endpoint_path_prefix_is_ignored_like_the_service_does(local):
+    client = make_client(local)
+    client.connection.path = "/some/prefix"  # as if the endpoint were http://host:port/some/prefix
+    assert client.list_table() == ()
+
+
+def test_unknown_apis_get_a_tablestore_error_naming_them(local):
+    headers, body = signed_request(local, api="Search", body=b"")
+    status, response_headers, payload = send(local, "Search", headers, body)
+    code, message = error_of(payload)
+    assert (status, code) == (400, "OTSParameterInvalid")
+    assert message.startswith("Unsupported operation: Search.")
+    assert response_headers["authorization"]
+
+
+def test_only_post_is_allowed(local):
+    headers, body = signed_request(local)
+    status, _, payload = send(local, "ListTable", headers, body, method="GET")
+    assert (status, error_of(payload)) == (
+        405,
+        ("OTSMethodNotAllowed", "OTSMethodNotAllowedOnly POST method for requests is supported."),
+    )
+
+
+def test_a_body_over_5_mb_is_413(local):
+    with connect(local) as sock:
+        sock.sendall(b"POST /PutRow HTTP/1.1\r\nHost: x\r\nContent-Length: 5242881\r\n\r\n")
+        status, _, payload = read_response(sock.makefile("rb"))
+    assert (status, error_of(payload)) == (
+        413,
+        ("OTSRequestBodyTooLarge", "The size of POST data is too large."),
+    )
+
+
+def test_keep_alive_and_pipelined_requests_are_answered_in_order(local, tables):
+    first, body = signed_request(local)
+    describe = pb.DescribeTableRequest(table_name="missing").SerializeToString()
+    second, body2 = signed_request(local, api="DescribeTable", body=describe)
+    with connect(local) as sock:
+        sock.sendall(raw(first, body) + raw(second, body2, api="DescribeTable") + raw(first, body))
+        stream = sock.makefile("rb")
+        statuses = [read_response(stream)[0] for _ in range(3)]
+    assert statuses == [200, 404, 200]
+
+
+def test_a_request_split_across_packets_is_reassembled(local):
+    headers, body = signed_request(local)
+    message = raw(headers, body)
+    with connect(local) as sock:
+        for i in range(0, len(message), 7):
+            sock.sendall(message[i : i + 7])
+        assert read_response(sock.makefile("rb"))[0] == 200
+
+
+def test_connection_close_is_honoured(local):
+    headers, body = signed_request(local)
+    with connect(local) as sock:
+        sock.sendall(raw(headers, body, extra="Connection: close\r\n"))
+        stream = sock.makefile("rb")
+        assert read_response(stream)[0] == 200
+        assert read_response(stream) is None
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"NONSENSE\r\n\r\n",
+        b"POST /ListTable HTTP/1.1\r\nbroken header line\r\n\r\n",
+        b"POST /ListTable HTTP/1.1\r\nContent-Length: nope\r\n\r\n",
+        b"POST /ListTable HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    ],
+)
+def test_malformed_http_gets_a_400_and_the_connection_closes(local, request_bytes):
+    with connect(local) as sock:
+        sock.sendall(request_bytes)
+        stream = sock.makefile("rb")
+        status, _, payload = read_response(stream)
+        assert status == 400
+        assert error_of(payload)[0] == "OTSParameterInvalid"
+        assert read_response(stream) is None
+
+
+def test_a_protobuf_body_that_does_not_parse_is_400(local):
+    headers, body = signed_request(local, api="GetRow", body=b"\xff\xff\xff")
+    status, _, payload = send(local, "GetRow", headers, body)
+    assert status == 400
+    assert error_of(payload)[0] == "OTSParameterInvalid"
+
+
+def test_a_corrupted_plainbuffer_checksum_is_400(local, client, tables):
+    from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder
+
+    name = tables.create()
+    row = bytearray(PlainBufferBuilder.serialize_for_put_row([("pk", "a")], [("v", 1)]))
+    row[-1] ^= 0xFF  # the row checksum
+    request = pb.PutRowRequest(table_name=name, row=bytes(row))
+    request.condition.row_existence = pb.IGNORE
+    headers, body = signed_request(local, api="PutRow", body=request.SerializeToString())
+    status, _, payload = send(local, "PutRow", headers, body)
+    code, message = error_of(payload)
+    assert (status, code) == (400, "OTSParameterInvalid")
+    assert "checksum is mismatch" in message
+    with ots_error(400, "OTSInvalidPK"):  # the table is still fine; the SDK path still works
+        client.get_row(name, [("x", "a")], max_version=1)

@@ -1,0 +1,36 @@
+"""Assertions shared by the conformance tests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from tablestore import OTSServiceError
+
+
+@contextmanager
+def ots_error(status: int, code: str, message: str | None = None) -> Iterator[Any]:
+    """Expect the block to raise OTSServiceError with this HTTP status, code and message."""
+    with pytest.raises(OTSServiceError) as info:
+        yield info
+    error = info.value
+    assert (error.get_http_status(), error.get_error_code()) == (status, code), str(error)
+    if message is not None:
+        assert error.get_error_message() == message
+
+
+def columns(row: Any) -> dict[str, Any]:
+    """A returned row's attribute columns as {name: value} (latest version only)."""
+    result: dict[str, Any] = {}
+    for name, value, _ in row.attribute_columns:
+        result.setdefault(name, value)
+    return result
+
+
+def content_md5(body: bytes) -> str:
+    """The protocol's body checksum (x-ots-contentmd5)."""
+    return base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 (the protocol's)
