@@ -317,11 +317,12 @@ def _user_tag(user_id):
 class _Generation(object):
     """One generate call: chunks written in parallel, collisions redrawn, all-or-nothing.
 
-    Every row carries this call's `nonce`. A row whose write had an unknown outcome (timeout,
-    dropped connection) and then fails its `EXPECT_NOT_EXIST` condition is read back: our nonce
-    means the earlier write was applied (success), another means a collision (new code). On
-    failure, every row that may be ours is deleted on the condition that it carries our nonce,
-    so nobody else's code is ever touched.
+    Every row carries this call's `nonce`. Rows whose write had an unknown outcome (timeout,
+    dropped connection) are read back, right away or when a later attempt fails their
+    `EXPECT_NOT_EXIST` condition: our nonce means the write was applied (success), another
+    means a collision (new code), no row means write again. On failure, every row that may be
+    ours is deleted on the condition that it carries our nonce, so nobody else's code is ever
+    touched.
     """
 
     def __init__(self, service, request, batch, now):
