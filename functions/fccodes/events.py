@@ -87,16 +87,23 @@ def decode(event, route):
         if size > MAX_BODY_BYTES:
             raise PayloadTooLarge(size, MAX_BODY_BYTES)
         return Incoming(DIRECT, data)
+    # Gateways send these fields with these types; anything else is a malformed event (400),
+    # never a crash.
     if shape == API_GATEWAY:
-        method = data["httpMethod"]
-        path = data.get("path") or ""
-        path_code = (data.get("pathParameters") or {}).get("code")
+        method = data["httpMethod"]  # a string: that is how shape_of recognised the shape
+        path = _string(data, "path", "path") or ""
+        path_parameters = _object(data, "pathParameters", "pathParameters")
+        path_code = _string(path_parameters, "code", "pathParameters.code")
     else:
-        http = data["requestContext"].get("http") or {}
-        method = http.get("method") or ""
-        path = data.get("rawPath") or http.get("path") or ""
+        http = _object(data["requestContext"], "http", "requestContext.http")
+        method = _string(http, "method", "requestContext.http.method") or ""
+        path = (
+            _string(data, "rawPath", "rawPath")
+            or _string(http, "path", "requestContext.http.path")
+            or ""
+        )
         path_code = None
-    method = str(method).upper()
+    method = method.upper()
     if method != route.method:
         raise MethodNotAllowed(method, route.method)
     if (route.has_code and path_code is None) or shape == HTTP_TRIGGER:
@@ -111,6 +118,24 @@ def decode(event, route):
     return Incoming(shape, params, path_code if route.has_code else None)
 
 
+def _object(data, key, field):
+    """data[key] as a dict ({} when absent or null); InvalidRequest for any other type."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRequest(field, "must be an object")
+    return value
+
+
+def _string(data, key, field):
+    """data[key] as a string (None when absent or null); InvalidRequest for any other type."""
+    value = data.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidRequest(field, "must be a string")
+
+
 def _body(data):
     body = data.get("body")
     if body is None or isinstance(body, dict):  # local tools sometimes hand over parsed JSON
@@ -123,7 +148,10 @@ def _body(data):
         except (binascii.Error, ValueError):
             raise InvalidRequest("body", "isBase64Encoded is set but it is not base64") from None
     else:
-        raw = body.encode("utf-8")
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from a "\\ud800" escape in the event
+            raise InvalidRequest("body", "is not valid Unicode text") from None
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(len(raw), MAX_BODY_BYTES)
     if not raw.strip():
@@ -145,6 +173,8 @@ def _json(raw, field):
         raise InvalidRequest(field, "is not valid JSON (%s)" % exc) from None
     except TypeError:
         raise InvalidRequest(field, "must be JSON text") from None
+    except RecursionError:  # the decoder recurses per nesting level: [[[[...]]]]
+        raise InvalidRequest(field, "is nested too deeply") from None
 
 
 def _unquote(text):
@@ -157,6 +187,10 @@ def _unquote(text):
 def render(shape, status, body, headers=None):
     """The handler's return value: the JSON body (direct) or the HTTP envelope (gateways)."""
     text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # an echoed lone surrogate (a "\\ud800" escape): keep it escaped
+        text = json.dumps(body, separators=(",", ":"))
     if shape == DIRECT:
         return text
     envelope_headers = {"Content-Type": JSON_TYPE, "Cache-Control": "no-store"}

@@ -93,6 +93,8 @@ def parse_redeem(params, path_code=None):
         name, raw = values["user_id"]
         if not isinstance(raw, str) or not 1 <= len(raw) <= MAX_USER_ID_LENGTH:
             raise InvalidRequest(name, "must be a string of 1-%d characters" % MAX_USER_ID_LENGTH)
+        if not _is_text(raw):  # it is stored: the SDK would fail to encode it
+            raise InvalidRequest(name, "must be valid Unicode text")
         user_id = raw
     return RedeemRequest(key, user_id)
 
@@ -124,6 +126,15 @@ def _fields(params, spec):
         if value is not None:
             values[canonical] = (given, value)
     return values
+
+
+def _is_text(value):
+    """False for strings UTF-8 cannot carry: lone surrogates from a "\\ud800" escape in JSON."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unknown(given, known):

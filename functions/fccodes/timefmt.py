@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_MS = 253370764800000  # 9999-01-01T00:00:00Z: leaves room for any offset when shown
+OUT_OF_RANGE = "time out of range (1970-01-01 .. 9998-12-31)"
 
 _TIME_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
@@ -47,8 +48,11 @@ def to_ms(value, default_tz):
     if isinstance(value, bool):  # bool is an int subclass; true is not a time
         raise ValueError("expected a time, got a boolean")
     if isinstance(value, (int, float)):
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("expected a finite number of epoch seconds")
+        # Checked before scaling: 1e308 * 1000 is infinite and 10**400 is no float at all.
+        if not 0 <= value <= MAX_MS / 1000:
+            raise ValueError(OUT_OF_RANGE)
         ms = round(value * 1000)
     elif isinstance(value, str):
         match = _TIME_RE.match(value.strip())
@@ -68,7 +72,7 @@ def to_ms(value, default_tz):
     else:
         raise ValueError("expected a time as a string or a number")
     if not 0 <= ms <= MAX_MS:
-        raise ValueError("time out of range (1970-01-01 .. 9998-12-31)")
+        raise ValueError(OUT_OF_RANGE)
     return ms
 
 
