@@ -10,8 +10,9 @@ RUNTIME_TESTS ?= $(wildcard tests/functions tests/compat)
 # Set to 1 (CI does) to fail instead of skipping when a runtime's Python is not installed.
 REQUIRE_RUNTIMES ?= 0
 # Type-checked packages, and the code that must stay Python 3.6 compatible (vermin).
-TYPED := $(wildcard ots_local functions localdev tools/*.py)
-PY36_CODE := $(strip $(wildcard functions) $(RUNTIME_TESTS))
+# make bench's worker (bench/worker.py and what it imports) runs inside every FC runtime.
+TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
+PY36_CODE := $(strip $(wildcard functions) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/fc.py bench/worker.py))
 
 .PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke
 
@@ -81,6 +82,29 @@ package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|p
 
 smoke: venv  ## smoke-test a deployment through FC's invoke API (ALIBABA_CLOUD_* variables)
 	$(PY) -m tools.smoke
+
+# --- benchmarks and drills (docs/bench.md) ------------------------------------------------------
+.PHONY: bench chaos chaos-quick
+BENCH_OPTS ?=
+CHAOS_OPTS ?=
+
+# Every FC runtime whose Python is installed is measured (its venv is built as for make test).
+bench: venv  ## figures per FC runtime vs the tutorial's approaches, a few minutes (BENCH_OPTS=--help)
+	@for v in 3.6 3.10; do \
+	  if tools/find-python $$v >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory .venv-py$$(echo $$v | tr -d .)/.stamp || exit 1; \
+	  else echo "SKIPPED Python $$v in make bench: not installed"; fi; \
+	done
+	$(PY) -m bench $(BENCH_OPTS)
+	@if grep -q '^bench-ots:' $(firstword $(MAKEFILE_LIST)); then \
+	  $(MAKE) --no-print-directory bench-ots; \
+	else echo "make bench-ots (ots_local vs moto_server) is not on this branch yet: skipped"; fi
+
+chaos: venv  ## races, store faults, a server crash, fuzzed events; fails on any violation
+	$(PY) -m bench.chaos $(CHAOS_OPTS)
+
+chaos-quick: venv  ## the reduced chaos drill, under a minute (make test runs it as a test)
+	$(PY) -m bench.chaos --quick $(CHAOS_OPTS)
 
 fmt: venv  ## format and auto-fix
 	$(VENV)/bin/ruff format .

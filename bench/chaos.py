@@ -1,0 +1,624 @@
+"""`make chaos`: races, store faults, a server crash and fuzzed events; non-zero on any violation.
+
+    python -m bench.chaos                 # the full drill, a few minutes
+    python -m bench.chaos --quick         # the reduced drill `make test` runs (under a minute)
+    python -m bench.chaos --seed 7 --only races faults
+
+Every part calls the real handlers in this process with FC-shaped events and context, against the
+local Tablestore server (`ots_local`) started as a subprocess on 127.0.0.1:
+
+- races: T threads redeem each of C codes, all in the same order (single-use, then
+  `max_uses = 5`); successes per code must equal `max_uses` exactly, as must the stored `uses`.
+- faults: generate calls under random fault schedules of the server (busy, timeout, dropped
+  before / after applying, latency); every call must end all-or-nothing: no returned code missing
+  from the store (lost), no stored row that no successful caller holds (phantom).
+- crash: the server keeps its data in a file and is killed with SIGKILL during a redeem load,
+  then restarted on the same file: every acknowledged redemption must be there, no code that
+  nobody tried may be used, and each caller that got no answer must succeed on retrying.
+- fuzz: generated hostile events per handler (bench.fuzz): no status 500, no malformed error, no
+  leaked traceback or internal name.
+
+Counts are printed as a table and written as JSON under .local/bench/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tablestore import (
+    INF_MAX,
+    INF_MIN,
+    CapacityUnit,
+    Direction,
+    OTSClient,
+    ReservedThroughput,
+    TableMeta,
+    TableOptions,
+)
+from tablestore.retry import NoRetryPolicy
+
+import del_code
+import gen_code
+import query_code
+import use_code
+from bench import fuzz, report
+from bench.fc import FCContext
+from fccodes import app
+from fccodes.settings import Settings
+from tests.support import ots_server
+
+TABLE = "codes"
+HANDLERS = (
+    ("generate", gen_code),
+    ("redeem", use_code),
+    ("query", query_code),
+    ("delete", del_code),
+)
+
+
+@dataclass
+class Sizes:
+    race_threads: int = 64
+    race_codes: int = 1000
+    fault_calls: int = 100
+    fault_max_codes: int = 1000
+    crash_cycles: int = 3
+    crash_codes: int = 3000
+    crash_threads: int = 8
+    fuzz_events: int = 10000  # per handler
+
+
+FULL = Sizes()
+QUICK = Sizes(
+    race_threads=16,
+    race_codes=60,
+    fault_calls=12,
+    fault_max_codes=400,
+    crash_cycles=1,
+    crash_codes=600,
+    crash_threads=4,
+    fuzz_events=800,
+)
+PARTS = ("races", "faults", "crash", "fuzz")
+FUNCTION_LOG = "chaos-functions.log"
+
+
+@dataclass
+class Check:
+    """One line of the report: a count, and for a violation count the value it must have."""
+
+    part: str
+    name: str
+    value: int
+    must_be: int | None = None  # None: informational
+
+    @property
+    def ok(self) -> bool:
+        return self.must_be is None or self.value == self.must_be
+
+
+@dataclass
+class Result:
+    seed: int
+    checks: list[Check] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # details of the first violations
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, part: str, name: str, value: int, must_be: int | None = None) -> None:
+        self.checks.append(Check(part, name, value, must_be))
+
+    def example(self, text: str) -> None:
+        if len(self.examples) < 20:
+            self.examples.append(text)
+
+    @property
+    def violations(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def text(self) -> str:
+        rows = [
+            [
+                c.part,
+                c.name,
+                f"{c.value:,}",
+                "" if c.must_be is None else f"{c.must_be:,}",
+                "" if c.must_be is None else ("ok" if c.ok else "VIOLATION"),
+            ]
+            for c in self.checks
+        ]
+        parts = ", ".join(f"{p} {s:.1f} s" for p, s in self.seconds.items())
+        out = report.table(
+            f"Chaos (seed {self.seed}; {parts})", ["part", "count", "value", "must be", ""], rows
+        )
+        if self.examples:
+            out += "\n" + "\n".join("  " + e for e in self.examples)
+        return out
+
+
+# --- the set-up every part shares --------------------------------------------------------------
+class Bench:
+    """The local server, an SDK client on it, and the handlers' Runtime aimed at it."""
+
+    def __init__(self, server: ots_server.OTSServer) -> None:
+        self.server = server
+        self.sdk = OTSClient(
+            server.endpoint,
+            server.access_key_id,
+            server.access_key_secret,
+            server.instance,
+            retry_policy=NoRetryPolicy(),
+            socket_timeout=30,
+        )
+
+    def context(self, timeout: float = 30) -> FCContext:
+        return FCContext(self.server.access_key_id, self.server.access_key_secret, timeout)
+
+    def install(self, **settings: Any) -> None:
+        """Configure the handlers as FC would from the environment (plus `settings`)."""
+        app.configure(app.Runtime(Settings(self.server.endpoint, self.server.instance, **settings)))
+
+    def fresh_table(self) -> None:
+        self.server.reset()
+        self.sdk.create_table(
+            TableMeta(TABLE, [("code", "STRING")]),
+            TableOptions(),
+            ReservedThroughput(CapacityUnit(0, 0)),
+        )
+
+    def rows(self, columns: list[str]) -> dict[str, dict[str, Any]]:
+        """{key: {column: value}} of the whole table (a scan: checks only)."""
+        found = {}
+        start: Any = [("code", INF_MIN)]
+        while start is not None:
+            _, start, page, _ = self.sdk.get_range(
+                TABLE,
+                Direction.FORWARD,
+                start,
+                [("code", INF_MAX)],
+                columns_to_get=["code", *columns],
+                max_version=1,
+            )
+            for row in page:
+                found[row.primary_key[0][1]] = {c[0]: c[1] for c in row.attribute_columns}
+        return found
+
+
+def invoke(module: Any, params: dict[str, Any], context: FCContext) -> dict[str, Any]:
+    """A direct invocation, as the console or an SDK makes it: JSON bytes in, JSON body out."""
+    body: dict[str, Any] = json.loads(module.handler(json.dumps(params).encode(), context))
+    return body
+
+
+def generate(bench: Bench, count: int, **params: Any) -> list[str]:
+    codes: list[str] = []
+    while len(codes) < count:
+        step = min(count - len(codes), 10000)
+        body = invoke(gen_code, {"count": step, **params}, bench.context())
+        if body.get("count") != step:
+            raise RuntimeError(f"could not generate the codes to test with: {body}")
+        codes += body["codes"]
+    return codes
+
+
+def key(code: str) -> str:
+    return code.replace("-", "")
+
+
+# --- races ---------------------------------------------------------------------------------------
+RACE_KINDS = ((1, "single-use"), (5, "max_uses=5"))
+
+
+def races(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    """Every thread redeems every code, all in the same order: each code is raced by all."""
+    bench.fresh_table()
+    bench.install()
+    per_kind = sizes.race_codes // len(RACE_KINDS)
+    batches = [generate(bench, per_kind, max_uses=max_uses) for max_uses, _ in RACE_KINDS]
+    # Interleaved, so that both kinds are raced at the same time.
+    plan = [
+        (code, max_uses, label)
+        for row in zip(*batches, strict=True)
+        for code, (max_uses, label) in zip(row, RACE_KINDS, strict=True)
+    ]
+    outcomes: list[Counter[str]] = [Counter() for _ in plan]
+    lock = threading.Lock()
+    start = threading.Barrier(sizes.race_threads)
+
+    def racer(number: int) -> None:
+        context = bench.context()
+        mine: list[tuple[int, str]] = []
+        start.wait()
+        for i, (code, _, _) in enumerate(plan):
+            body = invoke(use_code, {"code": code, "user_id": f"racer-{number}"}, context)
+            if "error" in body:
+                mine.append((i, body["error"]["code"]))
+            else:
+                mine.append((i, "replay" if body["replay"] else "ok"))
+        with lock:
+            for i, outcome in mine:
+                outcomes[i][outcome] += 1
+
+    threads = [
+        threading.Thread(target=racer, args=(n,), daemon=True) for n in range(sizes.race_threads)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stored = bench.rows(["uses", "state"])
+    for max_uses, label in RACE_KINDS:
+        over = under = mismatched = 0
+        totals: Counter[str] = Counter()
+        codes = 0
+        for (code, kind_max_uses, _), outcome in zip(plan, outcomes, strict=True):
+            if kind_max_uses != max_uses:
+                continue
+            codes += 1
+            totals.update(outcome)
+            successes = outcome["ok"]
+            over += max(0, successes - max_uses)
+            under += successes < max_uses
+            row = stored.get(key(code), {})
+            if (row.get("uses"), row.get("state")) != (successes, "USED"):
+                mismatched += 1
+                result.example(f"races {label}: {code} answered {dict(outcome)}, stored {row}")
+        attempts = sum(totals.values())
+        name = f"{label} ({codes} codes)"
+        result.add("races", f"{name}: attempts by {sizes.race_threads} threads", attempts)
+        result.add("races", f"{name}: successes", totals["ok"], codes * max_uses)
+        result.add("races", f"{name}: over-redemptions", over, 0)
+        result.add("races", f"{name}: codes short of max_uses", under, 0)
+        result.add("races", f"{name}: stored uses != successes", mismatched, 0)
+        result.add("races", f"{name}: replays for another user", totals["replay"], 0)
+        result.add("races", f"{name}: CODE_ALREADY_USED", totals["CODE_ALREADY_USED"])
+        others = attempts - totals["ok"] - totals["replay"] - totals["CODE_ALREADY_USED"]
+        result.add("races", f"{name}: other answers (contention 503)", others)
+
+
+# --- faults --------------------------------------------------------------------------------------
+FAULT_KINDS = ("busy", "timeout", "drop_before", "drop_after", "latency")
+FAULT_APIS = (None, "BatchWriteRow", "BatchWriteRow", "BatchGetRow")
+OTS_TIMEOUT = 1.0  # seconds per store request in this part: latency faults stay well below it
+MAX_LATENCY_MS = 200  # x 3 faults at most: 0.6 s < OTS_TIMEOUT
+# A call may spend 90% of the function's timeout (3.6 s), writing for 60% of that (2.16 s); the
+# store recovers after at most 2.6 s, so a failed call has a healthy store for 1 s to clean up.
+# (An outage that outlasts the whole call leaves rows the call names: cleanup_complete=false,
+# the contract's best effort. That is documented, not drilled.)
+FUNCTION_TIMEOUT = 4
+MAX_OUTAGE = 2.6
+
+
+def fault_schedule(rng: random.Random) -> tuple[list[dict[str, Any]], float]:
+    """1-3 random faults (kind, API or all, a count or a probability), and how long they last."""
+    schedule = []
+    for _ in range(rng.randint(1, 3)):
+        fault: dict[str, Any] = {"kind": rng.choice(FAULT_KINDS)}
+        api = rng.choice(FAULT_APIS)
+        if api:
+            fault["api"] = api
+        if rng.random() < 0.4:
+            fault["count"] = rng.randint(1, 15)
+        else:
+            fault["probability"] = round(rng.uniform(0.02, 0.95), 2)
+        if fault["kind"] == "latency":
+            fault["latency_ms"] = rng.randint(1, MAX_LATENCY_MS)
+        schedule.append(fault)
+    return schedule, round(rng.uniform(0.05, MAX_OUTAGE), 2)
+
+
+def faults(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    bench.fresh_table()
+    bench.install(ots_timeout=OTS_TIMEOUT)
+    context = bench.context(FUNCTION_TIMEOUT)
+    calls = []
+    fired: list[int] = []
+    for i in range(sizes.fault_calls):
+        schedule, outage = fault_schedule(rng)
+        # Log-uniform: as many one-request calls as calls of several parallel chunks.
+        count = round(10 ** rng.uniform(0, math.log10(sizes.fault_max_codes)))
+        batch = f"chaos-{i}"
+        ended: list[bool] = []
+
+        def end_outage(ended: list[bool] = ended) -> None:
+            fired.append(sum(f["fired"] for f in bench.server.faults()["faults"]))
+            bench.server.clear_faults()
+            ended.append(True)
+
+        for fault in schedule:
+            bench.server.add_fault(**fault)
+        timer = threading.Timer(outage, end_outage)
+        timer.start()
+        body = invoke(gen_code, {"count": count, "batch": batch}, context)
+        timer.cancel()
+        timer.join()
+        if not ended:  # the call was over before the outage
+            end_outage()
+        calls.append((batch, count, schedule, body))
+    tally = tally_generate_calls(calls, bench.rows(["batch", "nonce"]))
+    for line in tally.pop("examples"):
+        result.example(line)
+    result.add("faults", "generate calls", len(calls))
+    result.add("faults", "succeeded", tally["succeeded"])
+    result.add("faults", "failed with STORE_UNAVAILABLE", tally["failed"])
+    result.add("faults", "...of which said cleanup incomplete", tally["incomplete"])
+    result.add("faults", "faults fired (not counting expired ones)", sum(fired))
+    result.add("faults", "codes returned", tally["returned"])
+    result.add("faults", "rows stored", tally["stored"])
+    result.add("faults", "other answers", tally["wrong"], 0)
+    result.add("faults", "lost (returned, not stored)", tally["lost"], 0)
+    result.add("faults", "phantoms (stored, held by no caller)", tally["phantoms"], 0)
+
+
+def tally_generate_calls(
+    calls: list[tuple[str, int, Any, dict[str, Any]]], stored: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Account for generate calls (batch, count, schedule, body) against the stored rows.
+
+    A success must return `count` distinct codes, each stored under its batch; a failure must be
+    STORE_UNAVAILABLE. Lost: returned but not stored. Phantom: stored but returned by no success
+    (a failed call's row, or nobody's).
+    """
+    held: dict[str, str] = {}  # key -> batch of the successful call that returned it
+    tally: dict[str, Any] = dict.fromkeys(("succeeded", "failed", "incomplete", "wrong", "lost"), 0)
+    examples = []
+    said_incomplete = set()
+    for batch, count, schedule, body in calls:
+        if "codes" in body and body.get("count") == count == len(set(body["codes"])):
+            tally["succeeded"] += 1
+            for code in body["codes"]:
+                held[key(code)] = batch
+                if stored.get(key(code), {}).get("batch") != batch:
+                    tally["lost"] += 1
+                    examples.append(f"faults: {batch} returned {code}, not stored; {schedule}")
+        elif body.get("error", {}).get("code") == "STORE_UNAVAILABLE":
+            tally["failed"] += 1
+            if body["error"].get("cleanup_complete") is False:
+                tally["incomplete"] += 1
+                said_incomplete.add(batch)
+        else:
+            tally["wrong"] += 1
+            examples.append(f"faults: {batch} answered {json.dumps(body)[:300]}")
+    phantoms = [k for k in stored if k not in held]
+    for k in phantoms[:5]:
+        owner = stored[k].get("batch")
+        note = " (the call said cleanup incomplete)" if owner in said_incomplete else ""
+        examples.append(f"faults: phantom row {k} of {owner}{note}")
+    tally.update(
+        returned=len(held), stored=len(stored), phantoms=len(phantoms), examples=examples[:10]
+    )
+    return tally
+
+
+# --- crash ---------------------------------------------------------------------------------------
+def crash(sizes: Sizes, rng: random.Random, result: Result) -> None:
+    folder = tempfile.mkdtemp(prefix="fc-codes-chaos-")
+    data = f"{folder}/ots.sqlite3"
+    server = ots_server.start(use_real=False, data_file=data, extra_args=["--quiet"])
+    try:
+        bench = Bench(server)
+        bench.fresh_table()
+        bench.install(ots_timeout=OTS_TIMEOUT)
+        codes = generate(bench, sizes.crash_codes)
+        rng.shuffle(codes)
+        acknowledged: dict[str, str] = {}  # code -> user, answered success
+        unanswered: dict[str, str] = {}  # code -> user, sent but no success seen
+        lost = retry_failed = 0
+        per_cycle = len(codes) // sizes.crash_cycles
+        for cycle in range(sizes.crash_cycles):
+            todo = codes[cycle * per_cycle : (cycle + 1) * per_cycle]
+            acked, sent = redeem_until_killed(bench, todo, sizes.crash_threads, rng, cycle)
+            server = ots_server.start(use_real=False, data_file=data, extra_args=["--quiet"])
+            bench = Bench(server)
+            bench.install(ots_timeout=OTS_TIMEOUT)
+            rows = bench.rows(["state", "redeemed_by"])
+            for code, user in acked.items():
+                if rows.get(key(code), {}).get("redeemed_by") != user:
+                    lost += 1
+                    result.example(f"crash: acknowledged {code} for {user}: {rows.get(key(code))}")
+            acknowledged.update(acked)
+            # A caller that got no answer retries with the same user_id: it must succeed.
+            context = bench.context()
+            for code, user in sent.items():
+                if code in acked:
+                    continue
+                body = invoke(use_code, {"code": code, "user_id": user}, context)
+                if "error" in body:
+                    retry_failed += 1
+                    result.example(f"crash: retry of {code} by {user}: {body['error']}")
+                else:
+                    acknowledged[code] = user
+                    unanswered[code] = user
+        rows = bench.rows(["state", "redeemed_by"])
+        tried = set(acknowledged) | set(unanswered)
+        stray = [c for c in codes if rows.get(key(c), {}).get("state") == "USED" and c not in tried]
+        result.add("crash", "server kills (SIGKILL)", sizes.crash_cycles)
+        result.add(
+            "crash", "redemptions acknowledged before a kill", len(acknowledged) - len(unanswered)
+        )
+        result.add("crash", "acknowledged but not stored after restart", lost, 0)
+        result.add(
+            "crash", "unanswered at the kill, retried after restart", len(unanswered) + retry_failed
+        )
+        result.add("crash", "...of which failed on retry", retry_failed, 0)
+        result.add("crash", "codes used that nobody redeemed", len(stray), 0)
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def redeem_until_killed(
+    bench: Bench, codes: list[str], threads: int, rng: random.Random, cycle: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Redeem `codes` from several threads; SIGKILL the server part-way. (acked, sent)."""
+    lock = threading.Lock()
+    queue = list(reversed(codes))
+    acked: dict[str, str] = {}
+    sent: dict[str, str] = {}
+    started = threading.Event()
+
+    def load(number: int) -> None:
+        context = bench.context(timeout=3)  # the calls hitting a dead server give up in 2.7 s
+        while True:
+            with lock:
+                if not queue or not bench.server.process or bench.server.process.poll() is not None:
+                    return
+                code = queue.pop()
+                user = f"crash-{cycle}-{number}"
+                sent[code] = user
+            started.set()
+            body = invoke(use_code, {"code": code, "user_id": user}, context)
+            if "error" not in body:
+                with lock:
+                    acked[code] = user
+
+    workers = [threading.Thread(target=load, args=(n,), daemon=True) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    started.wait(30)
+    time.sleep(rng.uniform(0.2, 0.6))  # mid-load: well before the queue runs dry
+    bench.server.kill()
+    for worker in workers:
+        worker.join(60)
+    return acked, sent
+
+
+# --- fuzz ----------------------------------------------------------------------------------------
+FUZZ_MAX_CODES = 50  # MAX_CODES_PER_REQUEST here: valid generate events stay cheap
+
+
+def fuzzing(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    bench.fresh_table()
+    bench.install(max_codes_per_request=FUZZ_MAX_CODES)
+    known = generate(bench, 20) + generate(bench, 5, max_uses=3, prefix="FZ")
+    known += generate(bench, 5, valid_until="2000-01-01T00:00:00Z", valid_from=0)
+    context = bench.context()
+    for operation, module in HANDLERS:
+        counts: Counter[str] = Counter()
+        for _ in range(sizes.fuzz_events):
+            sent = fuzz.event(rng, operation, known)
+            try:
+                answer = module.handler(sent, context)
+            except Exception as exc:  # the handler itself must never raise
+                problems = [f"raised {type(exc).__name__}: {exc}"]
+            else:
+                problems = fuzz.check(operation, sent, answer)
+                counts[_outcome(answer)] += 1
+            for problem in problems:
+                kind = problem.split(":")[0].split(" (")[0]
+                counts["problem: " + kind] += 1
+            if problems:
+                result.example(f"fuzz {operation}: {problems[0][:200]} <- {_show(sent)}")
+        result.add("fuzz", f"{operation}: events", sizes.fuzz_events)
+        for outcome, n in sorted(counts.items()):
+            if not outcome.startswith("problem: "):
+                result.add("fuzz", f"{operation}: answered {outcome}", n)
+        found = {k: v for k, v in counts.items() if k.startswith("problem: ")}
+        status_500, leaks = _count(found, "status 500"), _count(found, "leaks")
+        result.add("fuzz", f"{operation}: status 500", status_500, 0)
+        result.add("fuzz", f"{operation}: leaks", leaks, 0)
+        others = sum(found.values()) - status_500 - leaks
+        result.add("fuzz", f"{operation}: other contract breaks", others, 0)
+
+
+def _count(problems: dict[str, int], prefix: str) -> int:
+    return sum(v for k, v in problems.items() if k.startswith("problem: " + prefix))
+
+
+def _outcome(answer: Any) -> str:
+    try:
+        body = json.loads(answer)
+        if "statusCode" in body:
+            body = json.loads(body["body"])
+        return body["error"]["code"] if "error" in body else "success"
+    except (ValueError, KeyError, TypeError):
+        return "unparsed"
+
+
+def _show(sent: Any) -> str:
+    text = repr(sent)
+    return text if len(text) <= 160 else text[:160] + f"... ({len(text)} chars)"
+
+
+# --- main ----------------------------------------------------------------------------------------
+def run(
+    sizes: Sizes, seed: int, parts: tuple[str, ...] = PARTS, log: Callable[[str], None] = print
+) -> Result:
+    """Run the chosen parts; the Result says what happened. Restores the handlers' Runtime."""
+    result = Result(seed)
+    rng = random.Random(seed)
+    server = ots_server.start(use_real=False, extra_args=["--quiet"])
+    try:
+        bench = Bench(server)
+        for part in parts:
+            log(f"chaos: {part} ...")
+            began = time.monotonic()
+            if part == "races":
+                races(bench, sizes, rng, result)
+            elif part == "faults":
+                faults(bench, sizes, rng, result)
+            elif part == "crash":
+                crash(sizes, rng, result)
+            elif part == "fuzz":
+                fuzzing(bench, sizes, rng, result)
+            result.seconds[part] = time.monotonic() - began
+    finally:
+        server.stop()
+        app.configure(None)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="the reduced drill (under a minute)")
+    parser.add_argument("--seed", type=int, help="random seed (default: from the clock, printed)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
+    parser.add_argument("--no-save", action="store_true", help="do not write .local/bench/")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else int(time.time()) % 100000
+    sizes = QUICK if args.quick else FULL
+    machine = report.machine()
+    print(f"machine: {report.describe(machine)}", flush=True)
+    # The functions log one line per invocation (tens of thousands here): to a file, not stdout.
+    lines: logging.Handler = logging.NullHandler()
+    if not args.no_save:
+        report.RESULTS.mkdir(parents=True, exist_ok=True)
+        lines = logging.FileHandler(report.RESULTS / FUNCTION_LOG, mode="w", encoding="utf-8")
+        print(f"function log lines: {report.shown(report.RESULTS / FUNCTION_LOG)}")
+    logging.getLogger().addHandler(lines)
+    result = run(sizes, seed, tuple(args.only or PARTS), log=lambda line: print(line, flush=True))
+    print()
+    print(result.text())
+    if not args.no_save:
+        data = {
+            "machine": machine,
+            "seed": seed,
+            "sizes": sizes.__dict__,
+            "seconds": result.seconds,
+            "checks": [c.__dict__ for c in result.checks],
+            "examples": result.examples,
+        }
+        print(f"\nraw counts: {report.shown(report.save('chaos', data))}")
+    if result.violations:
+        print(f"\n{len(result.violations)} VIOLATION(S)", file=sys.stderr)
+        return 1
+    print("\nno violations")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

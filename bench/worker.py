@@ -1,0 +1,308 @@
+"""The measuring side of `make bench`, run inside each FC runtime's interpreter.
+
+`bench.perf` starts `<runtime python> -m bench.worker` with `functions/` on PYTHONPATH and the
+function's configuration in the environment (OTS_ENDPOINT, OTS_INSTANCE, CODES_TABLE and the
+ALIBABA_CLOUD_ACCESS_KEY_* pair), the way FC configures the function. The worker reads one JSON
+command per line on stdin and answers each with one JSON line on stdout; the store latency is
+set by the driver (the local server's `latency` fault) between commands, so every figure of one
+runtime comes from one process with warm connections, like a warm FC instance.
+
+What it measures, each through the real SDK of this runtime against the same local server:
+
+- `gen_handler`: the real `gen_code` handler, one invocation for `count` codes.
+- `gen_rowloop` and `gen_batches`: the original tutorial's approaches, re-implemented as
+  baselines: one PutRow per code in a loop, and BatchWriteRow of 200 rows one request after the
+  other. Same rows as the handler writes (same columns, `EXPECT_NOT_EXIST`), so only the
+  approach differs.
+- `encode`: the SDK's own encoding of those BatchWriteRow requests, nothing sent.
+- `gen_memory`: peak Python allocations (tracemalloc) of one handler invocation.
+- `redeem`: the real `use_code` handler, or the very UpdateRow its fast path sends issued
+  directly with the SDK ("bare"), from 1 or N threads (an FC instance with instance concurrency
+  runs concurrent invocations as threads of one process).
+
+Python 3.6 compatible (FC's python3 runtime ships tablestore 5.1.0); no third-party imports but
+the SDK.
+"""
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+
+# The function's log line is part of an invocation's cost: format and write it, but to nowhere
+# (before importing the handlers: fccodes.log only adds a stdout handler when the root has none).
+logging.getLogger().addHandler(logging.StreamHandler(open(os.devnull, "w")))  # noqa: SIM115
+
+import tablestore  # noqa: E402
+from tablestore import (  # noqa: E402
+    BatchWriteRowRequest,
+    CapacityUnit,
+    ComparatorType,
+    CompositeColumnCondition,
+    Condition,
+    LogicalOperator,
+    OTSClient,
+    PutRowItem,
+    ReservedThroughput,
+    Row,
+    RowExistenceExpectation,
+    SingleColumnCondition,
+    TableInBatchWriteRowItem,
+    TableMeta,
+    TableOptions,
+)
+from tablestore.retry import NoRetryPolicy  # noqa: E402
+
+import gen_code  # noqa: E402
+import use_code  # noqa: E402
+from bench.fc import FCContext  # noqa: E402
+from fccodes import codes  # noqa: E402
+
+TABLE = os.environ.get("CODES_TABLE", "codes")
+BATCH = 200  # rows per BatchWriteRow: the service's limit, and the tutorial's batch size
+CODE_LENGTH = 15
+
+
+# The baselines get what fc-codes does for its own client (fccodes.store): a logger with a level
+# above DEBUG, without which the SDK renders every request and response as text for a debug line.
+# Otherwise the ratios would measure that, not the approach.
+SDK_LOGGER = "bench.sdk"
+logging.getLogger(SDK_LOGGER).addHandler(logging.NullHandler())
+logging.getLogger(SDK_LOGGER).propagate = False
+logging.getLogger(SDK_LOGGER).setLevel(logging.CRITICAL)
+
+
+def _client():
+    return OTSClient(
+        os.environ["OTS_ENDPOINT"],
+        os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+        os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+        os.environ["OTS_INSTANCE"],
+        retry_policy=NoRetryPolicy(),
+        socket_timeout=30,
+        max_connection=64,
+        logger_name=SDK_LOGGER,
+    )
+
+
+class Worker(object):
+    def __init__(self):
+        self.client = _client()
+        self.context = FCContext(
+            os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+            os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+            timeout=300,
+        )
+        self.pool = []  # codes generated for the redemption measurements (display form)
+        gen_code.initializer(self.context)  # as FC does once per instance
+
+    # --- set-up ---------------------------------------------------------------------------------
+    def info(self):
+        encoder = sys.modules.get("tablestore.encoder")
+        native = bool(getattr(encoder, "NATIVE_ENCODER_AVAILABLE", False))
+        return {
+            "python": "%d.%d.%d" % sys.version_info[:3],
+            "tablestore": getattr(tablestore, "__version__", "?"),
+            "codec": "native C++" if native else "pure Python",
+        }
+
+    def fresh_table(self):
+        """An empty `codes` table: every measurement starts from the same state."""
+        if TABLE in self.client.list_table():
+            self.client.delete_table(TABLE)
+        self.client.create_table(
+            TableMeta(TABLE, [("code", "STRING")]),
+            TableOptions(),
+            ReservedThroughput(CapacityUnit(0, 0)),
+        )
+        return {}
+
+    # --- generation -----------------------------------------------------------------------------
+    def gen_handler(self, count):
+        event = json.dumps({"count": count}).encode("utf-8")
+        started, cpu = time.perf_counter(), time.process_time()
+        body = json.loads(gen_code.handler(event, self.context))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        if body.get("count") != count:
+            raise RuntimeError("gen_code failed: %s" % json.dumps(body)[:500])
+        return {"seconds": seconds, "cpu": cpu}
+
+    def gen_rowloop(self, count):
+        rows = _rows(count)
+        condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
+        started = time.perf_counter()
+        for row in rows:
+            self.client.put_row(TABLE, row, condition)
+        return {"seconds": time.perf_counter() - started}
+
+    def gen_batches(self, count):
+        rows = _rows(count)
+        started = time.perf_counter()
+        for request in _batch_requests(rows):
+            response = self.client.batch_write_row(request)
+            failed = response.get_failed_of_put()
+            if failed:
+                raise RuntimeError("BatchWriteRow failed rows: %s" % failed[0].error_code)
+        return {"seconds": time.perf_counter() - started}
+
+    def encode(self, count):
+        """Seconds the SDK spends turning `count` rows into BatchWriteRow bodies."""
+        requests = list(_batch_requests(_rows(count)))
+        encoder = self.client.protocol.encoder
+        started = time.perf_counter()
+        for request in requests:
+            encoder.encode_request("BatchWriteRow", request).SerializeToString()
+        return {"seconds": time.perf_counter() - started}
+
+    def gen_memory(self, count):
+        import tracemalloc  # only here: tracing slows everything else down
+
+        event = json.dumps({"count": count}).encode("utf-8")
+        tracemalloc.start()
+        try:
+            body = json.loads(gen_code.handler(event, self.context))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        if body.get("count") != count:
+            raise RuntimeError("gen_code failed: %s" % json.dumps(body)[:500])
+        return {"peak_bytes": peak}
+
+    # --- redemption -----------------------------------------------------------------------------
+    def prepare_codes(self, count):
+        """Fresh single-use codes for the redemption measurements (each redeemed once)."""
+        while count > 0:
+            step = min(count, 10000)
+            event = json.dumps({"count": step}).encode("utf-8")
+            body = json.loads(gen_code.handler(event, self.context))
+            if body.get("count") != step:
+                raise RuntimeError("gen_code failed: %s" % json.dumps(body)[:500])
+            self.pool.extend(body["codes"])
+            count -= step
+        return {"pool": len(self.pool)}
+
+    def redeem(self, mode, clients, per_client):
+        """Latencies of `clients` threads redeeming `per_client` fresh codes each, all at once."""
+        if len(self.pool) < clients * per_client:
+            raise RuntimeError("not enough prepared codes")
+        work = []
+        for _ in range(clients):
+            work.append(self.pool[-per_client:])
+            del self.pool[-per_client:]
+        call = self._redeem_handler if mode == "handler" else self._redeem_bare
+        latencies = []
+        failures = []
+        lock = threading.Lock()
+        start = threading.Barrier(clients + 1)
+
+        def client(number, mine):
+            own = []
+            start.wait()
+            for i, code in enumerate(mine):
+                user = "bench-%d-%d" % (number, i)
+                began = time.perf_counter()
+                try:
+                    error = call(code, user)
+                except Exception as exc:  # counted: the driver stops with the first one
+                    error = "%s: %s" % (type(exc).__name__, exc)
+                own.append(time.perf_counter() - began)
+                if error:
+                    with lock:
+                        failures.append(error)
+            with lock:
+                latencies.extend(own)
+
+        threads = [threading.Thread(target=client, args=(n, w)) for n, w in enumerate(work)]
+        for thread in threads:
+            thread.start()
+        start.wait()
+        began = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - began
+        if failures:
+            raise RuntimeError("%d redemptions failed, e.g. %s" % (len(failures), failures[0]))
+        return {"latencies": latencies, "wall": wall}
+
+    def _redeem_handler(self, code, user):
+        event = json.dumps({"code": code, "user_id": user}).encode("utf-8")
+        body = json.loads(use_code.handler(event, self.context))
+        return json.dumps(body)[:300] if "error" in body else None
+
+    def _redeem_bare(self, code, user):
+        """The handler's fast-path UpdateRow, sent directly: same row, condition and columns."""
+        now = int(time.time() * 1000)
+        key = code.replace("-", "")
+        put = [
+            ("redeem_tx", os.urandom(8).hex()),
+            ("redeemed_at", now),
+            ("redeemed_by", user),
+            ("state", "USED"),
+            ("uses", 1),
+        ]
+        both = CompositeColumnCondition(LogicalOperator.AND)
+        for column, value, comparator, if_missing in (
+            ("state", "UNUSED", ComparatorType.EQUAL, False),
+            ("max_uses", 1, ComparatorType.EQUAL, False),
+            ("valid_from", now, ComparatorType.LESS_EQUAL, False),
+            ("valid_until", now, ComparatorType.GREATER_THAN, True),
+            ("prefix", "", ComparatorType.EQUAL, True),
+        ):
+            both.add_sub_condition(
+                SingleColumnCondition(column, value, comparator, pass_if_missing=if_missing)
+            )
+        condition = Condition(RowExistenceExpectation.EXPECT_EXIST, both)
+        self.client.update_row(TABLE, Row([("code", key)], {"put": put}), condition)
+
+
+def _rows(count):
+    """`count` new rows shaped like the ones `gen_code` writes (without prefix and end)."""
+    now = int(time.time() * 1000)
+    nonce = os.urandom(8).hex()
+    attributes = [
+        ("batch", "bench"),
+        ("created_at", now),
+        ("max_uses", 1),
+        ("nonce", nonce),
+        ("state", "UNUSED"),
+        ("uses", 0),
+        ("valid_from", now),
+    ]
+    return [
+        Row([("code", codes.make_key("", os.urandom, CODE_LENGTH))], attributes)
+        for _ in range(count)
+    ]
+
+
+def _batch_requests(rows):
+    condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
+    for start in range(0, len(rows), BATCH):
+        request = BatchWriteRowRequest()
+        items = [PutRowItem(row, condition) for row in rows[start : start + BATCH]]
+        request.add(TableInBatchWriteRowItem(TABLE, items))
+        yield request
+
+
+def main():
+    # Answers go to the real stdout; anything else printed by accident goes to stderr.
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    worker = Worker()
+    for line in sys.stdin:
+        command = json.loads(line)
+        operation = command.pop("op")
+        if operation == "quit":
+            break
+        try:
+            result = getattr(worker, operation)(**command)
+            answer = {"ok": True, "result": result}
+        except Exception as exc:  # reported to the driver, which stops with the message
+            answer = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""`make bench` on this interpreter with tiny sizes: it runs and prints every table.
+
+Not a timed test: the figures of a run this small mean nothing; the bench itself is a script.
+"""
+
+import json
+
+import pytest
+
+from bench import perf, report
+
+
+@pytest.mark.slow
+def test_the_quick_bench_prints_every_table(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    here = "%d.%d" % perf.sys.version_info[:2]
+    assert perf.main(["--quick", "--runtimes", here]) == 0
+    out = capsys.readouterr().out
+    for title in ("Generation:", "CPU floor", "Redemption:", "Cold start:"):
+        assert title in out
+    saved = json.loads((tmp_path / "bench-latest.json").read_text())
+    runtime = saved["runtimes"][here]
+    assert runtime["generation"]["latency_ms"]["5"]["handler_s"][0] > 0
+    assert runtime["redemption"]["handler/1"]["n"] == perf.QUICK.single_client
+    assert set(runtime["cold_start"]) == {"tablestore", *perf.HANDLERS}
+
+
+def test_percentile_is_nearest_rank():
+    ordered = [float(i) for i in range(1, 101)]
+    assert perf.percentile(ordered, 0.5) == 50.0
+    assert perf.percentile(ordered, 0.99) == 99.0
+    assert perf.percentile([7.0], 0.99) == 7.0
