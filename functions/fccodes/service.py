@@ -363,12 +363,18 @@ class _Generation(object):
 
     def run(self, deadline):
         count = self.request.count
-        chunks = []
-        for start in range(0, count, BATCH_WRITE_LIMIT):
-            chunks.append([self.new_key() for _ in range(min(BATCH_WRITE_LIMIT, count - start))])
-        self.stored = [[] for _ in chunks]
+        sizes = [
+            min(BATCH_WRITE_LIMIT, count - start) for start in range(0, count, BATCH_WRITE_LIMIT)
+        ]
+        self.stored = [[] for _ in sizes]
         write_deadline = deadline.fraction(WRITE_SHARE)
-        errors = self._each(chunks, lambda i, chunk: self._write(i, chunk, write_deadline))
+
+        def write(index, size):
+            # Keys are drawn by the writer of each chunk: the first request leaves after 200
+            # keys, not after all of them, and drawing overlaps the other chunks' round trips.
+            self._write(index, [self.new_key() for _ in range(size)], write_deadline)
+
+        errors = self._each(sizes, write)
         if not errors:
             return
         # Whatever went wrong (the store, or a bug), no row of a failed call may stay behind.
@@ -402,11 +408,6 @@ class _Generation(object):
                     future.result()
         return errors
 
-    def _row(self, key):
-        row = dict(self.template)
-        row["code"] = key
-        return row
-
     def _write(self, index, pending, deadline):
         uncertain = set()  # type: set  # keys of this chunk whose write may have been applied
         backoff = Backoff(deadline, sleep=self.service.sleep)
@@ -418,7 +419,7 @@ class _Generation(object):
             if deadline.expired():
                 raise error or StoreUnavailable(reason="no time left to write the batch")
             try:
-                outcomes = self.store.insert_new([self._row(key) for key in pending])
+                outcomes = self.store.insert_new(pending, self.template)
             except StoreUnavailable as exc:
                 if not exc.retryable:
                     raise

@@ -195,15 +195,17 @@ class CodeStore(object):
         return True
 
     # --- batches ------------------------------------------------------------------------------
-    def insert_new(self, rows):
-        """BatchWriteRow of new rows (dicts with `code`), each only if no such row exists yet.
+    def insert_new(self, keys, attributes):
+        """BatchWriteRow of one new row per key, all with `attributes` (None values left out),
+        each only if no row with that key exists yet.
 
-        Returns one outcome per row, in order: OK, CONDITION_FAILED (a row with that key
-        exists) or FAILED (transient, may have been written). At most BATCH_WRITE_LIMIT rows.
+        Returns one outcome per key, in order: OK, CONDITION_FAILED (a row with that key
+        exists) or FAILED (transient, may have been written). At most BATCH_WRITE_LIMIT keys.
         Raises StoreUnavailable for the whole request.
         """
         condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
-        items = [PutRowItem(Row([(PK, row[PK])], _columns(row)), condition) for row in rows]
+        columns = _columns(attributes)  # one list for every row: they share their attributes
+        items = [PutRowItem(Row([(PK, key)], columns), condition) for key in keys]
         return self._batch_write(items)
 
     def delete_owned(self, keys, column, value):
@@ -278,9 +280,11 @@ def _batch_results(response, table, first_item):
     return by_table.get(table) or []
 
 
-def _columns(row):
+def _columns(attributes):
     return [
-        (name, value) for name, value in sorted(row.items()) if name != PK and value is not None
+        (name, value)
+        for name, value in sorted(attributes.items())
+        if name != PK and value is not None
     ]
 
 
