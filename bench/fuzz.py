@@ -17,7 +17,7 @@ import random
 import re
 from typing import Any
 
-from fccodes import codes as code_format
+from fccodes.codes import ALPHABET, display, make_key
 
 # The documented errors and their HTTP statuses (docs/functions.md); INTERNAL is the 500.
 ERRORS = {
@@ -149,10 +149,10 @@ def _code(rng: random.Random, known: list[str]) -> Any:
         code = rng.choice(known)
         return rng.choice([code, code.lower(), code.replace("-", " "), code.replace("-", "")])
     if choice < 0.55:  # well-formed, almost certainly not stored
-        return code_format.display(code_format.make_key("", rng.randbytes, 15))
+        return display(make_key("", rng.randbytes, 15))
     if choice < 0.7 and known:  # one symbol changed: the check symbol must catch it
         symbols = list(rng.choice(known))
-        symbols[rng.randrange(len(symbols))] = rng.choice(code_format.ALPHABET)
+        symbols[rng.randrange(len(symbols))] = rng.choice(ALPHABET)
         return "".join(symbols)
     return _value(rng, 1, known)
 
