@@ -263,6 +263,7 @@ class FunctionPool:
         self.cond = threading.Condition()
         self.closed = False
         self.live: set[Instance] = set()  # every instance not yet stopped, busy or idle
+        self.warming = 0  # instances being started ahead of traffic
 
     # --- instances ----------------------------------------------------------------------------
     def _acquire(self) -> Instance | None:
@@ -278,7 +279,9 @@ class FunctionPool:
                 if not stale:
                     if self.idle:
                         return self.idle.pop()
-                    if self.count < self.max_instances:
+                    # A warm-up under way is a local artifact, not a busy instance: wait for it
+                    # rather than start a second one (FC would not have started the first).
+                    if self.count < self.max_instances and not self.warming:
                         self.count += 1
                         return None
                     self.cond.wait()
@@ -447,6 +450,7 @@ class FunctionPool:
             if self.count or self.closed:
                 return None
             self.count += 1
+            self.warming += 1
         result = Invocation(self.fn.name, "", b"")
         inst: Instance | None = None
         keep = False
@@ -457,6 +461,8 @@ class FunctionPool:
             result.error_type = UNHANDLED_INIT
             result.payload = fc_error(str(e))
         finally:
+            with self.cond:
+                self.warming -= 1
             self._release(inst, keep)
         if result.logs:
             self.notify(_indent(result.logs))
