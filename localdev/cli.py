@@ -21,13 +21,17 @@ from localdev.stack import Stack, StackConfig, local_identity
 from localdev.store import DataDir, StoreError, connect_or_start_store, ensure_tables
 from tools.templates import FUN_TEMPLATE
 
+_OUTPUT = threading.Lock()  # request threads print too: keep each entry whole
+
 
 def _say(line: str) -> None:
-    print(line, flush=True)
+    with _OUTPUT:
+        print(line, flush=True)
 
 
 def _err(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    with _OUTPUT:
+        print(line, file=sys.stderr, flush=True)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from urllib.parse import unquote
@@ -201,10 +202,11 @@ class FCApi:
 
     def wait_background(self, timeout: float) -> None:
         """Let asynchronous calls in flight finish (up to `timeout` seconds in all)."""
+        deadline = time.monotonic() + timeout
         with self.lock:
             threads = list(self.background)
         for thread in threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 SIGNATURE_MISMATCH = (

@@ -124,6 +124,19 @@ def health(endpoint: str, timeout: float = 2.0) -> dict[str, Any] | None:
     return body if isinstance(body, dict) and body.get("status") == "ok" else None
 
 
+def running_stack(data_dir: DataDir) -> dict[str, Any] | None:
+    """The state of the `make run` serving this data directory, if it is up and answering.
+
+    A state file left by a stack that was killed (or whose pid was reused) does not count.
+    """
+    state = data_dir.read_state()
+    endpoint = str(state.get("ots_endpoint", "")) if state else ""
+    answer = health(endpoint) if endpoint else None
+    if state is None or answer is None:
+        return None
+    return {**state, "health": answer}
+
+
 def _lock(data_dir: DataDir, wait_s: float, on_wait: Any = None) -> int:
     """Take the exclusive lock on the data directory, waiting up to `wait_s` seconds."""
     fd = os.open(data_dir.ensure().path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -154,7 +167,7 @@ def start_store(
     on_wait: Any = None,
 ) -> Store:
     """Serve the data directory's Tablestore data from this process (for `make run`)."""
-    running = data_dir.read_state()
+    running = running_stack(data_dir)
     if running is not None:
         raise StoreError(
             f"the local stack is already running at {running.get('url')} "
@@ -181,17 +194,16 @@ def start_store(
 
 def connect_or_start_store(data_dir: DataDir, instance: str, wait_s: float = 30.0) -> Store:
     """The running stack's Tablestore if `make run` is up, else our own on the same data."""
-    state = data_dir.read_state()
+    state = running_stack(data_dir)
     if state is not None:
-        endpoint = str(state.get("ots_endpoint", ""))
-        answer = health(endpoint) if endpoint else None
-        if answer is not None:
-            if answer.get("instance") != instance:
-                raise StoreError(
-                    f"the running local stack serves instance {answer.get('instance')!r}, "
-                    f"this template uses {instance!r}; restart `make run`"
-                )
-            return Store(endpoint=endpoint, instance=instance, shared_with_pid=int(state["pid"]))
+        if state["health"].get("instance") != instance:
+            raise StoreError(
+                f"the running local stack serves instance {state['health'].get('instance')!r}, "
+                f"this template uses {instance!r}; restart `make run`"
+            )
+        return Store(
+            endpoint=state["ots_endpoint"], instance=instance, shared_with_pid=int(state["pid"])
+        )
     return start_store(data_dir, instance, wait_s=wait_s)
 
 
