@@ -31,9 +31,7 @@ def test_the_policy_is_derived_from_the_store_not_kept_by_hand():
 def copies(tmp_path):
     """Writable copies of template.yml, s.yaml and functions/."""
     functions = tmp_path / "functions"
-    shutil.copytree(
-        checks.FUNCTIONS_DIR, functions, ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(checks.FUNCTIONS_DIR, functions, ignore=shutil.ignore_patterns("__pycache__"))
     template, s_yaml = tmp_path / "template.yml", tmp_path / "s.yaml"
     shutil.copy(FUN_TEMPLATE, template)
     shutil.copy(S_YAML, s_yaml)
