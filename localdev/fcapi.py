@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from localdev.instances import Invocation
+from localdev.instances import Invocation, Stopped
 from localdev.project import Project
 from localdev.web import Request, Response, json_response
 
@@ -189,7 +189,7 @@ class FCApi:
                     + f" [{request_id}]",
                     invocation,
                 )
-            except RuntimeError:  # the stack stopped before the call could run
+            except Stopped:  # the stack stopped before the call could run
                 pass
             finally:
                 with self.lock:

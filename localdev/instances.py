@@ -86,6 +86,10 @@ class Invocation:
             return self.payload.decode("utf-8", "replace")
 
 
+class Stopped(RuntimeError):
+    """The local FC is shutting down: no new invocation starts."""
+
+
 class WorkerTimeout(Exception):
     """The worker did not answer in time."""
 
@@ -272,7 +276,7 @@ class FunctionPool:
         while True:
             with self.cond:
                 if self.closed:
-                    raise RuntimeError("the local FC is stopped")
+                    raise Stopped("the local stack is stopping")
                 stale = [i for i in self.idle if i.code_stamp != stamp or not i.alive]
                 for inst in stale:
                     self.idle.remove(inst)

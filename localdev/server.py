@@ -8,11 +8,13 @@ HTTP/1.1 with keep-alive, one thread per connection.
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from localdev import fcapi
+from localdev.instances import Stopped
 from localdev.web import Request, Response, json_response
 
 CONTROL_PREFIX = "/__localdev/"
@@ -36,33 +38,11 @@ class Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
         except BodyTooLarge:
-            self._send(
-                json_response(
-                    413,
-                    {
-                        "error": {
-                            "code": "PAYLOAD_TOO_LARGE",
-                            "message": "request body is too large",
-                            "request_id": "",
-                        }
-                    },
-                )
-            )
+            self._send(_error(413, "PAYLOAD_TOO_LARGE", "request body is too large"))
             self.close_connection = True
             return
         except (ValueError, OSError):
-            self._send(
-                json_response(
-                    400,
-                    {
-                        "error": {
-                            "code": "INVALID_REQUEST",
-                            "message": "malformed HTTP body",
-                            "request_id": "",
-                        }
-                    },
-                )
-            )
+            self._send(_error(400, "INVALID_REQUEST", "malformed HTTP body"))
             self.close_connection = True
             return
         request = Request(
@@ -127,11 +107,13 @@ class LocalServer(ThreadingHTTPServer):
         gateway: Callable[[Request], Response],
         fc_api: Callable[[Request], Response],
         health: Callable[[], dict[str, Any]],
+        on_error: Callable[[str], None] = print,
     ) -> None:
         super().__init__(address, Handler)
         self.gateway = gateway
         self.fc_api = fc_api
         self.health = health
+        self.on_error = on_error
 
     @property
     def url(self) -> str:
@@ -139,6 +121,16 @@ class LocalServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
     def dispatch(self, request: Request) -> Response:
+        """The answer to one request; an unexpected failure is a JSON 500 and a logged trace."""
+        try:
+            return self._dispatch(request)
+        except Stopped as e:
+            return _error(503, "STOPPING", str(e))
+        except Exception:
+            self.on_error(traceback.format_exc())
+            return _error(500, "INTERNAL", "internal error of the local stack (see its log)")
+
+    def _dispatch(self, request: Request) -> Response:
         if request.path.startswith(fcapi.PREFIX):
             return self.fc_api(request)
         if request.path.startswith(CONTROL_PREFIX):
@@ -148,14 +140,9 @@ class LocalServer(ThreadingHTTPServer):
                     json.dumps(self.health()).encode("utf-8"),
                     [("Content-Type", "application/json")],
                 )
-            return json_response(
-                404,
-                {
-                    "error": {
-                        "code": "NOT_FOUND",
-                        "message": "unknown control path",
-                        "request_id": "",
-                    }
-                },
-            )
+            return _error(404, "NOT_FOUND", "unknown control path")
         return self.gateway(request)
+
+
+def _error(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message, "request_id": ""}})

@@ -104,7 +104,7 @@ class Stack:
             python, self.runtime = runtime_python(config.runtime)
         self.app_key = config.app_key or self.data_dir.app_key()
         self.server = LocalServer(
-            (config.host, config.port), self._gateway, self._fc_api, self._health
+            (config.host, config.port), self._gateway, self._fc_api, self._health, self.out
         )
         self.store = start_store(
             self.data_dir,

@@ -8,6 +8,7 @@ through a `make run`-style subprocess.
 
 import base64
 import json
+import threading
 import time
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
@@ -15,6 +16,8 @@ from urllib.request import Request, urlopen
 import fc2
 import pytest
 
+from localdev.instances import Stopped
+from localdev.server import LocalServer
 from localdev.stack import Stack, StackConfig
 from localdev.store import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET
 from tests.localdev.helpers import probe_project
@@ -267,3 +270,28 @@ def test_health_lists_the_live_instances(stack):
     health = json.loads(data)
     assert health["status"] == "ok"
     assert health["functions"]["plain"]["instances"]
+
+
+def test_a_failure_of_the_stack_itself_is_a_json_error_not_a_traceback():
+    def broken(request):
+        if request.path == "/stopping":
+            raise Stopped("the local stack is stopping")
+        raise KeyError("secret detail")
+
+    logged = []
+    server = LocalServer(("127.0.0.1", 0), broken, broken, dict, logged.append)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        local = type("S", (), {"url": server.url})
+        status, _, data = call(local, "GET", "/anything")
+        assert status == 500
+        assert json.loads(data)["error"]["code"] == "INTERNAL"
+        assert b"secret detail" not in data
+        assert "KeyError: 'secret detail'" in logged[0]
+        status, _, data = call(local, "GET", "/stopping")
+        assert (status, json.loads(data)["error"]["code"]) == (503, "STOPPING")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
