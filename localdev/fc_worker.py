@@ -24,6 +24,7 @@ C extensions) is returned as that call's logs. EOF on stdin ends the process.
 
 import contextlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -115,6 +116,13 @@ class Context(object):
 
 
 # --- logs ---------------------------------------------------------------------------------------
+def utf8_stream(fd):
+    """A line-buffered UTF-8 text stream on `fd` (left open: it is the process's own)."""
+    return io.open(
+        fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
+    )
+
+
 class LogCapture(object):
     """Points fds 1 and 2 at an unlinked file; `take()` returns what was written since last time."""
 
@@ -126,6 +134,9 @@ class LogCapture(object):
         os.unlink(path)
         os.dup2(self.fd, 1)
         os.dup2(self.fd, 2)
+        # UTF-8 whatever the locale: Python 3.6 under LANG=C would make print("é") raise.
+        sys.stdout = utf8_stream(1)
+        sys.stderr = utf8_stream(2)
 
     def take(self):
         for stream in (sys.stdout, sys.stderr):

@@ -203,17 +203,22 @@ def test_close_stops_every_instance(project):
         local.invoke("probe", b"{}")
 
 
-def test_the_worker_runs_on_fcs_python_36(project):
+def test_the_worker_runs_on_fcs_python_36(project, monkeypatch):
     python = find_python("3.6")
     if python is None:
         if os.environ.get("REQUIRE_RUNTIMES") == "1":
             pytest.fail("Python 3.6 is required (REQUIRE_RUNTIMES=1)")
         pytest.skip("Python 3.6 is not installed: the worker is only checked by vermin")
+    # Without a UTF-8 locale Python 3.6's own stdout is ASCII: the worker's must not be.
+    monkeypatch.delenv("LANG", raising=False)
+    monkeypatch.delenv("LC_ALL", raising=False)
     local = LocalFC(project, python, IDENTITY, OTS)
     try:
-        info = body(local.invoke("probe", b'{"a": 1}'))
+        result = local.invoke("probe", dumps({"action": "h\u00e9llo"}))
+        info = body(result)
         assert info["python"] == [3, 6]
         assert (info["inits"], info["event_type"]) == (1, "bytes")
+        assert "probe stdout h\u00e9llo" in result.logs
         result = local.invoke("probe", dumps({"action": "raise"}))
         assert json.loads(result.payload)["errorType"] == "ValueError"
     finally:
