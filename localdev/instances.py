@@ -465,9 +465,10 @@ class FunctionPool:
             result.error_type = UNHANDLED_INIT
             result.payload = fc_error(str(e))
         finally:
+            self._release(inst, keep)
             with self.cond:
                 self.warming -= 1
-            self._release(inst, keep)
+                self.cond.notify_all()  # callers that waited for it may now start their own
         if result.logs:
             self.notify(_indent(result.logs))
         return None if keep else result

@@ -181,6 +181,27 @@ def test_concurrent_calls_scale_out_up_to_max_instances(fc):
     assert elapsed >= 1.2
 
 
+def test_calls_that_arrive_during_the_warm_up_still_scale_out(project):
+    local = LocalFC(project, sys.executable, IDENTITY, OTS, max_instances=3)
+    try:
+        warm = local.warm()  # one instance per function, in the background
+        results = []
+        event = dumps({"action": "sleep", "seconds": 0.5})
+        calls = [
+            threading.Thread(target=lambda: results.append(local.invoke("plain", event)))
+            for _ in range(3)
+        ]
+        for t in calls:
+            t.start()
+        for t in [*calls, *warm]:
+            t.join()
+        # The warm instance serves one call; the others start their own instead of queueing.
+        assert len({body(r)["pid"] for r in results}) == 3
+        assert sum(r.init_duration_ms is None for r in results) == 1
+    finally:
+        local.close()
+
+
 def test_changed_code_is_loaded_by_new_instances(fc, project):
     before = body(fc.invoke("plain", b"{}"))
     assert before["version"] == 1
