@@ -118,9 +118,7 @@ class Context(object):
 # --- logs ---------------------------------------------------------------------------------------
 def utf8_stream(fd):
     """A line-buffered UTF-8 text stream on `fd` (left open: it is the process's own)."""
-    return io.open(
-        fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
-    )
+    return io.open(fd, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
 
 
 class LogCapture(object):
