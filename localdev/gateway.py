@@ -107,6 +107,28 @@ class RouteTable:
         raise GatewayError(404, "NOT_FOUND", f"no route for {method} {path}", "Invalid Url")
 
 
+def mask(value: str) -> str:
+    """A path value as the log shows it: at most a quarter of it at each end."""
+    shown = len(value) // 4
+    return f"{value[:shown]}****{value[-shown:]}" if shown else "****"
+
+
+def loggable_path(path: str, params: dict[str, str] | None) -> str:
+    """`path` with its parameters masked: they may be secrets (codes are).
+
+    With no matched route (`params` None) every segment after the first is masked, since a
+    mistyped route can still carry a code.
+    """
+    segments = path.split("/")
+    if params is None:
+        first = next((i for i, seg in enumerate(segments) if seg), len(segments))
+        return "/".join(
+            seg if i <= first or not seg else mask(seg) for i, seg in enumerate(segments)
+        )
+    secret = set(params.values())
+    return "/".join(mask(seg) if unquote(seg) in secret else seg for seg in segments)
+
+
 def build_event(
     request: Request, route: Route, params: dict[str, str], request_id: str
 ) -> dict[str, Any]:
@@ -213,6 +235,7 @@ class Gateway:
         request_id = str(uuid.uuid4())
         invocation: Invocation | None = None
         target = "-"
+        logged_path = loggable_path(request.path, None)
         try:
             if len(request.body) > MAX_REQUEST_BODY:
                 raise GatewayError(
@@ -222,6 +245,7 @@ class Gateway:
                     "Request Body Too Large",
                 )
             route, params = self.table.match(request.method, request.path)
+            logged_path = loggable_path(request.path, params)
             target = route.function
             self._authorize(route, request)
             event = build_event(request, route, params, request_id)
@@ -235,7 +259,7 @@ class Gateway:
         if invocation is not None and invocation.init_duration_ms is not None:
             cold = f", cold start {invocation.init_duration_ms:.0f} ms"
         self.log(
-            f"{request.method} {request.path} -> {target} {response.status} "
+            f"{request.method} {logged_path} -> {target} {response.status} "
             f"{ms:.1f} ms{cold} [{request_id}]",
             invocation,
         )

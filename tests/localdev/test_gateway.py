@@ -152,8 +152,17 @@ def test_one_log_line_per_request(stack):
     _, headers, _ = call(stack, "GET", "/nothing/logged")
     request_id = headers["X-Ca-Request-Id"]
     mine = [line for line in stack.lines if request_id in line]
-    assert mine == [f"GET /nothing/logged -> - 404 {mine[0].split(' 404 ')[1]}"]
+    assert mine == [f"GET /nothing/l****d -> - 404 {mine[0].split(' 404 ')[1]}"]
     assert mine[0].endswith(f"[{request_id}]")
+
+
+def test_path_parameters_are_masked_in_the_log(stack):
+    """Path parameters may be secrets (fc-codes' codes are): the log shows a quarter each end."""
+    _, headers, _ = call(stack, "GET", "/things/ABCD1234EFGH5678")
+    request_id = headers["X-Ca-Request-Id"]
+    mine = [line for line in stack.lines if request_id in line]
+    assert mine[0].startswith("GET /things/ABCD****5678 -> ")
+    assert "ABCD1234EFGH5678" not in "\n".join(stack.lines)
 
 
 # --- the FC invoke API, through the real aliyun-fc2 client -------------------------------------
