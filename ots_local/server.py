@@ -304,60 +304,112 @@ class OTSLocalApp:
         return _json_response(200, {"cleared": self.faults.clear()})
 
 
-class HTTPProtocol(asyncio.Protocol):
-    """One client connection: parses requests in order and writes each answer in one go."""
+class Connection:
+    """One client connection: parses requests in order and writes each answer in one go.
 
-    def __init__(self, server: Server) -> None:
+    Plain non-blocking socket calls from loop reader callbacks: measured on the target machine,
+    asyncio's transport/protocol layer costs ~30 us more per request (85 vs 55 us of server CPU
+    for an empty answer), a fifth of a whole PutRow.
+    """
+
+    def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
         self.app = server.app
+        self.loop = server.loop
+        self.sock: socket.socket | None = sock
         self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
+        self.pending = b""  # answer bytes the socket did not take yet
+        self.close_when_sent = False
         self.waiting = False  # an answer is being delayed; later requests wait their turn
         self.task: asyncio.Task[Response] | None = None
+        self.loop.add_reader(sock, self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.connections.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is None:
+            return
+        self.loop.remove_reader(sock)
+        if self.pending:
+            self.loop.remove_writer(sock)
+        sock.close()
         self.server.connections.discard(self)
-        self.transport = None
         if self.task is not None:
             self.task.cancel()
 
-    def data_received(self, data: bytes) -> None:
+    def _readable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            self.close()
+            return
         self.buffer += data
         if not self.waiting:
             self._process()
 
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+    def _writable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            sent = sock.send(self.pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        self.pending = self.pending[sent:]
+        if not self.pending:
+            self.loop.remove_writer(sock)
+            if self.close_when_sent:
+                self.close()
+            elif not self.waiting:
+                self._process()
 
     def _fail(self, error: errors.OTSError) -> None:
         self._send(self.app.reject(error))
 
     def _send(self, response: Response) -> bool:
-        """Write (or drop) a response; False when the connection is finished."""
-        transport = self.transport
-        if transport is None:
+        """Write (or drop) a response; False when the connection cannot take the next one."""
+        sock = self.sock
+        if sock is None:
             return False
         if response.action == DROP:
-            transport.close()
+            self.close()
             return False
-        transport.write(response.data)
+        data = response.data
+        if self.pending:
+            self.pending += data
+        else:
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return False
+            if sent < len(data):
+                self.pending = data[sent:]
+                self.loop.add_writer(sock, self._writable)
         if response.action == CLOSE:
-            transport.close()
+            if self.pending:
+                self.close_when_sent = True
+                self.loop.remove_reader(sock)
+            else:
+                self.close()
             return False
-        return True
+        return not self.pending  # a slow reader: parse its next request once this is out
 
     def _process(self) -> None:
         buffer = self.buffer
-        while self.transport is not None and not self.waiting:
+        while self.sock is not None and not self.waiting and not self.pending:
             head_end = buffer.find(b"\r\n\r\n")
             if head_end < 0:
                 if len(buffer) > MAX_HEAD:
@@ -395,9 +447,10 @@ class HTTPProtocol(asyncio.Protocol):
             body = bytes(buffer[head_end + 4 : total])
             del buffer[:total]
             connection = headers.get("connection", "").lower()
-            keep_alive = (
-                connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-            )
+            if version == "HTTP/1.1":
+                keep_alive = connection != "close"
+            else:
+                keep_alive = connection == "keep-alive"
             path = target.split("?", 1)[0]
             result = self.app.handle(method, path, headers, body)
             if isinstance(result, Response):
@@ -407,7 +460,7 @@ class HTTPProtocol(asyncio.Protocol):
                     return
             else:
                 self.waiting = True
-                self.task = asyncio.get_running_loop().create_task(result)
+                self.task = self.loop.create_task(result)
                 self.task.add_done_callback(functools.partial(self._resume, keep_alive=keep_alive))
 
     def _resume(self, task: asyncio.Task[Response], *, keep_alive: bool) -> None:
@@ -427,8 +480,9 @@ class Server:
 
     def __init__(self, app: OTSLocalApp) -> None:
         self.app = app
-        self.connections: set[HTTPProtocol] = set()
-        self._server: asyncio.base_events.Server | None = None
+        self.connections: set[Connection] = set()
+        self.listener: socket.socket | None = None
+        self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
         self.host = ""
         self.port = 0
 
@@ -438,18 +492,34 @@ class Server:
         return f"http://{host}:{self.port}"
 
     async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: HTTPProtocol(self), host, port, reuse_address=True, backlog=1024
-        )
-        sockname = self._server.sockets[0].getsockname()
+        self.loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family, backlog=1024)
+        listener.setblocking(False)
+        self.listener = listener
+        self.loop.add_reader(listener, self._accept)
+        sockname = listener.getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self.app.endpoint = self.endpoint
 
+    def _accept(self) -> None:
+        listener = self.listener
+        while listener is not None:
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # e.g. too many open files: keep serving the others
+                logger.warning("ots_local: accept failed: %s", error)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.connections.add(Connection(self, sock))
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            self.loop.remove_reader(listener)
+            listener.close()
         for connection in list(self.connections):
             connection.close()
-        if self._server is not None:
-            await self._server.wait_closed()

@@ -141,3 +141,14 @@ def test_a_corrupted_plainbuffer_checksum_is_400(local, client, tables):
     assert "checksum is mismatch" in message
     with ots_error(400, "OTSInvalidPK"):  # the table is still fine; the SDK path still works
         client.get_row(name, [("x", "a")], max_version=1)
+
+
+def test_answers_larger_than_the_socket_buffer_arrive_whole(local, client, tables):
+    from tablestore import Row  # noqa: PLC0415
+
+    name = tables.create()
+    big = {"a": "a" * 1_900_000, "b": bytearray(b"\x01" * 1_900_000)}
+    client.put_row(name, Row([("pk", "big")], list(big.items())))
+    for _ in range(3):  # and the connection stays usable for the next request
+        row = client.get_row(name, [("pk", "big")], max_version=1)[1]
+        assert {n: v for n, v, _ in row.attribute_columns} == big

@@ -24,7 +24,6 @@ from ots_local.plainbuffer import (
     OP_DELETE_ALL_VERSIONS,
     OP_DELETE_ONE_VERSION,
     OP_INCREMENT,
-    Cell,
     crc8,
     encode_row,
     encode_row_body,
@@ -70,7 +69,7 @@ def test_we_parse_every_row_the_sdk_builds(primary_key, cells):
     )
     row = parse_row(data)
     assert row.primary_key == primary_key
-    assert row.cells == [Cell(n, v, None, ts) for n, v, ts in cells]
+    assert row.cells == [(n, v, None, ts) for n, v, ts in cells]
     assert row.delete_marker is False
 
 
@@ -108,10 +107,10 @@ def test_update_operations_are_parsed_with_their_op_and_timestamp():
         )
     )
     assert parse_row(data).cells == [
-        Cell("p", 1, None, 10),
-        Cell("d", None, OP_DELETE_ONE_VERSION, 20),
-        Cell("all", None, OP_DELETE_ALL_VERSIONS, None),
-        Cell("n", 5, OP_INCREMENT, None),
+        ("p", 1, None, 10),
+        ("d", None, OP_DELETE_ONE_VERSION, 20),
+        ("all", None, OP_DELETE_ALL_VERSIONS, None),
+        ("n", 5, OP_INCREMENT, None),
     ]
 
 
@@ -173,3 +172,66 @@ def test_trailing_garbage_is_rejected():
 def test_the_writer_refuses_types_tablestore_has_not():
     with pytest.raises(TypeError):
         plainbuffer.encode_value(None)
+
+
+# --- the fast path through the SDK's C reader --------------------------------------------------
+update_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), names, attribute_values, timestamps),
+        st.tuples(st.just("delete"), names, st.just(None), st.integers(0, 2**40)),
+        st.tuples(st.just("delete_all"), names, st.just(None), st.just(None)),
+        st.tuples(st.just("increment"), names, int64, st.just(None)),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def sdk_update(primary_key, ops):
+    columns = {}
+    for kind, name, value, ts in ops:
+        if kind == "delete_all":
+            columns.setdefault(kind, []).append(name)
+        elif ts is None:
+            columns.setdefault(kind, []).append((name, to_sdk(value)))
+        else:
+            columns.setdefault(kind, []).append((name, to_sdk(value), ts))
+    return bytes(PlainBufferBuilder.serialize_for_update_row(primary_key, columns))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(names, pk_values), min_size=1, max_size=4),
+    st.lists(st.tuples(names, attribute_values, timestamps), max_size=6),
+    update_ops,
+)
+def test_the_fast_path_reads_exactly_what_the_python_reader_reads(primary_key, cells, ops):
+    sdk_pk = [(n, to_sdk(v)) for n, v in primary_key]
+    put = bytes(
+        PlainBufferBuilder.serialize_for_put_row(
+            sdk_pk, [(n, to_sdk(v)) if ts is None else (n, to_sdk(v), ts) for n, v, ts in cells]
+        )
+    )
+    update = sdk_update(sdk_pk, ops)
+    delete = bytes(PlainBufferBuilder.serialize_for_delete_row(sdk_pk))
+    for data in (put, update, delete):
+        assert parse_row(data) == plainbuffer.parse_row_python(data)
+
+
+def test_the_fast_path_takes_plain_rows_and_leaves_ops_and_markers_to_python():
+    if plainbuffer._native_parse_row is None:
+        pytest.skip("the SDK's C PlainBuffer reader is not built for this platform")
+    put = bytes(PlainBufferBuilder.serialize_for_put_row([("pk", "a")], [("v", "x", 5), ("n", 1)]))
+    assert plainbuffer._parse_row_native(put) == plainbuffer.parse_row_python(put)
+    for data in (
+        sdk_update([("pk", "a")], [("increment", "n", 1, None)]),
+        sdk_update([("pk", "a")], [("delete_all", "n", None, None)]),
+        bytes(PlainBufferBuilder.serialize_for_delete_row([("pk", "a")])),
+    ):
+        assert plainbuffer._parse_row_native(data) is None  # the C reader would drop the op
+        assert parse_row(data) == plainbuffer.parse_row_python(data)
+    corrupted = bytearray(put)
+    corrupted[put.index(b"x")] ^= 1
+    assert plainbuffer._parse_row_native(bytes(corrupted)) is None
+    with pytest.raises(ParameterInvalid, match="checksum is mismatch"):
+        parse_row(bytes(corrupted))
