@@ -78,7 +78,7 @@ def free_port() -> int:
 def start_ots_local() -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "ots_local", "--port", "0", "--quiet", "--instance", INSTANCE]
     command += ["--access-key-id", ACCESS_KEY_ID, "--access-key-secret", ACCESS_KEY_SECRET]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
     assert process.stdout is not None
     line = process.stdout.readline()
     match = re.search(r"endpoint=(\S+)", line)
@@ -91,7 +91,7 @@ def start_ots_local() -> tuple[subprocess.Popen[str], str]:
 def start_moto() -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     moto_server = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(
+    process = subprocess.Popen(  # noqa: S603 (our own venv's moto_server)
         [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -253,7 +253,9 @@ def run_for(seconds: float, operation: Callable[[int], Any]) -> tuple[float, int
     return units / (time.perf_counter() - started), calls
 
 
-def worker(kind: str, endpoint: str, native: bool, seconds: float, start_at: float, out: Any) -> None:
+def worker(
+    kind: str, endpoint: str, native: bool, seconds: float, start_at: float, out: Any
+) -> None:
     client = make_client(kind, endpoint, native)
     client.make_rows(int(400 * seconds) + 20)
     for i in range(20):  # warm the connection pool
@@ -320,13 +322,15 @@ def main() -> None:
     python = f"Python {platform.python_version()}"
     codec_native = "native C++ codec" if NATIVE_ENCODER_AVAILABLE else "pure-Python codec"
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {python}")
-    print(f"tablestore {tablestore.__version__}; boto3 {boto3.__version__}; moto {moto.__version__}")
+    versions = f"tablestore {tablestore.__version__}; boto3 {boto3.__version__}"
+    print(f"{versions}; moto {moto.__version__}")
     print(f"{args.seconds:g} s per figure; ots_local and moto_server in memory on 127.0.0.1\n")
 
     rows: list[tuple[str, dict[str, float]]] = []
     server, endpoint = start_ots_local()
     try:
-        rows.append((f"ots_local, SDK {codec_native}", measure("ots", endpoint, True, args.seconds)))
+        result = measure("ots", endpoint, True, args.seconds)
+        rows.append((f"ots_local, SDK {codec_native}", result))
     finally:
         stop(server)
     if NATIVE_ENCODER_AVAILABLE:

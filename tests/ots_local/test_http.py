@@ -144,7 +144,7 @@ def test_a_corrupted_plainbuffer_checksum_is_400(local, client, tables):
 
 
 def test_answers_larger_than_the_socket_buffer_arrive_whole(local, client, tables):
-    from tablestore import Row  # noqa: PLC0415
+    from tablestore import Row
 
     name = tables.create()
     big = {"a": "a" * 1_900_000, "b": bytearray(b"\x01" * 1_900_000)}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from tablestore.error import OTSClientError
 from tablestore.metadata import INF_MAX as SDK_INF_MAX
 from tablestore.metadata import INF_MIN as SDK_INF_MIN
 from tablestore.metadata import PK_AUTO_INCR
@@ -55,7 +56,7 @@ def sdk_read(buffer):
     return stream.read_row()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     st.lists(st.tuples(names, pk_values), min_size=1, max_size=4),
     st.lists(st.tuples(names, attribute_values, timestamps), max_size=6),
@@ -73,7 +74,7 @@ def test_we_parse_every_row_the_sdk_builds(primary_key, cells):
     assert row.delete_marker is False
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(
     st.lists(st.tuples(names, pk_values), min_size=1, max_size=4),
     st.lists(st.tuples(names, attribute_values, st.integers(0, 2**62)), max_size=6),
@@ -127,6 +128,7 @@ def test_delete_marker_inf_and_auto_increment_are_parsed():
     assert bounds.primary_key == [("a", INF_MIN), ("b", INF_MAX), ("c", AUTO_INCREMENT)]
 
 
+@settings(derandomize=True)
 @given(st.binary(max_size=200))
 def test_crc8_is_the_sdks(data):
     assert crc8(0, data) == PlainBufferCrc8.crc_string(0, data)
@@ -149,7 +151,7 @@ def test_every_truncation_is_a_clean_400(cut):
         parse_row(VALID[:cut])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.integers(0, len(VALID) - 1), st.integers(1, 255))
 def test_a_corrupted_byte_never_crashes_the_parser(position, flip):
     data = bytearray(VALID)
@@ -196,10 +198,16 @@ def sdk_update(primary_key, ops):
             columns.setdefault(kind, []).append((name, to_sdk(value)))
         else:
             columns.setdefault(kind, []).append((name, to_sdk(value), ts))
-    return bytes(PlainBufferBuilder.serialize_for_update_row(primary_key, columns))
+    try:
+        return bytes(PlainBufferBuilder.serialize_for_update_row(primary_key, columns))
+    except OTSClientError:
+        # The SDK's pure-Python builder undersizes its buffer for versions on delete ops (its
+        # C++ encoder does not): nothing to compare then.
+        assume(False)
+        raise
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(
     st.lists(st.tuples(names, pk_values), min_size=1, max_size=4),
     st.lists(st.tuples(names, attribute_values, timestamps), max_size=6),
