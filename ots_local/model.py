@@ -351,39 +351,53 @@ class Engine:
                     put[name] = [(ts, value)]
                 else:
                     _put_version(versions, ts, value)
+                    del versions[meta.max_versions :]
 
         key = encode_key(values, meta.pk_types)
         storage = self.storage
-        stored = storage.get(table.id, key)
         existence = condition.existence
-        if existence != EXPECT_IGNORE or condition.predicate is not None:
-            current = _visible(stored, meta, now) if stored else None
-            if (existence == EXPECT_EXIST and current is None) or (
-                existence == EXPECT_NOT_EXIST and current is not None
-            ):
-                raise errors.ConditionCheckFail()
-            if condition.predicate is not None and not condition.predicate(current or {}):
-                raise errors.ConditionCheckFail()
-            read_cu = 1
+        if op == OP_PUT and condition.predicate is None and existence != EXPECT_EXIST:
+            # A PUT replaces the row whatever it held: no need to read it first, unless
+            # EXPECT_NOT_EXIST must tell an expired row (TTL) from a live one.
+            if existence == EXPECT_IGNORE:
+                storage.put(table.id, key, put)
+                read_cu = 0
+            elif meta.time_to_live == -1:
+                if not storage.insert(table.id, key, put):
+                    raise errors.ConditionCheckFail()
+                read_cu = 1
+            else:
+                stored = storage.get(table.id, key)
+                if stored and _visible(stored, meta, now) is not None:
+                    raise errors.ConditionCheckFail()
+                storage.put(table.id, key, put)
+                read_cu = 1
+            new: Columns | None = put
         else:
-            read_cu = 0
-
-        new: Columns | None
-        if op == OP_PUT:
-            new = put
-        elif op == OP_UPDATE:
-            new = _purge(stored, meta, now) if stored else {}
-            _apply_updates(new, cells, now)
-        else:
-            new = None
-        if new:
-            max_versions = meta.max_versions
-            for versions in new.values():
-                if len(versions) > max_versions:
-                    del versions[max_versions:]
-            storage.put(table.id, key, new)
-        elif stored is not None:
-            storage.delete(table.id, key)
+            stored = storage.get(table.id, key)
+            if existence != EXPECT_IGNORE or condition.predicate is not None:
+                current = _visible(stored, meta, now) if stored else None
+                if (existence == EXPECT_EXIST and current is None) or (
+                    existence == EXPECT_NOT_EXIST and current is not None
+                ):
+                    raise errors.ConditionCheckFail()
+                if condition.predicate is not None and not condition.predicate(current or {}):
+                    raise errors.ConditionCheckFail()
+                read_cu = 1
+            else:
+                read_cu = 0
+            if op == OP_PUT:
+                new = put
+            elif op == OP_UPDATE:
+                new = _purge(stored, meta, now) if stored else {}
+                _apply_updates(new, cells, now)
+                _trim(new, meta.max_versions)
+            else:
+                new = None
+            if new:
+                storage.put(table.id, key, new)
+            elif stored is not None:
+                storage.delete(table.id, key)
 
         returned = None
         if return_type == RT_PK:
@@ -730,6 +744,13 @@ def _put_version(versions: list[tuple[int, Any]], ts: int, value: Any) -> None:
             versions.insert(i, (ts, value))
             return
     versions.append((ts, value))
+
+
+def _trim(columns: Columns, max_versions: int) -> None:
+    """Keep at most `max_versions` versions of every column (the newest)."""
+    for versions in columns.values():
+        if len(versions) > max_versions:
+            del versions[max_versions:]
 
 
 def _apply_updates(columns: Columns, cells: Iterable[Cell], now: int) -> None:

@@ -20,7 +20,7 @@ STRING `str`, BINARY `bytes`; INF_MIN, INF_MAX and AUTO_INCREMENT are the sentin
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from .errors import ParameterInvalid
@@ -160,10 +160,6 @@ def parse_row_python(buf: bytes) -> Row:
     return rows[0]
 
 
-def _utf8_length(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode())
-
-
 def _parse_row_native(buf: bytes) -> Row | None:
     """The row read by the SDK's C reader, or None to leave it to the Python reader.
 
@@ -176,44 +172,44 @@ def _parse_row_native(buf: bytes) -> Row | None:
         primary_key, cells = _native_parse_row(buf)
     except Exception:
         return None
-    # header 4, TAG_ROW_PK 1, row checksum 2, TAG_ROW_DATA 1 if there are cells.
+    # header 4, TAG_ROW_PK 1, row checksum 2, TAG_ROW_DATA 1 if there are cells. Around its
+    # name and payload a cell has 14 bytes (TAG_CELL, name tag and length, value tag, length
+    # and type, checksum tag and byte); STRING / BINARY payloads add their 4-byte length and a
+    # timestamp adds 9. Inlined: this runs for every cell of every batch.
     expected = 7 + (1 if cells else 0)
     size = 0
     out_pk = []
-    for name, raw in primary_key:
-        value = bytes(raw) if raw.__class__ is bytearray else raw
-        encoded, counted = _cell_sizes(name, value)
-        expected += encoded
-        size += counted
-        out_pk.append((name, value))
     out_cells: list[Cell] = []
-    for cell in cells:
-        name, raw = cell[0], cell[1]
-        timestamp = cell[2] if len(cell) > 2 else None
-        value = bytes(raw) if raw.__class__ is bytearray else raw
-        encoded, counted = _cell_sizes(name, value)
-        expected += encoded if timestamp is None else encoded + 9
-        size += counted
-        out_cells.append((name, value, None, timestamp))
+    in_pk = True
+    for cell in (*primary_key, None, *cells):
+        if cell is None:
+            in_pk = False
+            continue
+        name = cell[0]
+        value = cell[1]
+        name_size = len(name) if name.isascii() else len(name.encode())
+        cls = value.__class__
+        if cls is str:
+            value_size = len(value) if value.isascii() else len(value.encode())
+            expected += 18 + name_size + value_size
+        elif cls is bytearray:
+            value = bytes(value)
+            value_size = len(value)
+            expected += 18 + name_size + value_size
+        else:
+            value_size = 1 if cls is bool else 8
+            expected += 14 + name_size + value_size
+        size += name_size + value_size
+        if in_pk:
+            out_pk.append((name, value))
+        elif len(cell) > 2:
+            expected += 9
+            out_cells.append((name, value, None, cell[2]))
+        else:
+            out_cells.append((name, value, None, None))
     if expected != len(buf):
         return None
     return Row(out_pk, out_cells, False, size)
-
-
-def _cell_sizes(name: str, value: Any) -> tuple[int, int]:
-    """A cell's encoded length without op or timestamp, and its name + value data size.
-
-    Around the name and payload a cell has 14 bytes: TAG_CELL, the name tag and length, the
-    value tag, length and type, the checksum tag and byte; STRING / BINARY payloads carry
-    their own 4-byte length.
-    """
-    name_size = _utf8_length(name)
-    cls = value.__class__
-    if cls is str or cls is bytes:
-        value_size = _utf8_length(value) if cls is str else len(value)
-        return 18 + name_size + value_size, name_size + value_size
-    value_size = 1 if cls is bool else 8
-    return 14 + name_size + value_size, name_size + value_size
 
 
 def parse_rows(buf: bytes) -> list[Row]:
@@ -398,43 +394,89 @@ def encode_value(value: Any) -> bytes:
     raise TypeError(f"cannot encode {cls.__name__} in PlainBuffer")
 
 
+def _zero_advance_table(count: int) -> bytes:
+    """For each CRC state s, the state after `count` zero bytes.
+
+    CRC-8 without reflection or final XOR is linear: crc(s, data) == Z[s] ^ crc(0, data), with
+    Z this table for len(data). It lets a cell's CRC continue over its 8-byte timestamp with
+    one lookup, given crc(0, timestamp) computed once per distinct timestamp.
+    """
+    table = bytearray(256)
+    for state in range(256):
+        crc = state
+        for _ in range(count):
+            crc = CRC8_TABLE[crc]
+        table[state] = crc
+    return bytes(table)
+
+
+_AFTER_8_ZEROS = _zero_advance_table(8)
+# Response cells repeat their names: the bytes up to the value and the CRC after the name.
+_name_prefixes: dict[str, tuple[bytes, int]] = {}
+
+
+def _name_prefix(name: str) -> tuple[bytes, int]:
+    cached = _name_prefixes.get(name)
+    if cached is None:
+        name_bytes = name.encode()
+        cached = (b"\x03\x04" + _pack_i32(len(name_bytes)) + name_bytes, crc8(0, name_bytes))
+        if len(_name_prefixes) < _MAX_CACHED_NAMES:
+            _name_prefixes[name] = cached
+    return cached
+
+
 def encode_cell(name: str, value: Any, timestamp: int | None) -> tuple[bytes, int]:
     """One cell (from TAG_CELL to its checksum) and its CRC."""
-    name_bytes = name.encode()
-    value_bytes = encode_value(value)
-    crc = crc8(crc8(0, name_bytes), value_bytes)
-    parts = [
-        b"\x03\x04",
-        _pack_i32(len(name_bytes)),
-        name_bytes,
-        b"\x05",
-        _pack_i32(len(value_bytes)),
-        value_bytes,
-    ]
-    if timestamp is not None:
-        ts_bytes = _pack_i64(timestamp)
-        crc = crc8(crc, ts_bytes)
-        parts += (b"\x07", ts_bytes)
-    parts.append(bytes((TAG_CELL_CHECKSUM, crc)))
-    return b"".join(parts), crc
+    return _encode_cells([(name, value, timestamp)], [], {})[0]
+
+
+def _encode_cells(
+    cells: Iterable[tuple[str, Any, int | None]],
+    out: list[bytes],
+    timestamp_crcs: dict[int, tuple[bytes, int]],
+) -> list[tuple[bytes, int]]:
+    """Encode cells; appends each cell's bytes to `out`, returns (bytes, crc) per cell."""
+    table = CRC8_TABLE
+    after_ts = _AFTER_8_ZEROS
+    encoded = []
+    for name, value, timestamp in cells:
+        prefix, crc = _name_prefix(name)
+        value_bytes = encode_value(value)
+        for byte in value_bytes:
+            crc = table[crc ^ byte]
+        parts = [prefix, b"\x05", _pack_i32(len(value_bytes)), value_bytes]
+        if timestamp is not None:
+            known = timestamp_crcs.get(timestamp)
+            if known is None:
+                ts_bytes = _pack_i64(timestamp)
+                known = timestamp_crcs[timestamp] = (b"\x07" + ts_bytes, crc8(0, ts_bytes))
+            crc = after_ts[crc] ^ known[1]
+            parts.append(known[0])
+        parts.append(bytes((TAG_CELL_CHECKSUM, crc)))
+        cell = b"".join(parts)
+        out.append(cell)
+        encoded.append((cell, crc))
+    return encoded
 
 
 def encode_row_body(
-    primary_key: Sequence[tuple[str, Any]], cells: Sequence[tuple[str, Any, int]] = ()
+    primary_key: Sequence[tuple[str, Any]],
+    cells: Sequence[tuple[str, Any, int]] = (),
+    timestamp_crcs: dict[int, tuple[bytes, int]] | None = None,
 ) -> bytes:
-    """One row without the buffer header. Always starts with TAG_ROW_PK (the SDK requires it)."""
+    """One row without the buffer header. Always starts with TAG_ROW_PK (the SDK requires it).
+
+    `timestamp_crcs` may be shared by the rows of one response (their versions often repeat).
+    """
     table = CRC8_TABLE
+    memo = {} if timestamp_crcs is None else timestamp_crcs
     parts = [b"\x01"]
     row_crc = 0
-    for name, value in primary_key:
-        cell, crc = encode_cell(name, value, None)
-        parts.append(cell)
+    for _, crc in _encode_cells([(n, v, None) for n, v in primary_key], parts, memo):
         row_crc = table[row_crc ^ crc]
     if cells:
         parts.append(b"\x02")
-        for name, value, timestamp in cells:
-            cell, crc = encode_cell(name, value, timestamp)
-            parts.append(cell)
+        for _, crc in _encode_cells(cells, parts, memo):
             row_crc = table[row_crc ^ crc]
     parts.append(bytes((TAG_ROW_CHECKSUM, table[row_crc])))  # table[crc ^ 0]: no delete marker
     return b"".join(parts)

@@ -119,18 +119,23 @@ class OTSLocalApp:
     ) -> Response:
         """An API response with the headers the SDK checks, signed when `key` is known."""
         self._request_count += 1
-        ots_headers = {
-            "x-ots-contentmd5": base64.b64encode(hashlib.md5(body).digest()).decode(),  # noqa: S324
-            "x-ots-contenttype": "protocol buffer",
-            "x-ots-date": self._date(),
-            "x-ots-requestid": f"{self._request_prefix}-{self._request_count:08x}",
-        }
-        headers = list(ots_headers.items())
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 (the protocol's)
+        request_id = f"{self._request_prefix}-{self._request_count:08x}"
+        # The x-ots-* headers in name order: they are also the signature's canonical string.
+        ots_headers = (
+            f"x-ots-contentmd5:{md5}\nx-ots-contenttype:protocol buffer\n"
+            f"x-ots-date:{self._date()}\nx-ots-requestid:{request_id}"
+        )
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+            ots_headers.replace("\n", "\r\n"),
+        ]
         if key is not None:
-            headers.append(("authorization", self.auth.authorization(api, ots_headers, key)))
+            head.append("authorization: " + self.auth.authorization(api, ots_headers, key))
         if close:
-            headers.append(("Connection", "close"))
-        return Response(_http(status, headers, body), CLOSE if close else KEEP)
+            head.append("Connection: close")
+        head.append(f"Content-Length: {len(body)}\r\n\r\n")
+        return Response("\r\n".join(head).encode("latin-1") + body, CLOSE if close else KEEP)
 
     def _error(
         self, api: str, error: errors.OTSError, key: bytes | None, close: bool = False
