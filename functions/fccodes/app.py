@@ -1,0 +1,171 @@
+"""The edge: one instance-wide Runtime, and `handle`, which every FC handler calls.
+
+`handle` decodes the event, runs one service call, renders the result or the error, and writes
+one log line. Configuration and credentials are read here (and only here) from the environment
+and the FC context. Tests install their own Runtime with `configure` (a real store aimed at the
+local Tablestore, an injected clock or random source).
+"""
+
+import logging
+import os
+import threading
+import time
+import traceback
+
+from . import codes, events, log, params
+from .errors import ServiceError, StoreUnavailable
+from .retry import Deadline
+from .service import CodeService
+from .settings import Settings, credentials_from
+from .store import ClientFactory, CodeStore
+
+DEFAULT_TIMEOUT = 60.0  # seconds, when the context does not say (FC always does)
+TIME_SHARE = 0.9  # of the function timeout: the rest is for answering before FC kills us
+
+
+class Runtime(object):
+    """Everything built once per instance: settings, client factory, store, service."""
+
+    def __init__(self, settings, factory=None, **service_options):
+        self.settings = settings
+        self.factory = factory or ClientFactory(
+            settings.ots_endpoint,
+            settings.ots_instance,
+            settings.ots_timeout,
+            max_connections=max(16, 2 * settings.gen_concurrency),
+        )
+        self.store = CodeStore(self.factory, settings.table)
+        self.service = CodeService(
+            self.store, settings.code_length, settings.gen_concurrency, **service_options
+        )
+
+    @classmethod
+    def from_env(cls, environ=None):
+        return cls(Settings.from_env(os.environ if environ is None else environ))
+
+
+class _Instance(object):
+    runtime = None  # type: Runtime | None
+    lock = threading.Lock()
+
+
+def runtime():
+    """The instance's Runtime, built from the environment on first use."""
+    with _Instance.lock:
+        if _Instance.runtime is None:
+            log.setup()
+            _Instance.runtime = Runtime.from_env()
+        return _Instance.runtime
+
+
+def configure(new_runtime):
+    """Install a Runtime (tests, local tools); None drops it so the next call rebuilds."""
+    with _Instance.lock:
+        _Instance.runtime = new_runtime
+
+
+def initialize(context):
+    """FC initializer: build the Runtime and the client now, and fail loudly if misconfigured."""
+    log.setup()
+    current = runtime()
+    current.factory.client(credentials_from(context, os.environ))
+
+
+class Operation(object):
+    """What a handler module serves: its name, route and the call between decode and render."""
+
+    def __init__(self, name, method, template, run):
+        self.name = name
+        self.route = events.Route(method, template)
+        self.run = run
+
+
+def _generate(rt, incoming, deadline, fields):
+    request = params.parse_generate(incoming.params, rt.settings, rt.service.clock())
+    fields["count"] = request.count
+    result = rt.service.generate(request, deadline)
+    fields["batch"] = result.batch
+    return 201, events.generated_body(result, rt.settings.timezone)
+
+
+def _redeem(rt, incoming, deadline, fields):
+    request = params.parse_redeem(incoming.params, incoming.path_code)
+    result = rt.service.redeem(request, deadline)
+    fields["replay"] = result.replay
+    return 200, events.redeemed_body(result, rt.settings.timezone)
+
+
+def _query(rt, incoming, deadline, fields):
+    key = params.parse_lookup(incoming.params, incoming.path_code)
+    return 200, events.info_body(rt.service.query(key, deadline), rt.settings.timezone)
+
+
+def _delete(rt, incoming, deadline, fields):
+    key = params.parse_lookup(incoming.params, incoming.path_code)
+    return 200, events.deleted_body(key, rt.service.delete(key, deadline))
+
+
+GENERATE = Operation("generate", "POST", "/codes", _generate)
+REDEEM = Operation("redeem", "POST", "/codes/{code}/redeem", _redeem)
+QUERY = Operation("query", "GET", "/codes/{code}", _query)
+DELETE = Operation("delete", "DELETE", "/codes/{code}", _delete)
+
+
+def handle(operation, event, context):
+    """Serve one invocation of `operation`; never raises, always answers and logs once."""
+    started = time.monotonic()
+    request_id = getattr(context, "request_id", None) or ""
+    fields = {"request_id": request_id, "operation": operation.name}
+    shape = events.DIRECT
+    level = logging.INFO
+    try:
+        shape = events.shape_of(event)
+        incoming = events.decode(event, operation.route)
+        shape = incoming.shape
+        raw_code = incoming.path_code or _code_param(incoming.params)
+        if raw_code:
+            fields["code"] = codes.mask(raw_code)
+        rt = runtime()
+        rt.store.credentials = credentials_from(context, os.environ)
+        status, body = operation.run(rt, incoming, _deadline(context), fields)
+        response = events.render(shape, status, body)
+        fields["outcome"] = "ok"
+    except ServiceError as exc:
+        status = exc.status
+        response = events.render_error(shape, exc, request_id)
+        fields["outcome"] = exc.code
+        fields["message"] = exc.message
+        if isinstance(exc, StoreUnavailable):
+            level = logging.WARNING
+            fields["store_error"] = exc.reason
+            if exc.cleanup_complete is not None:
+                fields["cleanup_complete"] = exc.cleanup_complete
+    except Exception as exc:  # a bug or a misconfiguration: the log says what, the body nothing
+        status = 500
+        response = events.render_error(shape, ServiceError(), request_id)
+        fields["outcome"] = ServiceError.code
+        fields["error"] = "%s: %s" % (type(exc).__name__, exc)
+        fields["traceback"] = traceback.format_exc()
+        level = logging.ERROR
+    fields["status"] = status
+    fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+    log.emit(fields, level)
+    return response
+
+
+def _code_param(values):
+    for name in ("code", "uuid"):
+        value = values.get(name) if isinstance(values, dict) else None
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _deadline(context):
+    function = getattr(context, "function", None)
+    if isinstance(function, dict):
+        timeout = function.get("timeout")
+    else:
+        timeout = getattr(function, "timeout", None)
+    timeout = timeout or DEFAULT_TIMEOUT
+    return Deadline(float(timeout) * TIME_SHARE)

@@ -1,0 +1,115 @@
+"""The closed set of errors the service answers with, each carrying its code and HTTP status.
+
+`fccodes.events.render_error` is the one place that turns them into responses. Anything that is
+not a `ServiceError` becomes `INTERNAL` there (logged with its traceback, body says nothing).
+"""
+
+
+class ServiceError(Exception):
+    """Base of every error a caller may see: `code` (machine-readable), `status`, message."""
+
+    code = "INTERNAL"
+    status = 500
+    default_message = "internal error"
+
+    def __init__(self, message=None):
+        self.message = message or self.default_message
+        super(ServiceError, self).__init__(self.message)
+
+    def details(self):
+        """Extra machine-readable fields for the error body (none by default)."""
+        return {}
+
+
+class InvalidRequest(ServiceError):
+    """Malformed JSON, wrong types or out-of-range values; `field` names the culprit."""
+
+    code = "INVALID_REQUEST"
+    status = 400
+
+    def __init__(self, field, message):
+        self.field = field
+        super(InvalidRequest, self).__init__("%s: %s" % (field, message) if field else message)
+
+
+class InvalidCode(ServiceError):
+    code = "INVALID_CODE"
+    status = 400
+    default_message = (
+        "code is not a valid code (wrong symbols, length or check symbol); check for typos"
+    )
+
+
+class CodeNotFound(ServiceError):
+    code = "CODE_NOT_FOUND"
+    status = 404
+    default_message = "no such code"
+
+
+class CodeAlreadyUsed(ServiceError):
+    code = "CODE_ALREADY_USED"
+    status = 409
+    default_message = "code has already been used"
+
+
+class CodeExpired(ServiceError):
+    code = "CODE_EXPIRED"
+    status = 409
+    default_message = "code has expired"
+
+
+class CodeNotYetValid(ServiceError):
+    code = "CODE_NOT_YET_VALID"
+    status = 409
+    default_message = "code is not valid yet"
+
+
+class MethodNotAllowed(ServiceError):
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+
+    def __init__(self, method, allowed):
+        self.allowed = allowed
+        super(MethodNotAllowed, self).__init__(
+            "method %s is not allowed here; use %s" % (method, allowed)
+        )
+
+
+class PayloadTooLarge(ServiceError):
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+    def __init__(self, size, limit):
+        super(PayloadTooLarge, self).__init__(
+            "request body is %d bytes; the limit is %d bytes" % (size, limit)
+        )
+
+
+class StoreUnavailable(ServiceError):
+    """Tablestore unreachable or failing after retries (retryable by the caller).
+
+    `maybe_applied` tells the service whether the failed write may nevertheless have been applied
+    (the connection dropped after sending it, a timeout, a 5xx); `reason` is the store's own error
+    code for the log. `cleanup_complete` is set on a failed generate: whether every row the call
+    wrote was removed again.
+    """
+
+    code = "STORE_UNAVAILABLE"
+    status = 503
+    default_message = "the code store is unavailable; retry later"
+
+    def __init__(self, message=None, reason=None, maybe_applied=False, retryable=True):
+        super(StoreUnavailable, self).__init__(message)
+        self.reason = reason
+        self.maybe_applied = maybe_applied
+        self.retryable = retryable
+        self.cleanup_complete = None
+
+    def details(self):
+        if self.cleanup_complete is None:
+            return {}
+        return {"cleanup_complete": self.cleanup_complete}
+
+
+class ConfigurationError(Exception):
+    """A bad environment setting: raised by the initializer with a message naming it."""

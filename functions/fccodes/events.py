@@ -1,0 +1,232 @@
+"""Events in, results out: the three invocation shapes FC delivers, and the bodies we answer.
+
+- API Gateway (FC event-function backend): `{path, httpMethod, headers, queryParameters,
+  pathParameters, body, isBase64Encoded}` -> `{isBase64Encoded, statusCode, headers, body}`.
+- FC 3.0 HTTP trigger: `{version, rawPath, headers, queryParameters, body, isBase64Encoded,
+  requestContext: {http: {method, path}, requestId}}` -> the same envelope. There are no path
+  parameters: the code is taken from `rawPath` by the function's route.
+- Direct invoke (console, SDK, `fun local invoke`, CI): the event is the operation's JSON
+  parameters and the result is the JSON body itself.
+
+Errors have one body shape, `{"error": {"code", "message", "request_id"}}`, rendered here and only
+here (`render_error`).
+"""
+
+import base64
+import binascii
+import json
+import re
+
+from . import codes, timefmt
+from .errors import InvalidRequest, MethodNotAllowed, PayloadTooLarge
+
+MAX_BODY_BYTES = 64 * 1024  # a request body; real ones are well under 1 KiB
+# A whole event: API Gateway accepts 8 MB request bodies, FC 32 MB events. Parsing more than
+# this would only risk the instance's memory on something we are going to refuse anyway.
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+API_GATEWAY = "apigw"
+HTTP_TRIGGER = "http"
+DIRECT = "direct"
+
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+class Route(object):
+    """The HTTP method and path an operation answers, e.g. POST /codes/{code}/redeem."""
+
+    def __init__(self, method, template):
+        self.method = method
+        self.template = template
+        # Any leading path is allowed: custom domains and gateways often mount us under one.
+        pattern = re.escape(template).replace(re.escape("{code}"), "([^/]+)")
+        self.regex = re.compile(r"^(?:/.*)?%s/?$" % pattern)
+        self.has_code = "{code}" in template
+
+
+class Incoming(object):
+    """A decoded invocation: its shape, the parameters, and the code from the path if any."""
+
+    __slots__ = ("params", "path_code", "shape")
+
+    def __init__(self, shape, params, path_code=None):
+        self.shape = shape
+        self.params = params
+        self.path_code = path_code
+
+
+def shape_of(event):
+    """Best guess at an event's shape without decoding it (to render an early error)."""
+    if isinstance(event, str):
+        event = event.encode("utf-8", "replace")
+    if isinstance(event, (bytes, bytearray)):
+        if b'"httpMethod"' in event:
+            return API_GATEWAY
+        return HTTP_TRIGGER if b'"rawPath"' in event else DIRECT
+    if isinstance(event, dict):
+        if isinstance(event.get("httpMethod"), str):
+            return API_GATEWAY
+        if isinstance(event.get("requestContext"), dict) and "rawPath" in event:
+            return HTTP_TRIGGER
+    return DIRECT
+
+
+def decode(event, route):
+    """The Incoming for an FC event (bytes, as FC passes it; str and dict accepted too).
+
+    Raises InvalidRequest (malformed JSON, wrong path), MethodNotAllowed, PayloadTooLarge.
+    """
+    if isinstance(event, (bytes, bytearray)) and len(event) > MAX_EVENT_BYTES:
+        raise PayloadTooLarge(len(event), MAX_BODY_BYTES)
+    data = event if isinstance(event, dict) else _json(event, "body")
+    shape = shape_of(data)
+    if shape == DIRECT:
+        if not isinstance(data, dict):
+            raise InvalidRequest("body", "must be a JSON object")
+        size = len(event) if isinstance(event, (bytes, bytearray, str)) else 0
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(size, MAX_BODY_BYTES)
+        return Incoming(DIRECT, data)
+    if shape == API_GATEWAY:
+        method = data["httpMethod"]
+        path = data.get("path") or ""
+        path_code = (data.get("pathParameters") or {}).get("code")
+    else:
+        http = data["requestContext"].get("http") or {}
+        method = http.get("method") or ""
+        path = data.get("rawPath") or http.get("path") or ""
+        path_code = None
+    method = str(method).upper()
+    if method != route.method:
+        raise MethodNotAllowed(method, route.method)
+    if (route.has_code and path_code is None) or shape == HTTP_TRIGGER:
+        match = route.regex.match(path.split("?", 1)[0])
+        if match is None:
+            raise InvalidRequest(
+                "path", "%r does not match %s %s" % (path[:200], route.method, route.template)
+            )
+        if route.has_code and path_code is None:
+            path_code = _unquote(match.group(1))
+    params = _body(data) if method in ("POST", "PUT", "PATCH") else {}
+    return Incoming(shape, params, path_code if route.has_code else None)
+
+
+def _body(data):
+    body = data.get("body")
+    if body is None or isinstance(body, dict):  # local tools sometimes hand over parsed JSON
+        return body or {}
+    if not isinstance(body, str):
+        raise InvalidRequest("body", "must be a string")
+    if data.get("isBase64Encoded") in (True, "true", "True"):
+        try:
+            raw = base64.b64decode(body.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("body", "isBase64Encoded is set but it is not base64") from None
+    else:
+        raw = body.encode("utf-8")
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(len(raw), MAX_BODY_BYTES)
+    if not raw.strip():
+        return {}
+    params = _json(raw, "body")
+    if not isinstance(params, dict):
+        raise InvalidRequest("body", "must be a JSON object")
+    return params
+
+
+def _json(raw, field):
+    try:
+        if isinstance(raw, (bytes, bytearray)):
+            raw = bytes(raw).decode("utf-8")
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise InvalidRequest(field, "is not UTF-8") from None
+    except ValueError as exc:
+        raise InvalidRequest(field, "is not valid JSON (%s)" % exc) from None
+    except TypeError:
+        raise InvalidRequest(field, "must be JSON text") from None
+
+
+def _unquote(text):
+    from urllib.parse import unquote  # stdlib, and already loaded by the SDK
+
+    return unquote(text)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+def render(shape, status, body, headers=None):
+    """The handler's return value: the JSON body (direct) or the HTTP envelope (gateways)."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    if shape == DIRECT:
+        return text
+    envelope_headers = {"Content-Type": JSON_TYPE, "Cache-Control": "no-store"}
+    envelope_headers.update(headers or {})
+    return json.dumps(
+        {
+            "isBase64Encoded": False,
+            "statusCode": status,
+            "headers": envelope_headers,
+            "body": text,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def render_error(shape, error, request_id):
+    """Render a ServiceError (anything else must have become errors.ServiceError() first)."""
+    body = {"code": error.code, "message": error.message, "request_id": request_id}
+    body.update(error.details())
+    headers = {}
+    if error.status == 405:
+        headers["Allow"] = error.allowed
+    elif error.status == 503:
+        headers["Retry-After"] = "1"
+    return render(shape, error.status, {"error": body}, headers)
+
+
+def _time(ms, tz):
+    return None if ms is None else timefmt.from_ms(ms, tz)
+
+
+def generated_body(result, tz):
+    prefix_length = len(result.prefix)
+    return {
+        "batch": result.batch,
+        "count": len(result.keys),
+        "codes": [codes.display(key, prefix_length) for key in result.keys],
+        "prefix": result.prefix or None,
+        "valid_from": _time(result.valid_from, tz),
+        "valid_until": _time(result.valid_until, tz),
+        "max_uses": result.max_uses,
+        "created_at": _time(result.created_at, tz),
+    }
+
+
+def redeemed_body(result, tz):
+    return {
+        "code": codes.display(result.key, len(result.prefix)),
+        "status": result.status,
+        "replay": result.replay,
+        "uses": result.uses,
+        "max_uses": result.max_uses,
+        "redeemed_at": _time(result.redeemed_at, tz),
+    }
+
+
+def info_body(info, tz):
+    return {
+        "code": codes.display(info.key, len(info.prefix)),
+        "status": info.status,
+        "batch": info.batch,
+        "valid_from": _time(info.valid_from, tz),
+        "valid_until": _time(info.valid_until, tz),
+        "max_uses": info.max_uses,
+        "uses": info.uses,
+        "created_at": _time(info.created_at, tz),
+        "redeemed_at": _time(info.redeemed_at, tz),
+    }
+
+
+def deleted_body(key, prefix):
+    return {"code": codes.display(key, len(prefix)), "deleted": True}

@@ -1,0 +1,172 @@
+"""Operation parameters: validated here, before anything reaches the store.
+
+Each `parse_*` takes the decoded JSON object (and the code from the URL path, if any) and returns
+a request object, or raises `InvalidRequest` naming the field as the caller spelled it, or
+`InvalidCode`. Unknown fields are rejected (a typo such as `"cuont"` must not silently generate
+one code); the original tutorial's names (`num`, `"start period"`, `"end period"`, `uuid`) are
+accepted as aliases.
+"""
+
+from . import codes, timefmt
+from .errors import InvalidCode, InvalidRequest
+
+MAX_USES_LIMIT = 1000000000
+MAX_USER_ID_LENGTH = 128
+MAX_BATCH_LENGTH = 64
+MAX_CODE_INPUT_LENGTH = 64  # generous for separators; longer input cannot be a code
+
+# canonical name -> accepted aliases (the tutorial's names)
+GENERATE_FIELDS = (
+    ("count", ("num",)),
+    ("valid_from", ("start period",)),
+    ("valid_until", ("end period",)),
+    ("max_uses", ()),
+    ("prefix", ()),
+    ("batch", ()),
+)
+CODE_FIELD = ("code", ("uuid",))
+REDEEM_FIELDS = (CODE_FIELD, ("user_id", ()))
+LOOKUP_FIELDS = (CODE_FIELD,)
+
+
+class GenerateRequest(object):
+    __slots__ = ("batch", "count", "max_uses", "prefix", "valid_from", "valid_until")
+
+    def __init__(self, count, valid_from, valid_until, max_uses, prefix, batch):
+        self.count = count
+        self.valid_from = valid_from  # epoch ms, None = now
+        self.valid_until = valid_until  # epoch ms, None = never expires
+        self.max_uses = max_uses
+        self.prefix = prefix  # "" = none
+        self.batch = batch  # None = generate one
+
+
+class RedeemRequest(object):
+    __slots__ = ("key", "user_id")
+
+    def __init__(self, key, user_id):
+        self.key = key
+        self.user_id = user_id
+
+
+def parse_generate(params, settings, now_ms):
+    """A GenerateRequest; `now_ms` stands for an omitted valid_from when checking valid_until."""
+    values = _fields(params, GENERATE_FIELDS)
+    count = _integer(values, "count", 1, settings.max_codes_per_request, required=True)
+    valid_from = _time(values, "valid_from", settings.timezone)
+    valid_until = _time(values, "valid_until", settings.timezone)
+    if valid_until is not None and valid_until <= (now_ms if valid_from is None else valid_from):
+        name, _ = values["valid_until"]
+        raise InvalidRequest(
+            name,
+            "must be after %s"
+            % ("valid_from" if valid_from is not None else "now (valid_from defaults to now)"),
+        )
+    max_uses = _integer(values, "max_uses", 1, MAX_USES_LIMIT) or 1
+    prefix = ""
+    if "prefix" in values:
+        name, raw = values["prefix"]
+        normalized = codes.normalize_prefix(raw) if isinstance(raw, str) else None
+        if normalized is None:
+            raise InvalidRequest(
+                name,
+                "must be 1-%d symbols of 0-9 and A-Z without I, L, O, U" % codes.MAX_PREFIX_LENGTH,
+            )
+        prefix = normalized
+    batch = None
+    if "batch" in values:
+        name, raw = values["batch"]
+        if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_BATCH_LENGTH:
+            raise InvalidRequest(name, "must be a string of 1-%d characters" % MAX_BATCH_LENGTH)
+        if not raw.isprintable():
+            raise InvalidRequest(name, "must not contain control characters")
+        batch = raw.strip()
+    return GenerateRequest(count, valid_from, valid_until, max_uses, prefix, batch)
+
+
+def parse_redeem(params, path_code=None):
+    """A RedeemRequest: the code (from the path, or the body on direct invoke) and user_id."""
+    values = _fields(params, REDEEM_FIELDS if path_code is None else REDEEM_FIELDS[1:])
+    key = _code(values, path_code)
+    user_id = None
+    if "user_id" in values:
+        name, raw = values["user_id"]
+        if not isinstance(raw, str) or not 1 <= len(raw) <= MAX_USER_ID_LENGTH:
+            raise InvalidRequest(name, "must be a string of 1-%d characters" % MAX_USER_ID_LENGTH)
+        user_id = raw
+    return RedeemRequest(key, user_id)
+
+
+def parse_lookup(params, path_code=None):
+    """The normalized key for query and delete."""
+    values = _fields(params, LOOKUP_FIELDS if path_code is None else ())
+    return _code(values, path_code)
+
+
+def _fields(params, spec):
+    """{canonical: (name as given, value)}, nulls dropped; unknown or doubled names rejected."""
+    if not isinstance(params, dict):
+        raise InvalidRequest("body", "must be a JSON object")
+    names = {}
+    for canonical, aliases in spec:
+        names[canonical] = canonical
+        for alias in aliases:
+            names[alias] = canonical
+    values = {}  # type: dict
+    for given, value in params.items():
+        canonical = names.get(given)
+        if canonical is None:
+            raise InvalidRequest(given, _unknown(given, [c for c, _ in spec]))
+        if canonical in values:
+            raise InvalidRequest(
+                given, "given twice (as %r and %r)" % (values[canonical][0], given)
+            )
+        if value is not None:
+            values[canonical] = (given, value)
+    return values
+
+
+def _unknown(given, known):
+    if not known:
+        return "unknown field; this operation takes no parameters in the body"
+    message = "unknown field; expected %s" % ", ".join(known)
+    import difflib  # only on this error path: keeps the handlers' import cost down
+
+    close = difflib.get_close_matches(given, known, n=1)
+    return message + ("; did you mean %r?" % close[0] if close else "")
+
+
+def _integer(values, field, low, high, required=False):
+    if field not in values:
+        if required:
+            raise InvalidRequest(field, "is required")
+        return None
+    name, raw = values[field]
+    if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+        raise InvalidRequest(name, "must be an integer from %d to %d" % (low, high))
+    return raw
+
+
+def _time(values, field, tz):
+    if field not in values:
+        return None
+    name, raw = values[field]
+    try:
+        return timefmt.to_ms(raw, tz)
+    except ValueError as exc:
+        raise InvalidRequest(name, str(exc)) from None
+
+
+def _code(values, path_code):
+    if path_code is not None:
+        raw = path_code
+    elif "code" in values:
+        name, raw = values["code"]
+        if not isinstance(raw, str):
+            raise InvalidRequest(name, "must be a string")
+    else:
+        raise InvalidRequest("code", "is required")
+    key = codes.normalize(raw) if len(raw) <= MAX_CODE_INPUT_LENGTH else None
+    if key is None:
+        raise InvalidCode()
+    return key

@@ -1,0 +1,533 @@
+"""The four operations: generate, redeem, query, delete.
+
+Business rules live here and nowhere else; the service talks to a `CodeStore` (which raises
+`StoreUnavailable`), never to the SDK, and never reads the environment. Times are epoch
+milliseconds; rendering them is the edge's job.
+
+Row attributes beyond the contract's (docs/functions.md lists them): `prefix` (how to display
+the key), `nonce` (which generate call wrote the row), `redeem_tx` (which redeem call wrote it
+last) and `redeemers` (multi-use codes: who redeemed recently, for replays).
+"""
+
+import hashlib
+import secrets
+import threading
+import time
+
+from . import codes
+from .errors import (
+    CodeAlreadyUsed,
+    CodeExpired,
+    CodeNotFound,
+    CodeNotYetValid,
+    StoreUnavailable,
+)
+from .retry import Backoff
+from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
+
+UNUSED = "UNUSED"
+USED = "USED"
+EXPIRED = "EXPIRED"
+NOT_YET_VALID = "NOT_YET_VALID"
+
+# Columns `query` may read: never `redeemed_by` (a public endpoint) nor our bookkeeping.
+PUBLIC_COLUMNS = [
+    "batch",
+    "state",
+    "valid_from",
+    "valid_until",
+    "max_uses",
+    "uses",
+    "created_at",
+    "redeemed_at",
+    "prefix",
+]
+# A multi-use code remembers its last REDEEMERS_LIMIT redeemers: a user among them redeeming
+# again is a replay (no use consumed). Covers every redemption of codes with max_uses <= limit.
+REDEEMERS_LIMIT = 1000
+# Share of the invocation's time a generate may spend writing; the rest is kept for cleanup.
+WRITE_SHARE = 0.6
+MAX_REDRAWS = 100  # a random source that repeats itself this often is broken, not unlucky
+
+
+def wall_clock_ms():
+    return int(time.time() * 1000)
+
+
+class Generated(object):
+    """A stored batch: `keys` in normalized form, everything else as written to each row."""
+
+    __slots__ = ("batch", "created_at", "keys", "max_uses", "prefix", "valid_from", "valid_until")
+
+    def __init__(self, batch, keys, prefix, valid_from, valid_until, max_uses, created_at):
+        self.batch = batch
+        self.keys = keys
+        self.prefix = prefix
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+        self.max_uses = max_uses
+        self.created_at = created_at
+
+
+class Redeemed(object):
+    """A successful redemption; `replay` when it had already happened for this user/call."""
+
+    __slots__ = ("key", "max_uses", "prefix", "redeemed_at", "replay", "uses")
+
+    def __init__(self, key, prefix, uses, max_uses, redeemed_at, replay):
+        self.key = key
+        self.prefix = prefix
+        self.uses = uses
+        self.max_uses = max_uses
+        self.redeemed_at = redeemed_at
+        self.replay = replay
+
+    @property
+    def status(self):
+        return USED if self.uses >= self.max_uses else UNUSED
+
+
+class CodeInfo(object):
+    """What `query` shows about a code."""
+
+    __slots__ = (
+        "batch",
+        "created_at",
+        "key",
+        "max_uses",
+        "prefix",
+        "redeemed_at",
+        "status",
+        "uses",
+        "valid_from",
+        "valid_until",
+    )
+
+    def __init__(self, key, row, now):
+        self.key = key
+        self.prefix = row.get("prefix", "")
+        self.batch = row.get("batch")
+        self.valid_from = row.get("valid_from")
+        self.valid_until = row.get("valid_until")
+        self.max_uses = row.get("max_uses", 1)
+        self.uses = row.get("uses", 0)
+        self.created_at = row.get("created_at")
+        self.redeemed_at = row.get("redeemed_at")
+        self.status = status_of(row, now)
+
+
+def status_of(row, now):
+    """The derived status: USED, EXPIRED, NOT_YET_VALID or UNUSED (in that precedence)."""
+    if row.get("state") == USED:
+        return USED
+    if row.get("valid_until") is not None and now >= row["valid_until"]:
+        return EXPIRED
+    if now < row.get("valid_from", 0):
+        return NOT_YET_VALID
+    return UNUSED
+
+
+class CodeService(object):
+    """The operations over a CodeStore.
+
+    `clock()` gives epoch milliseconds and `random_bytes(n)` n random bytes: both injectable so
+    tests can travel in time and force collisions. `code_length` and `gen_concurrency` come
+    from the settings.
+    """
+
+    def __init__(
+        self,
+        store,
+        code_length,
+        gen_concurrency,
+        clock=wall_clock_ms,
+        random_bytes=secrets.token_bytes,
+        sleep=time.sleep,
+    ):
+        self.store = store
+        self.code_length = code_length
+        self.gen_concurrency = gen_concurrency
+        self.clock = clock
+        self.random_bytes = random_bytes
+        self.sleep = sleep
+
+    # --- generate -----------------------------------------------------------------------------
+    def generate(self, request, deadline):
+        """Store `request.count` new codes and return them all, or store none.
+
+        Raises StoreUnavailable (with `cleanup_complete`) when the batch cannot be completed in
+        time; every row this call may have written is then deleted again, by its nonce.
+        """
+        now = self.clock()
+        batch = request.batch or self._batch_id(now)
+        job = _Generation(self, request, batch, now)
+        job.run(deadline)
+        return Generated(
+            batch,
+            job.stored_keys(),
+            request.prefix,
+            job.template["valid_from"],
+            request.valid_until,
+            request.max_uses,
+            now,
+        )
+
+    def _batch_id(self, now):
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now // 1000))
+        tail = "".join(codes.ALPHABET[b & 31] for b in bytearray(self.random_bytes(4)))
+        return "%s-%s" % (stamp, tail)
+
+    # --- redeem -------------------------------------------------------------------------------
+    def redeem(self, request, deadline):
+        """Redeem a code; raises CodeNotFound, CodeAlreadyUsed, CodeExpired, CodeNotYetValid or
+        StoreUnavailable.
+
+        A single-use code costs one conditional UpdateRow and nothing else. The row is read
+        only when that condition fails: to explain why, to recognise a replay, or to continue
+        with compare-and-set on `uses` for a multi-use code.
+        """
+        key, user_id = request.key, request.user_id
+        now = self.clock()
+        tx = secrets.token_hex(8)  # identifies this call's write if its answer gets lost
+        prefix = self._guess_prefix(key)
+        put = {"state": USED, "uses": 1, "redeemed_at": now, "redeem_tx": tx}
+        if user_id is not None:
+            put["redeemed_by"] = user_id
+        expect = [
+            Expect("state", "==", UNUSED),
+            Expect("max_uses", "==", 1),
+        ]
+        expect.extend(_valid_at(now))
+        # The guessed prefix is part of the condition, so a wrong guess (CODE_LENGTH changed
+        # since the code was made) cannot produce a wrong display: it takes the slow path.
+        expect.append(_prefix_is(prefix))
+        if self._retry(lambda: self.store.update_if(key, put, expect), deadline):
+            return Redeemed(key, prefix, 1, 1, now, replay=False)
+        return self._redeem_from_row(key, user_id, now, tx, deadline)
+
+    def _redeem_from_row(self, key, user_id, now, tx, deadline):
+        me = _user_tag(user_id) if user_id is not None else tx
+        contention = Backoff(deadline, attempts=64, sleep=self.sleep)
+        while True:
+            row = self._retry(lambda: self.store.get(key), deadline)
+            if row is None:
+                raise CodeNotFound()
+            prefix = row.get("prefix", "")
+            max_uses = row.get("max_uses", 1)
+            uses = row.get("uses", 0)
+            redeemers = row.get("redeemers", "").split()
+            if row.get("redeem_tx") == tx or (user_id is None and tx in redeemers):
+                # Our own earlier attempt was applied after all (its answer got lost).
+                return Redeemed(key, prefix, uses, max_uses, row.get("redeemed_at"), False)
+            # The same user again: a replay. (If our own lost write was applied and someone
+            # else redeemed after it, this also lands here: success, flagged as a replay.)
+            if user_id is not None and (
+                (max_uses == 1 and row.get("redeemed_by") == user_id) or me in redeemers
+            ):
+                return Redeemed(key, prefix, uses, max_uses, row.get("redeemed_at"), True)
+            if row.get("state") == USED or uses >= max_uses:
+                raise CodeAlreadyUsed()
+            if now < row.get("valid_from", 0):
+                raise CodeNotYetValid()
+            if row.get("valid_until") is not None and now >= row["valid_until"]:
+                raise CodeExpired()
+            # Valid and not used up: a multi-use code (or a single-use one whose prefix was
+            # guessed wrong). Compare-and-set on `uses`: only one writer moves it from n to n+1.
+            put = {"uses": uses + 1, "redeemed_at": now, "redeem_tx": tx}
+            if uses + 1 >= max_uses:
+                put["state"] = USED
+            if user_id is not None:
+                put["redeemed_by"] = user_id
+            if max_uses > 1:
+                put["redeemers"] = " ".join([*redeemers, me][-REDEEMERS_LIMIT:])
+            expect = [Expect("uses", "==", uses), Expect("state", "==", UNUSED)]
+            expect.extend(_valid_at(now))
+            if self._retry(lambda p=put, e=expect: self.store.update_if(key, p, e), deadline):
+                return Redeemed(key, prefix, uses + 1, max_uses, now, replay=False)
+            if not contention.next():  # lost the race many times; the caller may retry
+                raise StoreUnavailable(
+                    "too many concurrent redemptions of this code; retry",
+                    reason="compare-and-set contention",
+                )
+
+    # --- query and delete ---------------------------------------------------------------------
+    def query(self, key, deadline):
+        """The code's public state; raises CodeNotFound or StoreUnavailable."""
+        row = self._retry(lambda: self.store.get(key, PUBLIC_COLUMNS), deadline)
+        if row is None:
+            raise CodeNotFound()
+        return CodeInfo(key, row, self.clock())
+
+    def delete(self, key, deadline):
+        """Delete a code, idempotently; returns its prefix (for display). Raises StoreUnavailable.
+
+        Like redeem, the guessed prefix rides in the delete's condition; only a wrong guess
+        costs a read and a second delete.
+        """
+        prefix = self._guess_prefix(key)
+        if self._retry(lambda: self.store.delete_if(key, [_prefix_is(prefix)]), deadline):
+            return prefix
+        row = self._retry(lambda: self.store.get(key, ["prefix"]), deadline)
+        if row is not None:
+            self._retry(lambda: self.store.delete_if(key), deadline)
+            prefix = row.get("prefix", "")
+        return prefix
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _guess_prefix(self, key):
+        """The prefix `key` has if it was made with the current CODE_LENGTH."""
+        length = len(key) - self.code_length - 1
+        return key[:length] if 1 <= length <= codes.MAX_PREFIX_LENGTH else ""
+
+    def _retry(self, operation, deadline):
+        """Run a single-request store operation, retrying transient failures within deadline.
+
+        Only for operations that are safe to repeat: reads, deletes, and conditional writes
+        whose condition turns a repeat of an applied write into a (recognised) failure.
+        """
+        backoff = Backoff(deadline, sleep=self.sleep)
+        error = None
+        while backoff.next():
+            try:
+                return operation()
+            except StoreUnavailable as exc:
+                if not exc.retryable:
+                    raise
+                error = exc
+        raise error or StoreUnavailable(reason="no time left for the request")
+
+
+def _valid_at(now):
+    return [
+        Expect("valid_from", "<=", now),
+        Expect("valid_until", ">", now, if_missing=True),  # absent: never expires
+    ]
+
+
+def _prefix_is(prefix):
+    # Rows without a prefix have no `prefix` column at all.
+    return Expect("prefix", "==", prefix, if_missing=not prefix)
+
+
+def _user_tag(user_id):
+    """A short stable tag for a user id in `redeemers` (64 bits: collisions are negligible)."""
+    return "u" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:16]
+
+
+class _Generation(object):
+    """One generate call: chunks written in parallel, collisions redrawn, all-or-nothing.
+
+    Every row carries this call's `nonce`. Rows whose write had an unknown outcome (timeout,
+    dropped connection) are read back, right away or when a later attempt fails their
+    `EXPECT_NOT_EXIST` condition: our nonce means the write was applied (success), another
+    means a collision (new code), no row means write again. On failure, every row that may be
+    ours is deleted on the condition that it carries our nonce, so nobody else's code is ever
+    touched.
+    """
+
+    def __init__(self, service, request, batch, now):
+        self.service = service
+        self.store = service.store
+        self.request = request
+        self.nonce = secrets.token_hex(8)
+        self.template = {
+            "batch": batch,
+            "state": UNUSED,
+            "valid_from": now if request.valid_from is None else request.valid_from,
+            "valid_until": request.valid_until,
+            "max_uses": request.max_uses,
+            "uses": 0,
+            "created_at": now,
+            "prefix": request.prefix or None,
+            "nonce": self.nonce,
+        }
+        self.lock = threading.Lock()
+        self.drawn = set()  # every key this call has used: never hand out one twice
+        self.stored = []  # per chunk: keys known written by us
+        self.maybe = set()  # keys whose write may have been applied (cleanup candidates)
+        self.failed = threading.Event()
+
+    def new_key(self):
+        for _ in range(MAX_REDRAWS):
+            key = codes.make_key(
+                self.request.prefix, self.service.random_bytes, self.service.code_length
+            )
+            with self.lock:
+                if key not in self.drawn:
+                    self.drawn.add(key)
+                    return key
+        raise RuntimeError("the random source repeats itself: %d draws in a row" % MAX_REDRAWS)
+
+    def stored_keys(self):
+        return [key for chunk in self.stored for key in chunk]
+
+    def run(self, deadline):
+        count = self.request.count
+        chunks = []
+        for start in range(0, count, BATCH_WRITE_LIMIT):
+            chunks.append([self.new_key() for _ in range(min(BATCH_WRITE_LIMIT, count - start))])
+        self.stored = [[] for _ in chunks]
+        write_deadline = deadline.fraction(WRITE_SHARE)
+        errors = self._each(chunks, lambda i, chunk: self._write(i, chunk, write_deadline))
+        if not errors:
+            return
+        # Whatever went wrong (the store, or a bug), no row of a failed call may stay behind.
+        cleanup_complete = self._cleanup(deadline)
+        error = next((e for e in errors if not isinstance(e, StoreUnavailable)), errors[0])
+        if isinstance(error, StoreUnavailable):
+            error.cleanup_complete = cleanup_complete
+            error.message = self._failure_message(cleanup_complete)
+        raise error
+
+    def _each(self, items, work):
+        """Run work(i, item) for every item, in parallel when worthwhile; the errors raised."""
+        errors = []
+
+        def guarded(i, item):
+            try:
+                work(i, item)
+            except Exception as exc:  # collected: the caller cleans up, then raises
+                self.failed.set()  # the others stop at their next step
+                errors.append(exc)
+
+        workers = min(self.service.gen_concurrency, len(items))
+        if workers <= 1:
+            for i, item in enumerate(items):
+                guarded(i, item)
+        else:
+            from concurrent.futures import ThreadPoolExecutor  # only generate needs threads
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for future in [pool.submit(guarded, i, item) for i, item in enumerate(items)]:
+                    future.result()
+        return errors
+
+    def _row(self, key):
+        row = dict(self.template)
+        row["code"] = key
+        return row
+
+    def _write(self, index, pending, deadline):
+        uncertain = set()  # type: set  # keys of this chunk whose write may have been applied
+        backoff = Backoff(deadline, sleep=self.service.sleep)
+        backoff.next()  # the first attempt is free (the deadline is checked below)
+        error = None
+        while pending:
+            if self.failed.is_set():
+                raise StoreUnavailable(reason="another part of the batch failed")
+            if deadline.expired():
+                raise error or StoreUnavailable(reason="no time left to write the batch")
+            try:
+                outcomes = self.store.insert_new([self._row(key) for key in pending])
+            except StoreUnavailable as exc:
+                if not exc.retryable:
+                    raise
+                error = exc
+                if exc.maybe_applied:  # no answer: read back what is there instead
+                    self._note_uncertain(uncertain, pending)
+                    pending = self._resolve(index, pending)
+                if pending and not backoff.next():
+                    raise exc
+                continue
+            retry, check = [], []
+            for key, outcome in zip(pending, outcomes):
+                if outcome == OK:
+                    self._note_stored(index, key)
+                elif outcome == CONDITION_FAILED and key in uncertain:
+                    check.append(key)  # exists, but perhaps from our own earlier attempt
+                elif outcome == CONDITION_FAILED:  # we never wrote it: someone else's code
+                    retry.append(self.new_key())
+                else:  # failed inside the store: may or may not have been written
+                    self._note_uncertain(uncertain, [key])
+                    retry.append(key)
+            if check:
+                retry.extend(self._resolve(index, check))
+            stalled = len(retry) == len(pending) and OK not in outcomes
+            if stalled and not backoff.next():  # no progress at all: pause, or give up
+                raise error or StoreUnavailable(reason="the batch makes no progress")
+            pending = retry
+
+    def _resolve(self, index, keys):
+        """Keys whose write had an unknown outcome: what still needs writing.
+
+        Read back: our nonce -> written (done); no row -> write the same key again; another
+        nonce -> a collision, replaced by a new key. Keys that cannot be read now are returned
+        as they are (a later write attempt tells, or reads them again).
+        """
+        try:
+            nonces = self._nonces(keys)
+        except StoreUnavailable as exc:
+            if not exc.retryable:
+                raise
+            return list(keys)
+        todo = []
+        for key in keys:
+            if key not in nonces:
+                todo.append(key)
+            elif nonces[key] == self.nonce:
+                self._note_stored(index, key)
+            else:
+                todo.append(self.new_key())
+        return todo
+
+    def _nonces(self, keys):
+        """{key: nonce} for those of `keys` that exist. Raises StoreUnavailable."""
+        found = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            rows = self.store.get_many(keys[start : start + BATCH_GET_LIMIT], ["nonce"])
+            for key, row in rows.items():
+                found[key] = row.get("nonce")
+        return found
+
+    def _note_uncertain(self, uncertain, keys):
+        uncertain.update(keys)
+        with self.lock:
+            self.maybe.update(keys)
+
+    def _note_stored(self, index, key):
+        with self.lock:
+            self.stored[index].append(key)
+            self.maybe.add(key)
+
+    def _cleanup(self, deadline):
+        """Delete every row that may be ours (by nonce); True if none can remain."""
+        self.failed.clear()
+        keys = sorted(self.maybe)
+        chunks = [keys[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(keys), BATCH_WRITE_LIMIT)]
+        return not self._each(chunks, lambda i, chunk: self._delete(chunk, deadline))
+
+    def _delete(self, pending, deadline):
+        backoff = Backoff(deadline, sleep=self.service.sleep)
+        error = StoreUnavailable(reason="no time left for cleanup")
+        while pending and backoff.next():
+            try:
+                outcomes = self.store.delete_owned(pending, "nonce", self.nonce)
+            except StoreUnavailable as exc:
+                error = exc
+                if not exc.retryable:
+                    break
+                if exc.maybe_applied:  # no answer: see which of our rows are still there
+                    try:
+                        nonces = self._nonces(pending)
+                    except StoreUnavailable:
+                        continue
+                    pending = [key for key in pending if nonces.get(key) == self.nonce]
+                continue
+            # CONDITION_FAILED: no row, or not ours: either way nothing of ours is left there.
+            pending = [
+                k for k, outcome in zip(pending, outcomes) if outcome not in (OK, CONDITION_FAILED)
+            ]
+        if pending:
+            raise error
+
+    def _failure_message(self, cleanup_complete):
+        if cleanup_complete:
+            return (
+                "the code store is unavailable: no codes were generated "
+                "(nothing of this call was left behind); retry later"
+            )
+        return (
+            "the code store is unavailable: no codes were generated, and cleanup is incomplete: "
+            "some rows of batch %r (attribute nonce = %s) may remain; retry later"
+            % (self.template["batch"], self.nonce)
+        )

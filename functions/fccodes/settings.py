@@ -1,0 +1,172 @@
+"""Configuration, read once per instance from the environment into a validated object.
+
+Only the edge (`fccodes.app`) calls `Settings.from_env`; everything below receives the object.
+A bad value raises `ConfigurationError` naming the variable, so the initializer fails fast.
+"""
+
+from .codes import MAX_BODY_LENGTH, MIN_BODY_LENGTH
+from .errors import ConfigurationError
+from .timefmt import parse_offset
+
+DEFAULT_TABLE = "codes"
+DEFAULT_TIMEZONE = "+08:00"
+DEFAULT_CODE_LENGTH = 15
+DEFAULT_MAX_CODES = 10000
+MAX_CODES_LIMIT = 100000  # one call's codes are held in memory and returned in one body
+DEFAULT_GEN_CONCURRENCY = 8
+MAX_GEN_CONCURRENCY = 64
+DEFAULT_OTS_TIMEOUT = 5.0
+
+
+class Settings(object):
+    """Validated settings; see docs/functions.md for each variable."""
+
+    __slots__ = (
+        "code_length",
+        "gen_concurrency",
+        "max_codes_per_request",
+        "ots_endpoint",
+        "ots_instance",
+        "ots_timeout",
+        "table",
+        "timezone",
+    )
+
+    def __init__(
+        self,
+        ots_endpoint,
+        ots_instance,
+        table=DEFAULT_TABLE,
+        timezone=DEFAULT_TIMEZONE,
+        code_length=DEFAULT_CODE_LENGTH,
+        max_codes_per_request=DEFAULT_MAX_CODES,
+        gen_concurrency=DEFAULT_GEN_CONCURRENCY,
+        ots_timeout=DEFAULT_OTS_TIMEOUT,
+    ):
+        self.ots_endpoint = _endpoint(ots_endpoint)
+        self.ots_instance = _required("OTS_INSTANCE", ots_instance)
+        self.table = _required("CODES_TABLE", table)
+        try:
+            self.timezone = parse_offset(timezone)
+        except ValueError as exc:
+            raise ConfigurationError("CODE_TIMEZONE: %s" % exc) from None
+        self.code_length = _int("CODE_LENGTH", code_length, MIN_BODY_LENGTH, MAX_BODY_LENGTH)
+        self.max_codes_per_request = _int(
+            "MAX_CODES_PER_REQUEST", max_codes_per_request, 1, MAX_CODES_LIMIT
+        )
+        self.gen_concurrency = _int("GEN_CONCURRENCY", gen_concurrency, 1, MAX_GEN_CONCURRENCY)
+        self.ots_timeout = _float("OTS_TIMEOUT", ots_timeout, 0.05, 300.0)
+
+    @classmethod
+    def from_env(cls, environ):
+        """Settings from an environment mapping (os.environ at the edge)."""
+        values = {}
+        for name, variable in (
+            ("table", "CODES_TABLE"),
+            ("timezone", "CODE_TIMEZONE"),
+            ("code_length", "CODE_LENGTH"),
+            ("max_codes_per_request", "MAX_CODES_PER_REQUEST"),
+            ("gen_concurrency", "GEN_CONCURRENCY"),
+            ("ots_timeout", "OTS_TIMEOUT"),
+        ):
+            value = environ.get(variable, "").strip()
+            if value:  # empty counts as unset: templates often declare variables blank
+                values[name] = value
+        return cls(environ.get("OTS_ENDPOINT", ""), environ.get("OTS_INSTANCE", ""), **values)
+
+
+class Credentials(object):
+    """An access key pair with an optional STS token; compares by value (rotation check)."""
+
+    __slots__ = ("access_key_id", "access_key_secret", "security_token")
+
+    def __init__(self, access_key_id, access_key_secret, security_token=None):
+        self.access_key_id = access_key_id
+        self.access_key_secret = access_key_secret
+        self.security_token = security_token or None  # FC may hand over an empty token
+
+    def key(self):
+        return (self.access_key_id, self.access_key_secret, self.security_token)
+
+    def __eq__(self, other):
+        return isinstance(other, Credentials) and self.key() == other.key()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self.key())
+
+    def __repr__(self):  # never show the secret or the token
+        return "Credentials(access_key_id=%r)" % self.access_key_id
+
+
+_ALIASES = (
+    ("access_key_id", "accessKeyId"),
+    ("access_key_secret", "accessKeySecret"),
+    ("security_token", "securityToken"),
+)
+
+
+def credentials_from(context, environ):
+    """The credentials for this invocation: FC's `context.credentials`, else the environment.
+
+    FC documents snake_case attributes; camelCase ones are seen in the wild and tolerated, as
+    are dicts. python3.12 has no `context.credentials`: then `ALIBABA_CLOUD_ACCESS_KEY_ID`,
+    `ALIBABA_CLOUD_ACCESS_KEY_SECRET` and `ALIBABA_CLOUD_SECURITY_TOKEN` are used.
+    """
+    found = getattr(context, "credentials", None)
+    if found is not None:
+        values = [_attribute(found, snake, camel) for snake, camel in _ALIASES]
+        if values[0] and values[1]:
+            return Credentials(*values)
+    key_id = environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID", "")
+    secret = environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
+    if key_id and secret:
+        return Credentials(key_id, secret, environ.get("ALIBABA_CLOUD_SECURITY_TOKEN"))
+    raise ConfigurationError(
+        "no credentials: the FC context has none and ALIBABA_CLOUD_ACCESS_KEY_ID / "
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET are not set (give the function a role)"
+    )
+
+
+def _attribute(obj, *names):
+    for name in names:
+        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+        if value:
+            return value
+    return None
+
+
+def _required(variable, value):
+    value = (value or "").strip()
+    if not value:
+        raise ConfigurationError("%s is required" % variable)
+    return value
+
+
+def _endpoint(value):
+    value = _required("OTS_ENDPOINT", value).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigurationError("OTS_ENDPOINT must start with http:// or https://, got %r" % value)
+    return value
+
+
+def _int(variable, value, low, high):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError("%s must be an integer, got %r" % (variable, value)) from None
+    if not low <= number <= high:
+        raise ConfigurationError("%s must be in %d..%d, got %d" % (variable, low, high, number))
+    return number
+
+
+def _float(variable, value, low, high):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError("%s must be a number, got %r" % (variable, value)) from None
+    if not low <= number <= high:
+        raise ConfigurationError("%s must be in %g..%g, got %g" % (variable, low, high, number))
+    return number

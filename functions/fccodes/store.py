@@ -1,0 +1,335 @@
+"""Tablestore access: the only module that imports `tablestore`.
+
+`CodeStore` turns rows and conditions into SDK calls and SDK failures into domain errors: every
+method raises `StoreUnavailable` when Tablestore cannot answer, with `maybe_applied` telling the
+caller whether a failed write may still have been applied (connection dropped after sending, a
+timeout, a 5xx) and `retryable` whether trying again can help. Each method makes exactly one
+request; retrying, with a budget that fits in the function timeout, is the caller's business
+(`fccodes.retry`), which is why the SDK's own retry policy is switched off here.
+
+`ClientFactory` builds the OTS client lazily, once per instance, and again only when the
+credentials rotate (FC hands out STS tokens that expire).
+"""
+
+import logging
+import threading
+
+# Before importing the SDK: tablestore 6.x warns on import when its native codec does not load
+# (any runtime but CPython 3.12), which FC would print with every cold start.
+logging.getLogger("tablestore").addHandler(logging.NullHandler())
+logging.getLogger("tablestore").setLevel(logging.ERROR)
+# The client logs every failed request at ERROR, condition failures included, which are routine
+# here; our one log line per invocation already names the store error that mattered.
+SDK_LOGGER = "fccodes.sdk"
+logging.getLogger(SDK_LOGGER).addHandler(logging.NullHandler())
+logging.getLogger(SDK_LOGGER).propagate = False
+
+from tablestore import (  # noqa: E402
+    BatchGetRowRequest,
+    BatchWriteRowRequest,
+    ComparatorType,
+    CompositeColumnCondition,
+    Condition,
+    DeleteRowItem,
+    LogicalOperator,
+    OTSClient,
+    OTSServiceError,
+    PutRowItem,
+    Row,
+    RowExistenceExpectation,
+    SingleColumnCondition,
+    TableInBatchGetRowItem,
+    TableInBatchWriteRowItem,
+)
+from tablestore.retry import NoRetryPolicy  # noqa: E402  (not exported by `tablestore`)
+
+from .errors import StoreUnavailable  # noqa: E402
+
+PK = "code"
+BATCH_WRITE_LIMIT = 200  # rows per BatchWriteRow
+BATCH_GET_LIMIT = 100  # rows per BatchGetRow
+
+# Outcomes of one row in a batch write.
+OK = "ok"
+CONDITION_FAILED = "condition_failed"
+FAILED = "failed"  # transient: the row may or may not have been written
+
+# The service refused before doing anything: safe to retry any request.
+_THROTTLED = frozenset(
+    (
+        "OTSServerBusy",
+        "OTSNotEnoughCapacityUnit",
+        "OTSOperationThrottled",
+        "OTSQuotaExhausted",
+        "OTSTableNotReady",
+        "OTSPartitionUnavailable",
+        "OTSRowOperationConflict",
+        "OTSOperationConflict",
+    )
+)
+# Failed somewhere inside the service: a write may have been applied anyway.
+_AMBIGUOUS = frozenset(("OTSTimeout", "OTSInternalServerError", "OTSServerUnavailable"))
+_CONDITION_FAILED = "OTSConditionCheckFail"
+
+_COMPARATORS = {
+    "==": ComparatorType.EQUAL,
+    "!=": ComparatorType.NOT_EQUAL,
+    ">": ComparatorType.GREATER_THAN,
+    ">=": ComparatorType.GREATER_EQUAL,
+    "<": ComparatorType.LESS_THAN,
+    "<=": ComparatorType.LESS_EQUAL,
+}
+
+
+class Expect(object):
+    """A column condition: `column op value`; `if_missing` is the result when the column is absent.
+
+    The service states its rules with these; the store turns them into SDK conditions.
+    """
+
+    __slots__ = ("column", "if_missing", "op", "value")
+
+    def __init__(self, column, op, value, if_missing=False):
+        self.column = column
+        self.op = op
+        self.value = value
+        self.if_missing = if_missing
+
+
+class ClientFactory(object):
+    """Builds and caches the OTS client; a new one only when the credentials change.
+
+    Thread-safe (FC instances may run concurrent requests). `client_class` and `options` let
+    tests aim it anywhere; production uses the SDK's `OTSClient` with no SDK-level retries.
+    """
+
+    def __init__(self, endpoint, instance, timeout, max_connections=64, client_class=None):
+        self.endpoint = endpoint
+        self.instance = instance
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self.client_class = client_class or OTSClient
+        self.builds = 0  # how many clients were built: a rotation test reads it
+        self._lock = threading.Lock()
+        self._credentials = None
+        self._client = None
+
+    def client(self, credentials):
+        """The client for `credentials`, built on first use or when they rotated."""
+        with self._lock:
+            if self._client is None or credentials != self._credentials:
+                self._client = self.client_class(
+                    self.endpoint,
+                    credentials.access_key_id,
+                    credentials.access_key_secret,
+                    self.instance,
+                    sts_token=credentials.security_token,
+                    socket_timeout=self.timeout,
+                    max_connection=self.max_connections,
+                    retry_policy=NoRetryPolicy(),
+                    logger_name=SDK_LOGGER,
+                )
+                self._credentials = credentials
+                self.builds += 1
+            return self._client
+
+
+class CodeStore(object):
+    """The `codes` table: one row per code, primary key `code` (the normalized key)."""
+
+    def __init__(self, factory, table):
+        self.factory = factory
+        self.table = table
+        self.credentials = None  # set by the edge for each invocation
+
+    def _client(self):
+        return self.factory.client(self.credentials)
+
+    # --- single rows --------------------------------------------------------------------------
+    def get(self, key, columns=None):
+        """The row's attributes as a dict, or None if there is no such row.
+
+        Raises StoreUnavailable.
+        """
+        try:
+            _, row, _ = self._client().get_row(
+                self.table, [(PK, key)], columns_to_get=_with_pk(columns), max_version=1
+            )
+        except Exception as exc:
+            raise _translate(exc, write=False) from exc
+        return _attributes(row)
+
+    def update_if(self, key, put, expect, delete=()):
+        """UpdateRow: set `put`, remove `delete`, if the row exists and every Expect holds.
+
+        Returns False when the condition failed (nothing written). Raises StoreUnavailable.
+        """
+        changes = {"put": sorted(put.items())}
+        if delete:
+            changes["delete_all"] = list(delete)
+        condition = _condition(RowExistenceExpectation.EXPECT_EXIST, expect)
+        try:
+            self._client().update_row(self.table, Row([(PK, key)], changes), condition)
+        except Exception as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc, write=True) from exc
+        return True
+
+    def delete_if(self, key, expect=()):
+        """DeleteRow, absent rows included, if every Expect holds (absent columns: `if_missing`).
+
+        Returns False when the condition failed. Raises StoreUnavailable.
+        """
+        condition = _condition(RowExistenceExpectation.IGNORE, expect)
+        try:
+            self._client().delete_row(self.table, Row([(PK, key)]), condition)
+        except Exception as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc, write=True) from exc
+        return True
+
+    # --- batches ------------------------------------------------------------------------------
+    def insert_new(self, rows):
+        """BatchWriteRow of new rows (dicts with `code`), each only if no such row exists yet.
+
+        Returns one outcome per row, in order: OK, CONDITION_FAILED (a row with that key
+        exists) or FAILED (transient, may have been written). At most BATCH_WRITE_LIMIT rows.
+        Raises StoreUnavailable for the whole request.
+        """
+        condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
+        items = [PutRowItem(Row([(PK, row[PK])], _columns(row)), condition) for row in rows]
+        return self._batch_write(items)
+
+    def delete_owned(self, keys, column, value):
+        """BatchWriteRow deleting each row whose `column` equals `value` (rows someone wrote).
+
+        Outcomes per key: OK (deleted), CONDITION_FAILED (absent, or not ours) or FAILED.
+        Raises StoreUnavailable for the whole request.
+        """
+        condition = _condition(RowExistenceExpectation.EXPECT_EXIST, [Expect(column, "==", value)])
+        items = [DeleteRowItem(Row([(PK, key)]), condition) for key in keys]
+        return self._batch_write(items)
+
+    def get_many(self, keys, columns=None):
+        """BatchGetRow: {key: attributes} for the keys that exist (at most BATCH_GET_LIMIT).
+
+        Raises StoreUnavailable, also when any single row could not be read.
+        """
+        request = BatchGetRowRequest()
+        request.add(
+            TableInBatchGetRowItem(
+                self.table,
+                [[(PK, key)] for key in keys],
+                columns_to_get=_with_pk(columns),
+                max_version=1,
+            )
+        )
+        try:
+            response = self._client().batch_get_row(request)
+        except Exception as exc:
+            raise _translate(exc, write=False) from exc
+        found = {}
+        for key, item in zip(keys, response.get_result_by_table(self.table) or []):
+            if not item.is_ok:
+                raise _row_error(item.error_code, item.error_message, write=False)
+            attributes = _attributes(item.row)
+            if attributes is not None:
+                found[key] = attributes
+        return found
+
+    def _batch_write(self, items):
+        request = BatchWriteRowRequest()
+        request.add(TableInBatchWriteRowItem(self.table, items))
+        try:
+            response = self._client().batch_write_row(request)
+        except Exception as exc:
+            raise _translate(exc, write=True) from exc
+        results = _batch_results(response, self.table, items[0])
+        if len(results) != len(items):
+            raise StoreUnavailable(
+                reason="BatchWriteRow answered %d rows for %d" % (len(results), len(items)),
+                maybe_applied=True,
+            )
+        outcomes = []
+        for item in results:
+            if item.is_ok:
+                outcomes.append(OK)
+            elif item.error_code == _CONDITION_FAILED:
+                outcomes.append(CONDITION_FAILED)
+            else:
+                error = _row_error(item.error_code, item.error_message, write=True)
+                if not error.retryable:
+                    raise error
+                outcomes.append(FAILED)
+        return outcomes
+
+
+def _batch_results(response, table, first_item):
+    # The response groups rows by operation type; every batch we send holds one type only.
+    by_table = response.table_of_put if isinstance(first_item, PutRowItem) else None
+    if by_table is None:
+        by_table = response.table_of_delete
+    return by_table.get(table) or []
+
+
+def _columns(row):
+    return [
+        (name, value) for name, value in sorted(row.items()) if name != PK and value is not None
+    ]
+
+
+def _with_pk(columns):
+    # Whether a row exists shows in its primary key, which is returned only when asked for
+    # once columns_to_get is given.
+    return None if columns is None else [PK, *columns]
+
+
+def _attributes(row):
+    if row is None or not row.primary_key:
+        return None
+    return {column[0]: column[1] for column in row.attribute_columns or ()}
+
+
+def _condition(existence, expect):
+    singles = [
+        SingleColumnCondition(e.column, e.value, _COMPARATORS[e.op], pass_if_missing=e.if_missing)
+        for e in expect
+    ]
+    if not singles:
+        return Condition(existence)
+    if len(singles) == 1:
+        return Condition(existence, singles[0])
+    both = CompositeColumnCondition(LogicalOperator.AND)
+    for single in singles:
+        both.add_sub_condition(single)
+    return Condition(existence, both)
+
+
+def _is_condition_failure(exc):
+    return isinstance(exc, OTSServiceError) and exc.code == _CONDITION_FAILED
+
+
+def _row_error(code, message, write):
+    if code in _THROTTLED:
+        return StoreUnavailable(reason="%s: %s" % (code, message))
+    if code in _AMBIGUOUS:
+        return StoreUnavailable(reason="%s: %s" % (code, message), maybe_applied=write)
+    return StoreUnavailable(reason="%s: %s" % (code, message), retryable=False)
+
+
+def _translate(exc, write):
+    """The StoreUnavailable for an SDK or transport failure."""
+    if isinstance(exc, OTSServiceError):
+        if exc.code in _THROTTLED:
+            return StoreUnavailable(reason="%s: %s" % (exc.code, exc.message))
+        if exc.code in _AMBIGUOUS or (exc.http_status or 0) >= 500:
+            return StoreUnavailable(reason="%s: %s" % (exc.code, exc.message), maybe_applied=write)
+        # Authentication, a missing table, a bad request: retrying cannot help.
+        return StoreUnavailable(reason="%s: %s" % (exc.code, exc.message), retryable=False)
+    # Transport errors (urllib3: connection refused, reset, dropped, read timeout) and the
+    # SDK's own response checks: the request may have reached the server and been applied.
+    return StoreUnavailable(
+        reason="%s: %s" % (type(exc).__name__, str(exc)[:300]), maybe_applied=write
+    )

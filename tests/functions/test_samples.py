@@ -1,0 +1,61 @@
+"""The sample events shipped for users (events/) and the recorded ones (tests/events/) decode.
+
+Every file must be a valid invocation of the function its name says: right shape, method, path
+and parameters. (The handler tests run the recorded events against the store.)
+"""
+
+import os
+
+import pytest
+
+from fccodes import app, events, params
+from fccodes.settings import Settings
+
+from .helpers import EVENTS_DIR
+
+ROOT = os.path.dirname(os.path.dirname(EVENTS_DIR))
+SAMPLES_DIR = os.path.join(ROOT, "events")
+OPERATIONS = {
+    "gen_code": app.GENERATE,
+    "use_code": app.REDEEM,
+    "query_code": app.QUERY,
+    "del_code": app.DELETE,
+}
+SETTINGS = Settings("http://127.0.0.1:1", "inst")
+NOW = 1796054400000
+
+
+def event_files():
+    found = []
+    for directory in (SAMPLES_DIR, EVENTS_DIR):
+        for folder, _, names in os.walk(directory):
+            found.extend(os.path.join(folder, n) for n in sorted(names) if n.endswith(".json"))
+    return found
+
+
+def operation_of(path):
+    name = os.path.basename(path)
+    for prefix, operation in OPERATIONS.items():
+        if prefix in name:
+            return operation
+    raise AssertionError("no function named in " + path)
+
+
+def test_there_are_samples_for_every_function_and_shape():
+    names = [os.path.relpath(p, SAMPLES_DIR) for p in event_files() if p.startswith(SAMPLES_DIR)]
+    for function in OPERATIONS:
+        for variant in ("%s.json", "%s.tutorial.json", "apigw/%s.json", "http/%s.json"):
+            assert variant % function in names
+
+
+@pytest.mark.parametrize("path", event_files(), ids=lambda p: os.path.relpath(p, ROOT))
+def test_every_event_decodes_and_validates(path):
+    operation = operation_of(path)
+    with open(path, "rb") as f:
+        incoming = events.decode(f.read(), operation.route)
+    if operation is app.GENERATE:
+        assert params.parse_generate(incoming.params, SETTINGS, NOW).count >= 1
+    elif operation is app.REDEEM:
+        assert params.parse_redeem(incoming.params, incoming.path_code).key
+    else:
+        assert params.parse_lookup(incoming.params, incoming.path_code)
