@@ -826,21 +826,23 @@ def _select(
     """Apply a read's versions, filter and projection to a stored row."""
     floor = _ttl_floor(meta, now)
     table_limit = meta.max_versions
-    read_limit = spec.max_versions or table_limit
+    read_limit = min(spec.max_versions or table_limit, table_limit)
     time_range = spec.time_range
-    selected: Columns = {}
-    for name, versions in stored.items():
-        kept = versions[:table_limit]
-        if floor is not None or time_range is not None:
-            low = floor + 1 if floor is not None else 0
-            start, end = time_range if time_range is not None else (0, INT64_MAX)
-            low = max(low, start)
-            kept = [version for version in kept if low <= version[0] < end]
-        kept = kept[:read_limit]
-        if kept:
-            selected[name] = kept
-    if not selected:
-        return None
+    selected: Columns
+    if floor is None and time_range is None:
+        # The common read: every column's newest versions, nothing expires.
+        selected = {name: versions[:read_limit] for name, versions in stored.items()}
+    else:
+        low = floor + 1 if floor is not None else 0
+        start, end = time_range if time_range is not None else (0, INT64_MAX)
+        low = max(low, start)
+        selected = {}
+        for name, versions in stored.items():
+            kept = [version for version in versions[:table_limit] if low <= version[0] < end]
+            if kept:
+                selected[name] = kept[:read_limit]
+        if not selected:
+            return None
     row_filter = spec.filter
     if (
         row_filter is not None
@@ -866,5 +868,10 @@ def _select(
     if not names and not pk:
         return None
     cells = [(name, value, ts) for name in names for ts, value in selected[name]]
-    size = _pk_size(pk) + sum(len(name) + value_size(value) for name, value, _ in cells)
+    size = _pk_size(pk)
+    for name, value, _ in cells:
+        cls = value.__class__
+        size += len(name) + (
+            len(value) if cls is bytes or (cls is str and value.isascii()) else value_size(value)
+        )
     return ReadRow(pk, cells, size)

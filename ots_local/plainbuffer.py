@@ -425,38 +425,47 @@ def _name_prefix(name: str) -> tuple[bytes, int]:
     return cached
 
 
-def encode_cell(name: str, value: Any, timestamp: int | None) -> tuple[bytes, int]:
-    """One cell (from TAG_CELL to its checksum) and its CRC."""
-    return _encode_cells([(name, value, timestamp)], [], {})[0]
-
-
 def _encode_cells(
     cells: Iterable[tuple[str, Any, int | None]],
     out: list[bytes],
     timestamp_crcs: dict[int, tuple[bytes, int]],
-) -> list[tuple[bytes, int]]:
-    """Encode cells; appends each cell's bytes to `out`, returns (bytes, crc) per cell."""
+    row_crc: int,
+) -> int:
+    """Append the cells' bytes to `out`; returns `row_crc` continued over their CRCs."""
     table = CRC8_TABLE
     after_ts = _AFTER_8_ZEROS
-    encoded = []
+    prefixes = _name_prefixes
+    append = out.append
     for name, value, timestamp in cells:
-        prefix, crc = _name_prefix(name)
-        value_bytes = encode_value(value)
+        cached = prefixes.get(name)
+        prefix, crc = cached if cached is not None else _name_prefix(name)
+        cls = value.__class__
+        if cls is str:
+            raw = value.encode()
+            value_bytes = b"\x03" + _pack_i32(len(raw)) + raw
+        elif cls is int:
+            value_bytes = b"\x00" + _pack_i64(value)
+        else:
+            value_bytes = encode_value(value)
         for byte in value_bytes:
             crc = table[crc ^ byte]
-        parts = [prefix, b"\x05", _pack_i32(len(value_bytes)), value_bytes]
+        append(prefix)
+        append(b"\x05" + _pack_i32(len(value_bytes)))
+        append(value_bytes)
         if timestamp is not None:
             known = timestamp_crcs.get(timestamp)
             if known is None:
                 ts_bytes = _pack_i64(timestamp)
                 known = timestamp_crcs[timestamp] = (b"\x07" + ts_bytes, crc8(0, ts_bytes))
             crc = after_ts[crc] ^ known[1]
-            parts.append(known[0])
-        parts.append(bytes((TAG_CELL_CHECKSUM, crc)))
-        cell = b"".join(parts)
-        out.append(cell)
-        encoded.append((cell, crc))
-    return encoded
+            append(known[0])
+        append(_CHECKSUM_BYTES[crc])
+        row_crc = table[row_crc ^ crc]
+    return row_crc
+
+
+# TAG_CELL_CHECKSUM followed by each possible CRC byte.
+_CHECKSUM_BYTES = [bytes((TAG_CELL_CHECKSUM, crc)) for crc in range(256)]
 
 
 def encode_row_body(
@@ -468,17 +477,14 @@ def encode_row_body(
 
     `timestamp_crcs` may be shared by the rows of one response (their versions often repeat).
     """
-    table = CRC8_TABLE
     memo = {} if timestamp_crcs is None else timestamp_crcs
     parts = [b"\x01"]
-    row_crc = 0
-    for _, crc in _encode_cells([(n, v, None) for n, v in primary_key], parts, memo):
-        row_crc = table[row_crc ^ crc]
+    row_crc = _encode_cells([(n, v, None) for n, v in primary_key], parts, memo, 0)
     if cells:
         parts.append(b"\x02")
-        for _, crc in _encode_cells(cells, parts, memo):
-            row_crc = table[row_crc ^ crc]
-    parts.append(bytes((TAG_ROW_CHECKSUM, table[row_crc])))  # table[crc ^ 0]: no delete marker
+        row_crc = _encode_cells(cells, parts, memo, row_crc)
+    # No delete marker: the row CRC ends with a 0 byte, table[crc ^ 0].
+    parts.append(bytes((TAG_ROW_CHECKSUM, CRC8_TABLE[row_crc])))
     return b"".join(parts)
 
 

@@ -327,6 +327,7 @@ class Connection:
         self.close_when_sent = False
         self.waiting = False  # an answer is being delayed; later requests wait their turn
         self.task: asyncio.Task[Response] | None = None
+        self.partial: tuple[int, int, str, str, dict[str, str], bool] | None = None
         self.loop.add_reader(sock, self._readable)
 
     def close(self) -> None:
@@ -415,48 +416,18 @@ class Connection:
     def _process(self) -> None:
         buffer = self.buffer
         while self.sock is not None and not self.waiting and not self.pending:
-            head_end = buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                if len(buffer) > MAX_HEAD:
-                    self._fail(errors.ParameterInvalid("The HTTP header is too large."))
+            # urllib3 sends the head and the body in two packets: keep a parsed head while
+            # its body is on the way rather than parse it again.
+            request = self.partial or self._parse_head()
+            if request is None:
                 return
-            lines = buffer[:head_end].decode("latin-1").split("\r\n")
-            request_line = lines[0].split(" ")
-            if len(request_line) != 3 or not request_line[2].startswith("HTTP/1."):
-                self._fail(errors.ParameterInvalid("Malformed HTTP request line."))
-                return
-            method, target, version = request_line
-            headers = {}
-            for line in lines[1:]:
-                name, colon, value = line.partition(":")
-                if not colon:
-                    self._fail(errors.ParameterInvalid("Malformed HTTP header."))
-                    return
-                headers[name.strip().lower()] = value.strip()
-            if "transfer-encoding" in headers:
-                self._fail(errors.ParameterInvalid("Chunked request bodies are not supported."))
-                return
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                length = -1
-            if length < 0:
-                self._fail(errors.ParameterInvalid("Invalid Content-Length."))
-                return
-            if length > MAX_BODY:
-                self._fail(errors.RequestBodyTooLarge())
-                return
-            total = head_end + 4 + length
+            head_size, total, method, path, headers, keep_alive = request
             if len(buffer) < total:
+                self.partial = request
                 return
-            body = bytes(buffer[head_end + 4 : total])
+            self.partial = None
+            body = bytes(buffer[head_size:total])
             del buffer[:total]
-            connection = headers.get("connection", "").lower()
-            if version == "HTTP/1.1":
-                keep_alive = connection != "close"
-            else:
-                keep_alive = connection == "keep-alive"
-            path = target.split("?", 1)[0]
             result = self.app.handle(method, path, headers, body)
             if isinstance(result, Response):
                 if not keep_alive and result.action == KEEP:
@@ -467,6 +438,48 @@ class Connection:
                 self.waiting = True
                 self.task = self.loop.create_task(result)
                 self.task.add_done_callback(functools.partial(self._resume, keep_alive=keep_alive))
+
+    def _parse_head(self) -> tuple[int, int, str, str, dict[str, str], bool] | None:
+        """The next request's head: (head size, total size, method, path, headers, keep-alive).
+
+        None if it has not fully arrived, or if it is malformed (then answered and closed).
+        """
+        buffer = self.buffer
+        head_end = buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            if len(buffer) > MAX_HEAD:
+                self._fail(errors.ParameterInvalid("The HTTP header is too large."))
+            return None
+        lines = buffer[:head_end].decode("latin-1").split("\r\n")
+        request_line = lines[0].split(" ")
+        if len(request_line) != 3 or not request_line[2].startswith("HTTP/1."):
+            self._fail(errors.ParameterInvalid("Malformed HTTP request line."))
+            return None
+        method, target, version = request_line
+        headers = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                self._fail(errors.ParameterInvalid("Malformed HTTP header."))
+                return None
+            headers[name.strip().lower()] = value.strip()
+        if "transfer-encoding" in headers:
+            self._fail(errors.ParameterInvalid("Chunked request bodies are not supported."))
+            return None
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._fail(errors.ParameterInvalid("Invalid Content-Length."))
+            return None
+        if length > MAX_BODY:
+            self._fail(errors.RequestBodyTooLarge())
+            return None
+        wish = headers.get("connection", "").lower()
+        keep_alive = wish != "close" if version == "HTTP/1.1" else wish == "keep-alive"
+        head_size = head_end + 4
+        return head_size, head_size + length, method, target.split("?", 1)[0], headers, keep_alive
 
     def _resume(self, task: asyncio.Task[Response], *, keep_alive: bool) -> None:
         self.task = None
