@@ -1,9 +1,10 @@
-"""The HTTP server: a small asyncio HTTP/1.1 protocol in front of the API and control plane.
+"""The HTTP server: a small HTTP/1.1 server on an asyncio loop, in front of the API and the
+control plane.
 
 One event loop thread owns all data: each request is parsed, authenticated and applied
-synchronously in `data_received`, which makes every conditional write atomic without locks.
-Only an injected latency yields to the loop (`asyncio.sleep`), so it never blocks other
-clients. Responses are written with one `transport.write`, Nagle is off and connections are
+synchronously in the socket's reader callback, which makes every conditional write atomic
+without locks. Only an injected latency yields to the loop (`asyncio.sleep`), so it never
+blocks other clients. Each answer goes out in one `send`, Nagle is off and connections are
 kept alive: the SDK (urllib3) otherwise pays ~40 ms per request to Nagle + delayed ACK.
 
 HTTP support is what Tablestore clients need: `Content-Length` bodies (no chunked requests),
@@ -500,7 +501,7 @@ class Server:
         self.app = app
         self.connections: set[Connection] = set()
         self.listener: socket.socket | None = None
-        self.loop: asyncio.AbstractEventLoop = asyncio.get_event_loop_policy().get_event_loop()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.host = ""
         self.port = 0
 
@@ -509,8 +510,15 @@ class Server:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop serving this server (set by `start`)."""
+        if self._loop is None:
+            raise RuntimeError("the server is not started")
+        return self._loop
+
     async def start(self, host: str, port: int) -> None:
-        self.loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.create_server((host, port), family=family, backlog=1024)
         listener.setblocking(False)
