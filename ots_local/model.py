@@ -305,7 +305,9 @@ class Engine:
     ) -> WriteResult:
         """Apply one PutRow / UpdateRow / DeleteRow (`check_write_shape` passed before).
 
-        Raises ObjectNotExist, InvalidPK, ParameterInvalid, ConditionCheckFail.
+        Issues at most one writing statement (after any read), so a single write is atomic and
+        durable without a surrounding transaction. Raises ObjectNotExist, InvalidPK,
+        ParameterInvalid, ConditionCheckFail.
         """
         table = self.table(table_name)
         meta = table.meta
