@@ -11,9 +11,9 @@ RUNTIME_TESTS ?= $(wildcard tests/functions tests/compat)
 REQUIRE_RUNTIMES ?= 0
 # Type-checked packages, and the code that must stay Python 3.6 compatible (vermin).
 TYPED := $(wildcard ots_local functions localdev tools/*.py)
-PY36_CODE := $(strip $(wildcard functions) $(RUNTIME_TESTS))
+PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS))
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke bench-ots
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -39,6 +39,23 @@ venv: $(VENV)/.stamp  ## create the dev virtualenv (.venv, Python 3.12) with pin
 	@[ -x .venv-bench/bin/python ] || { py=$$(tools/find-python $(PYTHON_VERSION)) && $$py -m venv .venv-bench; }
 	.venv-bench/bin/python -m pip install -q --disable-pip-version-check -r requirements/dev.txt -r requirements/bench.txt
 	@touch $@
+
+# --- the local stack (docs/localdev.md) ------------------------------------------------------
+PORT ?= 8080
+DATA ?= .local
+# RUNTIME=python3 runs the functions on FC's Python 3.6 + tablestore 5.1.0 (.venv-py36), python3.10
+# on 3.10 + 5.4.1; by default on the dev venv. Only a RUNTIME given on the command line counts:
+# the variable's default below belongs to `make package`.
+LOCAL_RUNTIME := $(if $(filter command line,$(origin RUNTIME)),$(RUNTIME))
+LOCAL_VENV := $(if $(filter python3 python3.6 3.6,$(LOCAL_RUNTIME)),.venv-py36/.stamp,$(if $(filter python3.10 3.10,$(LOCAL_RUNTIME)),.venv-py310/.stamp))
+LOCAL_ARGS := --data-dir $(DATA) $(if $(LOCAL_RUNTIME),--runtime $(LOCAL_RUNTIME))
+
+run: venv $(LOCAL_VENV)  ## the whole service on 127.0.0.1:8080 until Ctrl-C (PORT=, RUNTIME=python3)
+	@$(PY) -m localdev run --port $(PORT) $(LOCAL_ARGS)
+
+invoke: venv $(LOCAL_VENV)  ## run one function once: FN=gen_code [EVENT=events/gen_code.json, else stdin]
+	@$(if $(FN),,echo "usage: make invoke FN=gen_code [EVENT=events/gen_code.json] [RUNTIME=python3]" >&2; exit 2;)
+	@$(PY) -m localdev invoke $(FN) $(EVENT) $(LOCAL_ARGS)
 
 # --- checks -----------------------------------------------------------------------------------
 test: test-main test-py36 test-py310  ## run every test (main suite, then functions/ on FC runtimes)
