@@ -424,6 +424,8 @@ class Connection:
                 return
             head_size, total, method, path, headers, keep_alive = request
             if len(buffer) < total:
+                if self.partial is None and headers.get("expect", "").lower() == "100-continue":
+                    self._send(Response(b"HTTP/1.1 100 Continue\r\n\r\n"))  # e.g. curl
                 self.partial = request
                 return
             self.partial = None
