@@ -146,6 +146,6 @@ def test_the_stack_logs_one_line_per_request_with_the_functions_own_line(stack):
     resp = stack.request("GET", "/codes/ABCD")
     request_id = resp.headers["X-Ca-Request-Id"]
     mine = wait_for_lines(stack, request_id, 2)
-    assert mine[0].startswith("GET /codes/ABCD -> query_code 400 ")
+    assert mine[0].startswith("GET /codes/A****D -> query_code 400 ")  # the code is masked
     # The function's structured line follows, indented, with the same request id.
     assert len(mine) == 2 and mine[1].startswith("  | ") and '"outcome":"INVALID_CODE"' in mine[1]
