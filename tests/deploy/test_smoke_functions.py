@@ -4,8 +4,8 @@
 template.yml names for that function (its initializer first, once, as FC does), with
 template.yml's environment (endpoint and instance aimed at ots_local) and an FC-like context, on
 a table created with template.yml's primary key. So the smoke test's expectations are checked
-against the real handlers, not a fake. (The run against the local stack's FC invoke API, from
-`make run`, waits for that API.)
+against the real handlers, not a fake. The run over real HTTP against the local stack's FC
+invoke API is tests/localdev/test_stack.py.
 """
 
 import importlib
