@@ -12,9 +12,9 @@ REQUIRE_RUNTIMES ?= 0
 # Type-checked packages, and the code that must stay Python 3.6 compatible (vermin).
 # make bench's worker (bench/worker.py and what it imports) runs inside every FC runtime.
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
-PY36_CODE := $(strip $(wildcard functions) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/fc.py bench/worker.py))
+PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/fc.py bench/worker.py))
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -34,6 +34,29 @@ $(VENV)/.stamp: requirements/dev.txt
 	@touch $@
 
 venv: $(VENV)/.stamp  ## create the dev virtualenv (.venv, Python 3.12) with pinned dependencies
+
+# Benchmarks only: the dev set plus moto[server] and boto3 (requirements/bench.txt).
+.venv-bench/.stamp: requirements/dev.txt requirements/bench.txt
+	@[ -x .venv-bench/bin/python ] || { py=$$(tools/find-python $(PYTHON_VERSION)) && $$py -m venv .venv-bench; }
+	.venv-bench/bin/python -m pip install -q --disable-pip-version-check -r requirements/dev.txt -r requirements/bench.txt
+	@touch $@
+
+# --- the local stack (docs/localdev.md) ------------------------------------------------------
+PORT ?= 8080
+DATA ?= .local
+# RUNTIME=python3 runs the functions on FC's Python 3.6 + tablestore 5.1.0 (.venv-py36), python3.10
+# on 3.10 + 5.4.1; by default on the dev venv. Only a RUNTIME given on the command line counts:
+# the variable's default below belongs to `make package`.
+LOCAL_RUNTIME := $(if $(filter command line,$(origin RUNTIME)),$(RUNTIME))
+LOCAL_VENV := $(if $(filter python3 python3.6 3.6,$(LOCAL_RUNTIME)),.venv-py36/.stamp,$(if $(filter python3.10 3.10,$(LOCAL_RUNTIME)),.venv-py310/.stamp))
+LOCAL_ARGS := --data-dir $(DATA) $(if $(LOCAL_RUNTIME),--runtime $(LOCAL_RUNTIME))
+
+run: venv $(LOCAL_VENV)  ## the whole service on 127.0.0.1:8080 until Ctrl-C (PORT=, RUNTIME=python3)
+	@$(PY) -m localdev run --port $(PORT) $(LOCAL_ARGS)
+
+invoke: venv $(LOCAL_VENV)  ## run one function once: FN=gen_code [EVENT=events/gen_code.json, else stdin]
+	@$(if $(FN),,echo "usage: make invoke FN=gen_code [EVENT=events/gen_code.json] [RUNTIME=python3]" >&2; exit 2;)
+	@$(PY) -m localdev invoke $(FN) $(EVENT) $(LOCAL_ARGS)
 
 # --- checks -----------------------------------------------------------------------------------
 test: test-main test-py36 test-py310  ## run every test (main suite, then functions/ on FC runtimes)
@@ -83,29 +106,6 @@ package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|p
 smoke: venv  ## smoke-test a deployment through FC's invoke API (ALIBABA_CLOUD_* variables)
 	$(PY) -m tools.smoke
 
-# --- benchmarks and drills (docs/bench.md) ------------------------------------------------------
-.PHONY: bench chaos chaos-quick
-BENCH_OPTS ?=
-CHAOS_OPTS ?=
-
-# Every FC runtime whose Python is installed is measured (its venv is built as for make test).
-bench: venv  ## figures per FC runtime vs the tutorial's approaches, a few minutes (BENCH_OPTS=--help)
-	@for v in 3.6 3.10; do \
-	  if tools/find-python $$v >/dev/null 2>&1; then \
-	    $(MAKE) --no-print-directory .venv-py$$(echo $$v | tr -d .)/.stamp || exit 1; \
-	  else echo "SKIPPED Python $$v in make bench: not installed"; fi; \
-	done
-	$(PY) -m bench $(BENCH_OPTS)
-	@if grep -q '^bench-ots:' $(firstword $(MAKEFILE_LIST)); then \
-	  $(MAKE) --no-print-directory bench-ots; \
-	else echo "make bench-ots (ots_local vs moto_server) is not on this branch yet: skipped"; fi
-
-chaos: venv  ## races, store faults, a server crash, fuzzed events; fails on any violation
-	$(PY) -m bench.chaos $(CHAOS_OPTS)
-
-chaos-quick: venv  ## the reduced chaos drill, under a minute (make test runs it as a test)
-	$(PY) -m bench.chaos --quick $(CHAOS_OPTS)
-
 fmt: venv  ## format and auto-fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -116,6 +116,31 @@ lock:  ## re-pin requirements/dev.txt from requirements/dev.in in a scratch venv
 	  { sed -n '1,2p' requirements/dev.txt; $$tmp/bin/pip freeze; } > requirements/dev.txt.new && \
 	  mv requirements/dev.txt.new requirements/dev.txt && rm -rf $$tmp
 
+# --- benchmarks and drills (docs/bench.md) ------------------------------------------------------
+.PHONY: bench chaos chaos-quick
+BENCH_OPTS ?=
+CHAOS_OPTS ?=
+
+# Every FC runtime whose Python is installed is measured (its venv is built as for make test),
+# then the local server against moto_server (bench-ots).
+bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-ots (~8 min; BENCH_OPTS=--help)
+	@for v in 3.6 3.10; do \
+	  if tools/find-python $$v >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory .venv-py$$(echo $$v | tr -d .)/.stamp || exit 1; \
+	  else echo "SKIPPED Python $$v in make bench: not installed"; fi; \
+	done
+	$(PY) -m bench $(BENCH_OPTS)
+	@$(MAKE) --no-print-directory bench-ots
+
+bench-ots: .venv-bench/.stamp  ## ots_local vs moto_server, and 1M rows in memory (~4 min; BENCH_ARGS=--help)
+	.venv-bench/bin/python bench/ots_local_bench.py $(BENCH_ARGS)
+
+chaos: venv  ## races, store faults, a server crash, fuzzed events; fails on any violation (~3 min)
+	$(PY) -m bench.chaos $(CHAOS_OPTS)
+
+chaos-quick: venv  ## the reduced chaos drill, under a minute (make test runs it as a test)
+	$(PY) -m bench.chaos --quick $(CHAOS_OPTS)
+
 clean:  ## remove virtualenvs, caches and local data
-	rm -rf $(VENV) .venv-py36 .venv-py310 .pytest_cache .mypy_cache .ruff_cache .local build node_modules
+	rm -rf $(VENV) .venv-py36 .venv-py310 .venv-bench .pytest_cache .mypy_cache .ruff_cache .local build node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

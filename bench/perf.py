@@ -94,7 +94,7 @@ class Worker:
             ALIBABA_CLOUD_ACCESS_KEY_SECRET=server.access_key_secret,
         )
         self.stderr: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-        self.process = subprocess.Popen(
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreters)
             [str(python), "-m", "bench.worker"],
             cwd=ROOT,
             env=env,
@@ -273,7 +273,7 @@ def measure_cold_start(python: Path, sizes: Sizes) -> dict[str, Any]:
         env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(code))
         for _ in range(sizes.cold_repeat):
             for module in HANDLERS:  # round-robin: load drift hits every module alike
-                out = subprocess.run(
+                out = subprocess.run(  # noqa: S603 (our own interpreters)
                     [str(python), "-c", IMPORT_PROBE.format(module=module)],
                     cwd=package,
                     env=env,

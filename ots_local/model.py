@@ -305,7 +305,9 @@ class Engine:
     ) -> WriteResult:
         """Apply one PutRow / UpdateRow / DeleteRow (`check_write_shape` passed before).
 
-        Raises ObjectNotExist, InvalidPK, ParameterInvalid, ConditionCheckFail.
+        Issues at most one writing statement (after any read), so a single write is atomic and
+        durable without a surrounding transaction. Raises ObjectNotExist, InvalidPK,
+        ParameterInvalid, ConditionCheckFail.
         """
         table = self.table(table_name)
         meta = table.meta
@@ -325,71 +327,91 @@ class Engine:
                 )
             values[auto] = table.next_auto_increment()
         pk_names = meta.pk_names
-        for cell in row.cells:
-            if cell.name in pk_names:
-                raise errors.ParameterInvalid(
-                    f"Duplicated attribute column name with primary key column: {cell.name}."
-                )
         now = self.clock()
-        self._check_cell_timestamps(meta, row.cells, now)
+        cells = row.cells
+        deviation = meta.deviation * 1000
+        # One pass over the cells: primary key name clashes, explicit versions within the
+        # table's max deviation (and time-to-live), and, for PUT, the new row itself.
+        lowest = now - deviation
+        if meta.time_to_live > 0:
+            lowest = max(lowest, now - meta.time_to_live * 1000)
+        put: Columns = {}
+        for name, value, cell_op, given_ts in cells:
+            if name in pk_names:
+                raise errors.ParameterInvalid(
+                    f"Duplicated attribute column name with primary key column: {name}."
+                )
+            if given_ts is None:
+                ts = now
+            elif cell_op is None and not lowest <= given_ts < now + deviation:
+                raise errors.ParameterInvalid(f"Invalid timestamp. Cell:{name}.")
+            else:
+                ts = given_ts
+            if op == OP_PUT:
+                versions = put.get(name)
+                if versions is None:
+                    put[name] = [(ts, value)]
+                else:
+                    _put_version(versions, ts, value)
+                    del versions[meta.max_versions :]
 
         key = encode_key(values, meta.pk_types)
         storage = self.storage
-        stored = storage.get(table.id, key)
-        current = _visible(stored, meta, now) if stored else None
-        if (condition.existence == EXPECT_EXIST and current is None) or (
-            condition.existence == EXPECT_NOT_EXIST and current is not None
-        ):
-            raise errors.ConditionCheckFail()
-        if condition.predicate is not None and not condition.predicate(current or {}):
-            raise errors.ConditionCheckFail()
-
-        if op == OP_PUT:
-            new: Columns | None = {}
-            for cell in row.cells:
-                _put_version(new.setdefault(cell.name, []), _ts(cell, now), cell.value)  # type: ignore[union-attr]
-        elif op == OP_UPDATE:
-            new = _purge(stored, meta, now) if stored else {}
-            _apply_updates(new, row.cells, now)
+        existence = condition.existence
+        if op == OP_PUT and condition.predicate is None and existence != EXPECT_EXIST:
+            # A PUT replaces the row whatever it held: no need to read it first, unless
+            # EXPECT_NOT_EXIST must tell an expired row (TTL) from a live one.
+            if existence == EXPECT_IGNORE:
+                storage.put(table.id, key, put)
+                read_cu = 0
+            elif meta.time_to_live == -1:
+                if not storage.insert(table.id, key, put):
+                    raise errors.ConditionCheckFail()
+                read_cu = 1
+            else:
+                stored = storage.get(table.id, key)
+                if stored and _visible(stored, meta, now) is not None:
+                    raise errors.ConditionCheckFail()
+                storage.put(table.id, key, put)
+                read_cu = 1
+            new: Columns | None = put
         else:
-            new = None
-        if new:
-            for versions in new.values():
-                del versions[meta.max_versions :]
-            storage.put(table.id, key, new)
-        elif stored is not None:
-            storage.delete(table.id, key)
+            stored = storage.get(table.id, key)
+            if existence != EXPECT_IGNORE or condition.predicate is not None:
+                current = _visible(stored, meta, now) if stored else None
+                if (existence == EXPECT_EXIST and current is None) or (
+                    existence == EXPECT_NOT_EXIST and current is not None
+                ):
+                    raise errors.ConditionCheckFail()
+                if condition.predicate is not None and not condition.predicate(current or {}):
+                    raise errors.ConditionCheckFail()
+                read_cu = 1
+            else:
+                read_cu = 0
+            if op == OP_PUT:
+                new = put
+            elif op == OP_UPDATE:
+                new = _purge(stored, meta, now) if stored else {}
+                _apply_updates(new, cells, now)
+                _trim(new, meta.max_versions)
+            else:
+                new = None
+            if new:
+                storage.put(table.id, key, new)
+            elif stored is not None:
+                storage.delete(table.id, key)
 
-        pk_pairs = list(zip(pk_names, values, strict=True))
-        size = _pk_size(pk_pairs) + sum(
-            len(cell.name) + (0 if cell.value is None else value_size(cell.value))
-            for cell in row.cells
-        )
-        checked = condition.existence != EXPECT_IGNORE or condition.predicate is not None
         returned = None
         if return_type == RT_PK:
-            returned = ReadRow(pk_pairs, [], 0)
+            returned = ReadRow(list(zip(pk_names, values, strict=True)), [], 0)
         elif return_type == RT_AFTER_MODIFY:
-            cells = [
+            after = [
                 (name, new[name][0][1], new[name][0][0])
                 for name in sorted(set(return_columns))
                 if new and name in new
             ]
-            returned = ReadRow(pk_pairs, cells, 0)
-        return WriteResult(1 if checked else 0, capacity_units(size), returned)
-
-    def _check_cell_timestamps(self, meta: TableMeta, cells: Iterable[Cell], now: int) -> None:
-        """Explicit versions must lie within the table's max deviation of now (and the TTL)."""
-        deviation = meta.deviation * 1000
-        lowest = now - deviation
-        if meta.time_to_live > 0:
-            lowest = max(lowest, now - meta.time_to_live * 1000)
-        for cell in cells:
-            ts = cell.timestamp
-            if ts is None or cell.op is not None:
-                continue
-            if not lowest <= ts < now + deviation:
-                raise errors.ParameterInvalid(f"Invalid timestamp. Cell:{cell.name}.")
+            returned = ReadRow(list(zip(pk_names, values, strict=True)), after, 0)
+        return WriteResult(read_cu, capacity_units(row.size), returned)
 
     # --- reads --------------------------------------------------------------------------------
     def get_row(
@@ -494,45 +516,41 @@ def check_write_shape(op: int, row: Row, api: str) -> int:
     In BatchWriteRow these fail the whole request (ParameterInvalid), unlike the schema
     checks in `Engine.write`, which fail only their row.
     """
-    size = 0
     for name, value in row.primary_key:
         if value is INF_MIN or value is INF_MAX:
             raise errors.ParameterInvalid(
                 f"{value.type_name} is an invalid type for the primary key."
             )
         _check_pk_value(name, value)
-        size += len(name) + (0 if isinstance(value, Sentinel) else value_size(value))
+    cells = row.cells
     if op == OP_DELETE:
         if not row.delete_marker:
             raise errors.ParameterInvalid(
                 "Invalid request of delete row: missing RowDeleteMarker in request."
             )
-        if row.cells:
+        if cells:
             raise errors.ParameterInvalid(
                 "Invalid delete row request: unexpected cells in request."
             )
-        return size
+        return row.size
     if row.delete_marker:
         raise errors.ParameterInvalid(
             "Invalid request of put/update row: unexpected RowDeleteMarker in request."
         )
-    if not row.cells:
+    if not cells:
         if op == OP_PUT:
             raise errors.ParameterInvalid("Attribute column is missing.")
         raise errors.ParameterInvalid("Invalid update row request: missing cells in request.")
-    if len(row.cells) > MAX_COLUMNS_PER_WRITE:
+    if len(cells) > MAX_COLUMNS_PER_WRITE:
         raise errors.ParameterInvalid(
             f"The number of attribute columns exceeds the limit, limit count:"
-            f" {MAX_COLUMNS_PER_WRITE}, column count: {len(row.cells)}."
+            f" {MAX_COLUMNS_PER_WRITE}, column count: {len(cells)}."
         )
-    for cell in row.cells:
-        name, value, cell_op, ts = cell
-        if not valid_name(name):
+    names_seen = _valid_names
+    for name, value, cell_op, ts in cells:
+        if name not in names_seen and not _remember_valid_name(name):
             raise errors.ParameterInvalid(f"Invalid column name: '{name}'.")
-        if op == OP_PUT and cell_op is not None:
-            raise errors.ParameterInvalid(
-                f"OpType cannot be given for column name:{name} in PutRow."
-            )
+        cls = value.__class__
         if cell_op is None:
             if value is None:
                 if op == OP_PUT:
@@ -540,56 +558,77 @@ def check_write_shape(op: int, row: Row, api: str) -> int:
                         "Invalid request of put row: find cells without values."
                     )
                 raise errors.ParameterInvalid(f"Invalid cell: {name}. Reason: missing value.")
-        elif cell_op in (OP_DELETE_ONE_VERSION, OP_DELETE_ALL_VERSIONS):
-            if value is not None:
-                raise errors.ParameterInvalid(
-                    "Column value cannot be given when type is"
-                    " DELETE_ONE_VERSION,DELETE_ALL_VERSION."
-                )
-            if cell_op == OP_DELETE_ONE_VERSION and ts is None:
-                raise errors.ParameterInvalid(
-                    "Timestamp must be given when type is DELETE_ONE_VERSION."
-                )
-            if cell_op == OP_DELETE_ALL_VERSIONS and ts is not None:
-                raise errors.ParameterInvalid(
-                    "Timestamp cannot be given when type is DELETE_ALL_VERSION."
-                )
-        elif cell_op == OP_INCREMENT:
-            if value.__class__ is not int:
-                raise errors.ParameterInvalid(
-                    f"Increment value of column {name} must be INTEGER, not"
-                    f" {'nothing' if value is None else type_name(value)}."
-                )
-            if ts is not None:
-                raise errors.ParameterInvalid("Timestamp cannot be given when type is INCREMENT.")
+        elif op == OP_PUT:
+            raise errors.ParameterInvalid(
+                f"OpType cannot be given for column name:{name} in PutRow."
+            )
         else:
-            raise errors.ParameterInvalid(f"Invalid op type of cell: {cell_op}.")
-        if value is not None:
-            if isinstance(value, Sentinel):
-                raise errors.ParameterInvalid(
-                    f"{value.type_name} is an invalid type for the attribute column."
-                )
-            if value.__class__ is float:
-                if math.isnan(value):
-                    raise errors.ParameterInvalid("NaN can't be set to double value.")
-                if math.isinf(value):
-                    raise errors.ParameterInvalid("Infinity can't be set to double value.")
-            length = value_size(value)
-            if length > MAX_VALUE_LENGTH:
-                raise errors.ParameterInvalid(
-                    f"The length of attribute column: '{name}' exceeds the MaxLength:"
-                    f"{MAX_VALUE_LENGTH} with CurrentLength:{length}."
-                )
-            size += length
+            _check_cell_op(name, value, cell_op, ts)
+        if cls is str or cls is bytes:
+            # A str of n characters has at least n and at most 4n UTF-8 bytes.
+            if len(value) * (4 if cls is str else 1) > MAX_VALUE_LENGTH:
+                length = value_size(value)
+                if length > MAX_VALUE_LENGTH:
+                    raise errors.ParameterInvalid(
+                        f"The length of attribute column: '{name}' exceeds the MaxLength:"
+                        f"{MAX_VALUE_LENGTH} with CurrentLength:{length}."
+                    )
+        elif cls is float:
+            if math.isnan(value):
+                raise errors.ParameterInvalid("NaN can't be set to double value.")
+            if math.isinf(value):
+                raise errors.ParameterInvalid("Infinity can't be set to double value.")
+        elif isinstance(value, Sentinel):
+            raise errors.ParameterInvalid(
+                f"{value.type_name} is an invalid type for the attribute column."
+            )
         if ts is not None and not 0 <= ts < MAX_TIMESTAMP:
             raise errors.ParameterInvalid("Timestamp must be in range [0, INT64_MAX/1000).")
-        size += len(name)
-    if size > MAX_ROW_REQUEST_SIZE and api in ("PutRow", "UpdateRow"):
+    if row.size > MAX_ROW_REQUEST_SIZE and api in ("PutRow", "UpdateRow"):
         raise errors.ParameterInvalid(
             f"The total data size of {api} request exceeds the limit, limit size:"
-            f" {MAX_ROW_REQUEST_SIZE}, data size: {size}."
+            f" {MAX_ROW_REQUEST_SIZE}, data size: {row.size}."
         )
-    return size
+    return row.size
+
+
+def _check_cell_op(name: str, value: Any, cell_op: int, ts: int | None) -> None:
+    """The value and timestamp rules of an UpdateRow cell op."""
+    if cell_op in (OP_DELETE_ONE_VERSION, OP_DELETE_ALL_VERSIONS):
+        if value is not None:
+            raise errors.ParameterInvalid(
+                "Column value cannot be given when type is DELETE_ONE_VERSION,DELETE_ALL_VERSION."
+            )
+        if cell_op == OP_DELETE_ONE_VERSION and ts is None:
+            raise errors.ParameterInvalid(
+                "Timestamp must be given when type is DELETE_ONE_VERSION."
+            )
+        if cell_op == OP_DELETE_ALL_VERSIONS and ts is not None:
+            raise errors.ParameterInvalid(
+                "Timestamp cannot be given when type is DELETE_ALL_VERSION."
+            )
+    elif cell_op == OP_INCREMENT:
+        if value.__class__ is not int:
+            raise errors.ParameterInvalid(
+                f"Increment value of column {name} must be INTEGER, not"
+                f" {'nothing' if value is None else type_name(value)}."
+            )
+        if ts is not None:
+            raise errors.ParameterInvalid("Timestamp cannot be given when type is INCREMENT.")
+    else:
+        raise errors.ParameterInvalid(f"Invalid op type of cell: {cell_op}.")
+
+
+# Column names already found valid (they repeat across rows): checked once each.
+_valid_names: set[str] = set()
+
+
+def _remember_valid_name(name: str) -> bool:
+    if not valid_name(name):
+        return False
+    if len(_valid_names) < 4096:
+        _valid_names.add(name)
+    return True
 
 
 def check_read_spec(
@@ -697,10 +736,6 @@ def _check_reserved(read: int, write: int) -> None:
 
 
 # --- row helpers -------------------------------------------------------------------------------
-def _ts(cell: Cell, now: int) -> int:
-    return now if cell.timestamp is None else cell.timestamp
-
-
 def _put_version(versions: list[tuple[int, Any]], ts: int, value: Any) -> None:
     """Insert a version keeping newest-first order; a version with the same ts is replaced."""
     for i, (existing, _) in enumerate(versions):
@@ -711,6 +746,13 @@ def _put_version(versions: list[tuple[int, Any]], ts: int, value: Any) -> None:
             versions.insert(i, (ts, value))
             return
     versions.append((ts, value))
+
+
+def _trim(columns: Columns, max_versions: int) -> None:
+    """Keep at most `max_versions` versions of every column (the newest)."""
+    for versions in columns.values():
+        if len(versions) > max_versions:
+            del versions[max_versions:]
 
 
 def _apply_updates(columns: Columns, cells: Iterable[Cell], now: int) -> None:
@@ -786,21 +828,23 @@ def _select(
     """Apply a read's versions, filter and projection to a stored row."""
     floor = _ttl_floor(meta, now)
     table_limit = meta.max_versions
-    read_limit = spec.max_versions or table_limit
+    read_limit = min(spec.max_versions or table_limit, table_limit)
     time_range = spec.time_range
-    selected: Columns = {}
-    for name, versions in stored.items():
-        kept = versions[:table_limit]
-        if floor is not None or time_range is not None:
-            low = floor + 1 if floor is not None else 0
-            start, end = time_range if time_range is not None else (0, INT64_MAX)
-            low = max(low, start)
-            kept = [version for version in kept if low <= version[0] < end]
-        kept = kept[:read_limit]
-        if kept:
-            selected[name] = kept
-    if not selected:
-        return None
+    selected: Columns
+    if floor is None and time_range is None:
+        # The common read: every column's newest versions, nothing expires.
+        selected = {name: versions[:read_limit] for name, versions in stored.items()}
+    else:
+        low = floor + 1 if floor is not None else 0
+        start, end = time_range if time_range is not None else (0, INT64_MAX)
+        low = max(low, start)
+        selected = {}
+        for name, versions in stored.items():
+            kept = [version for version in versions[:table_limit] if low <= version[0] < end]
+            if kept:
+                selected[name] = kept[:read_limit]
+        if not selected:
+            return None
     row_filter = spec.filter
     if (
         row_filter is not None
@@ -826,5 +870,10 @@ def _select(
     if not names and not pk:
         return None
     cells = [(name, value, ts) for name in names for ts, value in selected[name]]
-    size = _pk_size(pk) + sum(len(name) + value_size(value) for name, value, _ in cells)
+    size = _pk_size(pk)
+    for name, value, _ in cells:
+        cls = value.__class__
+        size += len(name) + (
+            len(value) if cls is bytes or (cls is str and value.isascii()) else value_size(value)
+        )
     return ReadRow(pk, cells, size)

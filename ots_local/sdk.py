@@ -18,10 +18,18 @@ try:
     import tablestore
     from tablestore.protobuf import table_store_filter_pb2 as filter_pb2
     from tablestore.protobuf import table_store_pb2 as pb2
+
+    try:  # the SDK's C PlainBuffer reader (x86-64 Linux builds only)
+        from tablestore.native import NATIVE_AVAILABLE
+        from tablestore.native import parse_single_row as native_parse_row
+    except ImportError:  # pragma: no cover - depends on the platform
+        NATIVE_AVAILABLE = False
+    if not NATIVE_AVAILABLE:
+        native_parse_row = None
 finally:
     for _logger, _level in _saved:
         _logger.setLevel(_level)
 
 SDK_VERSION: str = tablestore.__version__
 
-__all__ = ["SDK_VERSION", "filter_pb2", "pb2"]
+__all__ = ["SDK_VERSION", "filter_pb2", "native_parse_row", "pb2"]

@@ -1,9 +1,10 @@
-"""The HTTP server: a small asyncio HTTP/1.1 protocol in front of the API and control plane.
+"""The HTTP server: a small HTTP/1.1 server on an asyncio loop, in front of the API and the
+control plane.
 
 One event loop thread owns all data: each request is parsed, authenticated and applied
-synchronously in `data_received`, which makes every conditional write atomic without locks.
-Only an injected latency yields to the loop (`asyncio.sleep`), so it never blocks other
-clients. Responses are written with one `transport.write`, Nagle is off and connections are
+synchronously in the socket's reader callback, which makes every conditional write atomic
+without locks. Only an injected latency yields to the loop (`asyncio.sleep`), so it never
+blocks other clients. Each answer goes out in one `send`, Nagle is off and connections are
 kept alive: the SDK (urllib3) otherwise pays ~40 ms per request to Nagle + delayed ACK.
 
 HTTP support is what Tablestore clients need: `Content-Length` bodies (no chunked requests),
@@ -119,18 +120,23 @@ class OTSLocalApp:
     ) -> Response:
         """An API response with the headers the SDK checks, signed when `key` is known."""
         self._request_count += 1
-        ots_headers = {
-            "x-ots-contentmd5": base64.b64encode(hashlib.md5(body).digest()).decode(),  # noqa: S324
-            "x-ots-contenttype": "protocol buffer",
-            "x-ots-date": self._date(),
-            "x-ots-requestid": f"{self._request_prefix}-{self._request_count:08x}",
-        }
-        headers = list(ots_headers.items())
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 (the protocol's)
+        request_id = f"{self._request_prefix}-{self._request_count:08x}"
+        # The x-ots-* headers in name order: they are also the signature's canonical string.
+        ots_headers = (
+            f"x-ots-contentmd5:{md5}\nx-ots-contenttype:protocol buffer\n"
+            f"x-ots-date:{self._date()}\nx-ots-requestid:{request_id}"
+        )
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
+            ots_headers.replace("\n", "\r\n"),
+        ]
         if key is not None:
-            headers.append(("authorization", self.auth.authorization(api, ots_headers, key)))
+            head.append("authorization: " + self.auth.authorization(api, ots_headers, key))
         if close:
-            headers.append(("Connection", "close"))
-        return Response(_http(status, headers, body), CLOSE if close else KEEP)
+            head.append("Connection: close")
+        head.append(f"Content-Length: {len(body)}\r\n\r\n")
+        return Response("\r\n".join(head).encode("latin-1") + body, CLOSE if close else KEEP)
 
     def _error(
         self, api: str, error: errors.OTSError, key: bytes | None, close: bool = False
@@ -304,101 +310,127 @@ class OTSLocalApp:
         return _json_response(200, {"cleared": self.faults.clear()})
 
 
-class HTTPProtocol(asyncio.Protocol):
-    """One client connection: parses requests in order and writes each answer in one go."""
+class Connection:
+    """One client connection: parses requests in order and writes each answer in one go.
 
-    def __init__(self, server: Server) -> None:
+    Plain non-blocking socket calls from loop reader callbacks: measured on the target machine,
+    asyncio's transport/protocol layer costs ~30 us more per request (85 vs 55 us of server CPU
+    for an empty answer), a fifth of a whole PutRow.
+    """
+
+    def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
         self.app = server.app
+        self.loop = server.loop
+        self.sock: socket.socket | None = sock
         self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
+        self.pending = b""  # answer bytes the socket did not take yet
+        self.close_when_sent = False
         self.waiting = False  # an answer is being delayed; later requests wait their turn
         self.task: asyncio.Task[Response] | None = None
+        self.partial: tuple[int, int, str, str, dict[str, str], bool] | None = None
+        self.loop.add_reader(sock, self._readable)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.connections.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is None:
+            return
+        self.loop.remove_reader(sock)
+        if self.pending:
+            self.loop.remove_writer(sock)
+        sock.close()
         self.server.connections.discard(self)
-        self.transport = None
         if self.task is not None:
             self.task.cancel()
 
-    def data_received(self, data: bytes) -> None:
+    def _readable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            data = sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if not data:
+            self.close()
+            return
         self.buffer += data
         if not self.waiting:
             self._process()
 
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+    def _writable(self) -> None:
+        sock = self.sock
+        if sock is None:
+            return
+        try:
+            sent = sock.send(self.pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        self.pending = self.pending[sent:]
+        if not self.pending:
+            self.loop.remove_writer(sock)
+            if self.close_when_sent:
+                self.close()
+            elif not self.waiting:
+                self._process()
 
     def _fail(self, error: errors.OTSError) -> None:
         self._send(self.app.reject(error))
 
     def _send(self, response: Response) -> bool:
-        """Write (or drop) a response; False when the connection is finished."""
-        transport = self.transport
-        if transport is None:
+        """Write (or drop) a response; False when the connection cannot take the next one."""
+        sock = self.sock
+        if sock is None:
             return False
         if response.action == DROP:
-            transport.close()
+            self.close()
             return False
-        transport.write(response.data)
+        data = response.data
+        if self.pending:
+            self.pending += data
+        else:
+            try:
+                sent = sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return False
+            if sent < len(data):
+                self.pending = data[sent:]
+                self.loop.add_writer(sock, self._writable)
         if response.action == CLOSE:
-            transport.close()
+            if self.pending:
+                self.close_when_sent = True
+                self.loop.remove_reader(sock)
+            else:
+                self.close()
             return False
-        return True
+        return not self.pending  # a slow reader: parse its next request once this is out
 
     def _process(self) -> None:
         buffer = self.buffer
-        while self.transport is not None and not self.waiting:
-            head_end = buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                if len(buffer) > MAX_HEAD:
-                    self._fail(errors.ParameterInvalid("The HTTP header is too large."))
+        while self.sock is not None and not self.waiting and not self.pending:
+            # urllib3 sends the head and the body in two packets: keep a parsed head while
+            # its body is on the way rather than parse it again.
+            request = self.partial or self._parse_head()
+            if request is None:
                 return
-            lines = buffer[:head_end].decode("latin-1").split("\r\n")
-            request_line = lines[0].split(" ")
-            if len(request_line) != 3 or not request_line[2].startswith("HTTP/1."):
-                self._fail(errors.ParameterInvalid("Malformed HTTP request line."))
-                return
-            method, target, version = request_line
-            headers = {}
-            for line in lines[1:]:
-                name, colon, value = line.partition(":")
-                if not colon:
-                    self._fail(errors.ParameterInvalid("Malformed HTTP header."))
-                    return
-                headers[name.strip().lower()] = value.strip()
-            if "transfer-encoding" in headers:
-                self._fail(errors.ParameterInvalid("Chunked request bodies are not supported."))
-                return
-            try:
-                length = int(headers.get("content-length", "0"))
-            except ValueError:
-                length = -1
-            if length < 0:
-                self._fail(errors.ParameterInvalid("Invalid Content-Length."))
-                return
-            if length > MAX_BODY:
-                self._fail(errors.RequestBodyTooLarge())
-                return
-            total = head_end + 4 + length
+            head_size, total, method, path, headers, keep_alive = request
             if len(buffer) < total:
+                if self.partial is None and headers.get("expect", "").lower() == "100-continue":
+                    self._send(Response(b"HTTP/1.1 100 Continue\r\n\r\n"))  # e.g. curl
+                self.partial = request
                 return
-            body = bytes(buffer[head_end + 4 : total])
+            self.partial = None
+            body = bytes(buffer[head_size:total])
             del buffer[:total]
-            connection = headers.get("connection", "").lower()
-            keep_alive = (
-                connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-            )
-            path = target.split("?", 1)[0]
             result = self.app.handle(method, path, headers, body)
             if isinstance(result, Response):
                 if not keep_alive and result.action == KEEP:
@@ -407,8 +439,50 @@ class HTTPProtocol(asyncio.Protocol):
                     return
             else:
                 self.waiting = True
-                self.task = asyncio.get_running_loop().create_task(result)
+                self.task = self.loop.create_task(result)
                 self.task.add_done_callback(functools.partial(self._resume, keep_alive=keep_alive))
+
+    def _parse_head(self) -> tuple[int, int, str, str, dict[str, str], bool] | None:
+        """The next request's head: (head size, total size, method, path, headers, keep-alive).
+
+        None if it has not fully arrived, or if it is malformed (then answered and closed).
+        """
+        buffer = self.buffer
+        head_end = buffer.find(b"\r\n\r\n")
+        if head_end < 0:
+            if len(buffer) > MAX_HEAD:
+                self._fail(errors.ParameterInvalid("The HTTP header is too large."))
+            return None
+        lines = buffer[:head_end].decode("latin-1").split("\r\n")
+        request_line = lines[0].split(" ")
+        if len(request_line) != 3 or not request_line[2].startswith("HTTP/1."):
+            self._fail(errors.ParameterInvalid("Malformed HTTP request line."))
+            return None
+        method, target, version = request_line
+        headers = {}
+        for line in lines[1:]:
+            name, colon, value = line.partition(":")
+            if not colon:
+                self._fail(errors.ParameterInvalid("Malformed HTTP header."))
+                return None
+            headers[name.strip().lower()] = value.strip()
+        if "transfer-encoding" in headers:
+            self._fail(errors.ParameterInvalid("Chunked request bodies are not supported."))
+            return None
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._fail(errors.ParameterInvalid("Invalid Content-Length."))
+            return None
+        if length > MAX_BODY:
+            self._fail(errors.RequestBodyTooLarge())
+            return None
+        wish = headers.get("connection", "").lower()
+        keep_alive = wish != "close" if version == "HTTP/1.1" else wish == "keep-alive"
+        head_size = head_end + 4
+        return head_size, head_size + length, method, target.split("?", 1)[0], headers, keep_alive
 
     def _resume(self, task: asyncio.Task[Response], *, keep_alive: bool) -> None:
         self.task = None
@@ -427,8 +501,9 @@ class Server:
 
     def __init__(self, app: OTSLocalApp) -> None:
         self.app = app
-        self.connections: set[HTTPProtocol] = set()
-        self._server: asyncio.base_events.Server | None = None
+        self.connections: set[Connection] = set()
+        self.listener: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.host = ""
         self.port = 0
 
@@ -437,19 +512,42 @@ class Server:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop serving this server (set by `start`)."""
+        if self._loop is None:
+            raise RuntimeError("the server is not started")
+        return self._loop
+
     async def start(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: HTTPProtocol(self), host, port, reuse_address=True, backlog=1024
-        )
-        sockname = self._server.sockets[0].getsockname()
+        self._loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family, backlog=1024)
+        listener.setblocking(False)
+        self.listener = listener
+        self.loop.add_reader(listener, self._accept)
+        sockname = listener.getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self.app.endpoint = self.endpoint
 
+    def _accept(self) -> None:
+        listener = self.listener
+        while listener is not None:
+            try:
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:  # e.g. too many open files: keep serving the others
+                logger.warning("ots_local: accept failed: %s", error)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.connections.add(Connection(self, sock))
+
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            self.loop.remove_reader(listener)
+            listener.close()
         for connection in list(self.connections):
             connection.close()
-        if self._server is not None:
-            await self._server.wait_closed()

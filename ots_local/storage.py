@@ -135,6 +135,11 @@ class Storage:
         sql = f"INSERT OR REPLACE INTO t{table_id} (k, v) VALUES (?, ?)"  # noqa: S608
         self.conn.execute(sql, (key, marshal.dumps(columns)))
 
+    def insert(self, table_id: int, key: bytes, columns: Columns) -> bool:
+        """Store a row only if its key is free; True if it was stored."""
+        sql = f"INSERT OR IGNORE INTO t{table_id} (k, v) VALUES (?, ?)"  # noqa: S608
+        return self.conn.execute(sql, (key, marshal.dumps(columns))).rowcount == 1
+
     def delete(self, table_id: int, key: bytes) -> None:
         self.conn.execute(f"DELETE FROM t{table_id} WHERE k=?", (key,))  # noqa: S608
 

@@ -7,7 +7,9 @@ tests/deploy asserts them and `make deploy` refuses to deploy a template that ha
 """
 
 import ast
+import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,9 @@ from typing import Any
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
 from tools.templates import (
+    FUN_TEMPLATE,
+    ROOT,
+    S_YAML,
     FunTemplate,
     Route,
     SResource,
@@ -34,16 +39,6 @@ ROUTES = {
 }
 FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
 ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
-# product.md section 6: what settings reads (stage 2 derives it from functions/ instead).
-PRODUCT_ENV = {
-    "OTS_ENDPOINT",
-    "OTS_INSTANCE",
-    "CODES_TABLE",
-    "CODE_TIMEZONE",
-    "CODE_LENGTH",
-    "MAX_CODES_PER_REQUEST",
-    "GEN_CONCURRENCY",
-}
 OTS_ENDPOINT_RE = re.compile(
     r"^https://([a-z][a-z0-9-]{1,14}[a-z0-9])\.([a-z0-9-]+)\.ots\.aliyuncs\.com$"
 )
@@ -52,6 +47,7 @@ FUN_RUNTIMES = {"python3"}
 # FC 3.0 Python runtimes we support (fc3 names; there is no python3.11).
 FC3_RUNTIMES = {"python3.9", "python3.10", "python3.12"}
 ENV_LIMIT_BYTES = 4096
+FUNCTIONS_DIR = ROOT / "functions"
 # The properties an fc3 resource may have (the component's schema, src/schema.json): anything
 # else is a typo that fc3 would only log at debug level.
 FC3_PROPS = {
@@ -88,7 +84,7 @@ def fun_region(tpl: FunTemplate) -> str | None:
     return None
 
 
-def check_functions(tpl: FunTemplate, env_names: set[str] = PRODUCT_ENV) -> list[str]:
+def check_functions(tpl: FunTemplate, env_names: set[str]) -> list[str]:
     """Four functions, python3, ./functions, sane sizes, identical and complete environment."""
     problems = []
     if sorted(tpl.functions) != FUNCTIONS:
@@ -134,7 +130,7 @@ def check_env(where: str, env: dict[str, Any], env_names: set[str]) -> list[str]
     return problems
 
 
-def check_table_and_policy(tpl: FunTemplate, primary_key=(("code", "STRING"),)) -> list[str]:
+def check_table_and_policy(tpl: FunTemplate, primary_key: tuple[tuple[str, str], ...]) -> list[str]:
     """Instance, table, endpoint, policy resource agree; key as the store expects."""
     problems = []
     if len(tpl.tables) != 1:
@@ -266,11 +262,14 @@ def check_ros_resources(tpl: FunTemplate) -> list[str]:
     return problems
 
 
-def check_fun_template(tpl: FunTemplate, env_names: set[str] = PRODUCT_ENV) -> list[str]:
-    """Every template.yml check that needs no code."""
+def check_fun_template(
+    tpl: FunTemplate, env_names: set[str], primary_key: tuple[tuple[str, str], ...]
+) -> list[str]:
+    """Every template.yml check but the code's entry points: `env_names` (what settings reads)
+    and `primary_key` (the store's) come from `code_facts`."""
     return (
         check_functions(tpl, env_names)
-        + check_table_and_policy(tpl)
+        + check_table_and_policy(tpl, primary_key)
         + check_routes(tpl)
         + check_ros_resources(tpl)
     )
@@ -417,11 +416,104 @@ def settings_env_names(settings: Path) -> set[str]:
     raise TemplateError(f"{settings.name}: no Settings.from_env")
 
 
-def all_problems() -> list[str]:
-    """Every check of both templates (what `make validate` and `make deploy` run)."""
-    tpl = load_fun_template()
-    raw, resources = load_s_yaml()
-    return check_fun_template(tpl) + check_s_yaml(raw, resources, tpl)
+def check_code(tpl: FunTemplate, s_resources: dict[str, SResource], functions: Path) -> list[str]:
+    """Handlers and initializers of both templates exist in functions/ and are callable; the
+    policy allows exactly the Tablestore APIs the store calls."""
+    declared = [(f"template.yml {k}", f) for k, f in tpl.functions.items()]
+    declared += [(f"s.yaml {k}", f) for k, f in s_functions(s_resources).items()]
+    entries: list[tuple[str, str, str, tuple[str, ...]]] = []
+    problems = []
+    for where, fn in declared:
+        entries.append((where, "handler", fn.handler, ("event", "context")))
+        if fn.initializer is None:
+            problems.append(f"{where}: no initializer (the client and settings are built there)")
+        else:
+            entries.append((where, "initializer", fn.initializer, ("context",)))
+    problems += check_entry_points(entries, functions)
+    needed, granted = store_actions(functions / "fccodes" / "store.py"), policy_actions(tpl)
+    if granted != needed:
+        problems.append(
+            f"policy actions {sorted(granted)} differ from what fccodes/store.py calls "
+            f"{sorted(needed)}: missing {sorted(needed - granted)}, "
+            f"not needed {sorted(granted - needed)}"
+        )
+    return problems
+
+
+# Run in a fresh interpreter with functions/ first on sys.path, the way FC imports handlers:
+# nothing of ours is imported or cached in the checking process.
+_ENTRY_POINT_PROBE = """
+import importlib, inspect, json, sys
+functions, entries = sys.argv[1], json.loads(sys.argv[2])
+sys.path.insert(0, functions)
+out = []
+for module_name, attr, params in entries:
+    try:
+        target = getattr(importlib.import_module(module_name), attr, None)
+    except Exception as e:
+        out.append("cannot import %s: %s: %s" % (module_name, type(e).__name__, e))
+        continue
+    if not callable(target):
+        out.append("%s.py has no callable %s" % (module_name, attr))
+        continue
+    try:
+        inspect.signature(target).bind(*params)
+    except TypeError:
+        out.append("cannot be called as %s(%s)" % (attr, ", ".join(params)))
+        continue
+    out.append(None)
+print(json.dumps(out))
+"""
+
+
+def check_entry_points(
+    entries: list[tuple[str, str, str, tuple[str, ...]]], functions: Path
+) -> list[str]:
+    """Each (where, kind, `module.attr`, params) names a callable taking `params` in a module
+    at the top of functions/."""
+    problems, probe = [], []
+    for where, kind, entry, params in entries:
+        module_name, _, attr = entry.rpartition(".")
+        if not module_name or not (functions / f"{module_name}.py").is_file():
+            problems.append(f"{where}: {kind} {entry}: no {module_name or entry}.py in functions/")
+        else:
+            probe.append((where, kind, entry, [module_name, attr, list(params)]))
+    if probe:
+        proc = subprocess.run(  # noqa: S603 (our interpreter, our script)
+            [sys.executable, "-c", _ENTRY_POINT_PROBE, str(functions),
+             json.dumps([p[3] for p in probe])],
+            capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            return [*problems, f"cannot import the handlers: {proc.stderr.strip()[-500:]}"]
+        for (where, kind, entry, _), result in zip(probe, json.loads(proc.stdout), strict=True):
+            if result:
+                problems.append(f"{where}: {kind} {entry}: {result}")
+    return problems
+
+
+def code_facts(functions: Path = FUNCTIONS_DIR) -> tuple[set[str], tuple[tuple[str, str], ...]]:
+    """(the variables settings reads, the table's primary key), derived from functions/.
+
+    The key column is the store's `PK`; its type is STRING because the store keys rows by the
+    normalized code, a string (product.md section 3)."""
+    env_names = settings_env_names(functions / "fccodes" / "settings.py")
+    return env_names, ((store_primary_key(functions / "fccodes" / "store.py"), "STRING"),)
+
+
+def all_problems(
+    template: Path = FUN_TEMPLATE, s_yaml: Path = S_YAML, functions: Path = FUNCTIONS_DIR
+) -> list[str]:
+    """Every check of both templates against the code (`make validate`, `make deploy`).
+    Raises TemplateError (or OSError) when a template or the code cannot be read."""
+    tpl = load_fun_template(template)
+    raw, resources = load_s_yaml(s_yaml)
+    env_names, primary_key = code_facts(functions)
+    return (
+        check_fun_template(tpl, env_names, primary_key)
+        + check_s_yaml(raw, resources, tpl)
+        + check_code(tpl, resources, functions)
+    )
 
 
 def main() -> int:

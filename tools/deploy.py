@@ -67,7 +67,8 @@ def preflight(
     problems = [f"{name} is not set" for name in REQUIRED_ENV if not env.get(name)]
     if tool == "ros" and not env.get(ENV_BUCKET):
         problems.append(f"{ENV_BUCKET} is not set (ROS deploys code from an OSS bucket)")
-    if not (functions / "gen_code.py").is_file():
+    has_code = (functions / "gen_code.py").is_file()
+    if not has_code:
         problems.append(f"{functions} has no gen_code.py: nothing to deploy")
     if tool in ("fun", "ros") and not os.access(fun, os.X_OK):
         problems.append(
@@ -77,10 +78,10 @@ def preflight(
         problems.append("Serverless Devs `s` not found: npm install -g @serverless-devs/s")
     try:
         tpl = load_fun_template(template)
-        problems += checks.check_fun_template(tpl)
+        _, resources = load_s_yaml(s_yaml)
+        if has_code:  # the same checks as `make validate`: both templates against the code
+            problems += checks.all_problems(template, s_yaml, functions)
         if tool == "s":
-            raw, resources = load_s_yaml(s_yaml)
-            problems += checks.check_s_yaml(raw, resources, tpl)
             regions = {r.props.get("region") for r in resources.values()}
         else:
             regions = {checks.fun_region(tpl)}

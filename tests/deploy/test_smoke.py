@@ -3,7 +3,8 @@
 aliyun-fc2 sends its requests with `requests`, so `responses` sees exactly what would go on the
 wire. A small stateful fake plays the four deployed functions (direct-invoke contract of
 product.md section 5); each test then breaks one thing and checks the step line and exit code.
-The end-to-end run against the local stack's FC invoke API waits for that API (issue 5).
+test_smoke_functions.py runs it against the real handlers; tests/localdev/test_stack.py runs it
+unchanged against the local stack's FC invoke API.
 """
 
 import base64

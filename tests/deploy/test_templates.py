@@ -28,6 +28,12 @@ def tpl():
     return load_fun_template()
 
 
+@pytest.fixture(scope="module")
+def facts():
+    """What functions/ reads and keys by: (environment names, primary key)."""
+    return checks.code_facts()
+
+
 def fun_with(tmp_path, change):
     """template.yml with `change(raw)` applied, read back like the real one."""
     raw = copy.deepcopy(load_yaml(FUN_TEMPLATE))
@@ -56,8 +62,8 @@ def route(raw, path, method):
 # --- template.yml -------------------------------------------------------------------------
 
 
-def test_template_yml_passes_every_check(tpl):
-    assert checks.check_fun_template(tpl) == []
+def test_template_yml_passes_every_check(tpl, facts):
+    assert checks.check_fun_template(tpl, *facts) == []
 
 
 def test_template_declares_the_products_routes_for_machines_to_read(tpl):
@@ -180,8 +186,8 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
         ),
     ],
 )
-def test_a_broken_template_yml_is_reported(tmp_path, change, problem):
-    assert problem in checks.check_fun_template(fun_with(tmp_path, change))
+def test_a_broken_template_yml_is_reported(tmp_path, facts, change, problem):
+    assert problem in checks.check_fun_template(fun_with(tmp_path, change), *facts)
 
 
 def test_a_route_naming_a_malformed_arn_cannot_be_read(tmp_path):

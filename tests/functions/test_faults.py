@@ -6,6 +6,7 @@ carry its nonce). Redemption under a dropped answer counts exactly once.
 """
 
 import json
+import time
 
 import pytest
 
@@ -92,12 +93,14 @@ def test_random_faults_never_break_all_or_nothing(wiring, ots, rows):
 def test_a_failed_batch_removes_what_it_wrote(wiring, ots, rows):
     """Writes get slow; the chunks that cannot start in time fail the call; cleanup is fast.
 
-    Concurrency 2, 6 chunks, 600 ms per write for the first 4 writes: two rounds end at
-    1.2 s, past the write budget (60% of 0.9 x 2 s = 1.08 s), so the third round never starts.
+    Concurrency 2, 6 chunks, 1200 ms per write for the first 4 writes: two rounds end at
+    2.4 s, past the write budget (60% of 0.9 x 4 s = 2.16 s), so the third round never starts,
+    and the cleanup keeps 1.2 s for its deletes even on a slow runtime (Python 3.6 encodes a row
+    in ~0.35 ms) on a busy machine.
     """
     wiring.install(gen_concurrency=2)
-    ots.add_fault("latency", api="BatchWriteRow", count=4, latency_ms=600)
-    body = generate(FCContext(credentials=server_credentials(ots), timeout=2), count=1200)
+    ots.add_fault("latency", api="BatchWriteRow", count=4, latency_ms=1200)
+    body = generate(FCContext(credentials=server_credentials(ots), timeout=4), count=1200)
     assert body["error"]["code"] == "STORE_UNAVAILABLE"
     assert body["error"]["cleanup_complete"] is True
     assert body["error"]["message"] == (
@@ -108,15 +111,23 @@ def test_a_failed_batch_removes_what_it_wrote(wiring, ots, rows):
 
 
 def test_cleanup_that_runs_out_of_time_says_so(wiring, ots, rows):
-    """Every BatchWriteRow takes 600 ms, deletes too: only part of the cleanup fits."""
+    """Every BatchWriteRow (deletes too) takes 1.5 s: only part of the cleanup could fit.
+
+    Timeout 5 s leaves 4.5 s, 2.7 s of it for writes. Concurrency 4, 12 chunks: the first round
+    is answered at 1.5 s, the second starts before 2.7 s and is answered at 3.0 s, the third
+    never starts. Cleanup then has 8 chunks (two rounds of 1.5 s) and 1.5 s left. The margins
+    (over a second each) keep this true on a slow runtime on a busy machine. Deletes still
+    sleeping in the server land later, so the rows are counted once everything has settled.
+    """
     wiring.install(gen_concurrency=4)
-    ots.add_fault("latency", api="BatchWriteRow", latency_ms=600)
-    body = generate(FCContext(credentials=server_credentials(ots), timeout=2), count=2400)
+    ots.add_fault("latency", api="BatchWriteRow", latency_ms=1500)
+    body = generate(FCContext(credentials=server_credentials(ots), timeout=5), count=2400)
     error = body["error"]
     assert error["code"] == "STORE_UNAVAILABLE"
     assert error["cleanup_complete"] is False
     assert "cleanup is incomplete" in error["message"]
     ots.clear_faults()
+    time.sleep(1.7)  # requests still sleeping in the server are applied by now
     left = rows()
     assert 0 < len(left) < 2400
     nonces = {row["nonce"] for row in left.values()}

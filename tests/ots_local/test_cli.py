@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,9 +79,19 @@ def test_one_log_line_per_request(fresh):
     make_client(fresh).list_table()
     with ots_error(404, "OTSObjectNotExist"):
         make_client(fresh).describe_table("nope")
-    logged = "\n".join(fresh.output)
-    assert "POST /ListTable 200" in logged
-    assert "POST /DescribeTable 404 OTSObjectNotExist Requested table does not exist." in logged
+    expected = [
+        "POST /ListTable 200",
+        "POST /DescribeTable 404 OTSObjectNotExist Requested table does not exist.",
+    ]
+    # The server writes its line after answering, and a thread reads the pipe: wait for it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        logged = "\n".join(fresh.output)
+        if all(line in logged for line in expected):
+            break
+        time.sleep(0.02)
+    for line in expected:
+        assert line in logged
 
 
 def test_sigterm_stops_cleanly_with_exit_status_0():

@@ -141,3 +141,29 @@ def test_a_corrupted_plainbuffer_checksum_is_400(local, client, tables):
     assert "checksum is mismatch" in message
     with ots_error(400, "OTSInvalidPK"):  # the table is still fine; the SDK path still works
         client.get_row(name, [("x", "a")], max_version=1)
+
+
+def test_answers_larger_than_the_socket_buffer_arrive_whole(local, client, tables):
+    from tablestore import Row
+
+    name = tables.create()
+    big = {"a": "a" * 1_900_000, "b": bytearray(b"\x01" * 1_900_000)}
+    client.put_row(name, Row([("pk", "big")], list(big.items())))
+    for _ in range(3):  # and the connection stays usable for the next request
+        row = client.get_row(name, [("pk", "big")], max_version=1)[1]
+        assert {n: v for n, v, _ in row.attribute_columns} == big
+
+
+def test_expect_100_continue_is_answered_before_the_body(local):
+    headers, _ = signed_request(local)
+    with connect(local) as sock:
+        head = raw(headers, b"", extra="Expect: 100-continue\r\n").replace(
+            b"Content-Length: 0", b"Content-Length: 2"
+        )
+        sock.sendall(head)
+        stream = sock.makefile("rb")
+        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert stream.readline() == b"\r\n"
+        sock.sendall(b"\x00\x00")  # a body that does not match the signed md5
+        status, _, payload = read_response(stream)
+    assert (status, error_of(payload)[0]) == (403, "OTSAuthFailed")

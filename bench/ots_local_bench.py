@@ -1,0 +1,410 @@
+"""Benchmark: the real tablestore SDK against ots_local, boto3 against moto_server.
+
+    make bench-ots                      # or: .venv-bench/bin/python bench/ots_local_bench.py
+    python bench/ots_local_bench.py --seconds 3 --memory-rows 100000
+
+Both servers run as subprocesses on 127.0.0.1 on this machine, in memory, and are measured in
+one run with the nearest operations of the two APIs:
+
+- a conditional single-row write (PutRow EXPECT_NOT_EXIST / PutItem attribute_not_exists),
+- a single-row read (GetRow / GetItem),
+- batch writes (BatchWriteRow of 200 rows / BatchWriteItem of 25 items), in rows per second,
+- the conditional write from 16 concurrent client processes,
+
+on fc-codes' row shape (a random 16-symbol key, 10 attributes). Then ots_local alone is filled
+with `--memory-rows` such rows through BatchWriteRow and its resident memory is printed.
+Each figure says which Python and which codec (the SDK's native C++ one or its pure-Python
+one) the client used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACCESS_KEY_ID = "bench-access-key-id"
+ACCESS_KEY_SECRET = "bench-access-key-secret"  # noqa: S105 (a local fake key)
+INSTANCE = "bench"
+TABLE = "codes"
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+BATCH_OTS = 200
+BATCH_DYNAMO = 25
+CLIENTS = 16
+
+
+def new_code() -> str:
+    return "".join(ALPHABET[byte & 31] for byte in secrets.token_bytes(16))
+
+
+def attributes(i: int) -> list[tuple[str, Any]]:
+    """fc-codes' columns plus two more: 10 attributes, some shared by a batch, some unique."""
+    now = 1_800_000_000_000
+    return [
+        ("batch", "bench-batch-0001"),
+        ("state", "UNUSED"),
+        ("valid_from", now),
+        ("valid_until", now + 86_400_000 * 30),
+        ("max_uses", 1),
+        ("uses", 0),
+        ("created_at", now + i),
+        ("redeemed_by", ""),
+        ("note", secrets.token_hex(8)),
+        ("vip", i % 7 == 0),
+    ]
+
+
+# --- servers ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_ots_local() -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "ots_local", "--port", "0", "--quiet", "--instance", INSTANCE]
+    command += ["--access-key-id", ACCESS_KEY_ID, "--access-key-secret", ACCESS_KEY_SECRET]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"endpoint=(\S+)", line)
+    if match is None:
+        process.kill()
+        raise SystemExit(f"ots_local did not start: {line!r}")
+    return process, match.group(1)
+
+
+def start_moto() -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    moto_server = Path(sys.executable).with_name("moto_server")
+    process = subprocess.Popen(  # noqa: S603 (our own venv's moto_server)
+        [str(moto_server), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("moto_server did not start (is moto[server] installed? make bench-ots)")
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- clients ---------------------------------------------------------------------------------
+class OTS:
+    """The operations measured, through the tablestore SDK."""
+
+    def __init__(self, endpoint: str, native: bool) -> None:
+        import tablestore  # noqa: PLC0415 (imported by the worker that uses it)
+        from tablestore.retry import NoRetryPolicy  # noqa: PLC0415
+
+        self.t = tablestore
+        self.client = tablestore.OTSClient(
+            endpoint,
+            ACCESS_KEY_ID,
+            ACCESS_KEY_SECRET,
+            INSTANCE,
+            retry_policy=NoRetryPolicy(),
+            enable_native=native,
+        )
+        self.written: list[str] = []
+        self.rows: list[Any] = []
+        self.condition = tablestore.Condition("EXPECT_NOT_EXIST")
+
+    def make_rows(self, count: int) -> None:
+        """Rows are made before the clock starts: the figures are the client's and server's."""
+        start = len(self.rows)
+        self.rows.extend(
+            self.t.Row([("code", new_code())], attributes(start + i)) for i in range(count)
+        )
+
+    def create_table(self) -> None:
+        t = self.t
+        self.client.create_table(
+            t.TableMeta(TABLE, [("code", "STRING")]),
+            t.TableOptions(),
+            t.ReservedThroughput(t.CapacityUnit(0, 0)),
+        )
+
+    def put(self, i: int) -> None:
+        row = self.rows.pop()
+        self.client.put_row(TABLE, row, self.condition)
+        self.written.append(row.primary_key[0][1])
+
+    def get(self, i: int) -> None:
+        code = self.written[i % len(self.written)]
+        self.client.get_row(TABLE, [("code", code)], max_version=1)
+
+    def batch(self, i: int) -> int:
+        t = self.t
+        items = [t.PutRowItem(self.rows.pop(), self.condition) for _ in range(BATCH_OTS)]
+        request = t.BatchWriteRowRequest()
+        request.add(t.TableInBatchWriteRowItem(TABLE, items))
+        response = self.client.batch_write_row(request)
+        assert response.is_all_succeed()
+        return BATCH_OTS
+
+
+def dynamo_item(code: str, i: int) -> dict[str, Any]:
+    item: dict[str, Any] = {"code": {"S": code}}
+    for name, value in attributes(i):
+        if isinstance(value, bool):
+            item[name] = {"BOOL": value}
+        elif isinstance(value, int):
+            item[name] = {"N": str(value)}
+        else:
+            item[name] = {"S": value}
+    return item
+
+
+class Dynamo:
+    """The nearest operations, through boto3 against moto_server."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3  # noqa: PLC0415
+
+        self.client = boto3.client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",  # noqa: S106 (moto's fake key)
+        )
+        self.written: list[str] = []
+        self.rows: list[Any] = []
+
+    def make_rows(self, count: int) -> None:
+        start = len(self.rows)
+        self.rows.extend(dynamo_item(new_code(), start + i) for i in range(count))
+
+    def create_table(self) -> None:
+        self.client.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "code", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "code", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    def put(self, i: int) -> None:
+        item = self.rows.pop()
+        self.client.put_item(
+            TableName=TABLE, Item=item, ConditionExpression="attribute_not_exists(code)"
+        )
+        self.written.append(item["code"]["S"])
+
+    def get(self, i: int) -> None:
+        code = self.written[i % len(self.written)]
+        self.client.get_item(TableName=TABLE, Key={"code": {"S": code}})
+
+    def batch(self, i: int) -> int:
+        requests = [{"PutRequest": {"Item": self.rows.pop()}} for _ in range(BATCH_DYNAMO)]
+        response = self.client.batch_write_item(RequestItems={TABLE: requests})
+        assert not response.get("UnprocessedItems")
+        return BATCH_DYNAMO
+
+
+def make_client(kind: str, endpoint: str, native: bool) -> Any:
+    return OTS(endpoint, native) if kind == "ots" else Dynamo(endpoint)
+
+
+def run_for(seconds: float, operation: Callable[[int], Any]) -> tuple[float, int]:
+    """Call `operation(i)` for `seconds`; returns (units per second, calls)."""
+    units = calls = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        result = operation(calls)
+        units += result if isinstance(result, int) else 1
+        calls += 1
+    return units / (time.perf_counter() - started), calls
+
+
+def worker(
+    kind: str, endpoint: str, native: bool, seconds: float, start_at: float, out: Any
+) -> None:
+    client = make_client(kind, endpoint, native)
+    client.make_rows(int(400 * seconds) + 20)
+    for i in range(20):  # warm the connection pool
+        client.put(i)
+    time.sleep(max(0.0, start_at - time.time()))
+    rate, _ = run_for(seconds, client.put)
+    out.put(rate)
+
+
+def concurrent(kind: str, endpoint: str, native: bool, seconds: float) -> float:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    start_at = time.time() + 8  # every process imported and warmed up by then
+    processes = [
+        context.Process(target=worker, args=(kind, endpoint, native, seconds, start_at, out))
+        for _ in range(CLIENTS)
+    ]
+    for process in processes:
+        process.start()
+    rates = [out.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(30)
+    return sum(rates)
+
+
+# --- the run ---------------------------------------------------------------------------------
+def best_of(repeat: int, seconds: float, operation: Callable[[int], Any]) -> float:
+    """The best rate of `repeat` runs: on a shared machine, the least disturbed one."""
+    return max(run_for(seconds, operation)[0] for _ in range(repeat))
+
+
+def measure(
+    kind: str, endpoint: str, native: bool, seconds: float, repeat: int
+) -> dict[str, float]:
+    client = make_client(kind, endpoint, native)
+    client.create_table()
+    client.make_rows(int(3000 * seconds * repeat) + 50)
+    for i in range(50):
+        client.put(i)
+    results = {}
+    results["put"] = best_of(repeat, seconds, client.put)
+    results["get"] = best_of(repeat, seconds, client.get)
+    client.make_rows(int(40_000 * seconds * repeat))
+    results["batch"] = best_of(repeat, seconds, client.batch)
+    results["concurrent"] = concurrent(kind, endpoint, native, seconds)
+    return results
+
+
+def fill_for_memory(endpoint: str, rows: int) -> float:
+    client = OTS(endpoint, native=True)
+    client.create_table()
+    started = time.perf_counter()
+    for i in range(rows // BATCH_OTS):
+        client.make_rows(BATCH_OTS)  # made as they go: a million rows would not fit twice
+        client.batch(i)
+    return rows / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=4, help="per measurement")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="single-client figures: best of this many runs"
+    )
+    parser.add_argument("--memory-rows", type=int, default=1_000_000)
+    parser.add_argument("--no-moto", action="store_true", help="measure ots_local only")
+    args = parser.parse_args()
+
+    import boto3  # noqa: PLC0415
+    import moto  # noqa: PLC0415
+    import tablestore  # noqa: PLC0415
+    from tablestore.encoder import NATIVE_ENCODER_AVAILABLE  # noqa: PLC0415
+
+    python = f"Python {platform.python_version()}"
+    codec_native = "native C++ codec" if NATIVE_ENCODER_AVAILABLE else "pure-Python codec"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {python}")
+    versions = f"tablestore {tablestore.__version__}; boto3 {boto3.__version__}"
+    print(f"{versions}; moto {moto.__version__}")
+    print(
+        f"single-client figures: best of {args.repeat} runs of {args.seconds:g} s;"
+        f" {CLIENTS} clients: one run of {args.seconds:g} s; servers in memory on 127.0.0.1"
+    )
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (other work on this machine)\n")
+
+    rows: list[tuple[str, dict[str, float]]] = []
+    server, endpoint = start_ots_local()
+    try:
+        result = measure("ots", endpoint, True, args.seconds, args.repeat)
+        rows.append((f"ots_local, SDK {codec_native}", result))
+    finally:
+        stop(server)
+    if NATIVE_ENCODER_AVAILABLE:
+        server, endpoint = start_ots_local()
+        try:
+            rows.append(
+                (
+                    "ots_local, SDK pure-Python codec",
+                    measure("ots", endpoint, False, args.seconds, args.repeat),
+                )
+            )
+        finally:
+            stop(server)
+    if not args.no_moto:
+        server, endpoint = start_moto()
+        try:
+            rows.append(
+                ("moto_server, boto3", measure("dynamo", endpoint, True, args.seconds, args.repeat))
+            )
+        finally:
+            stop(server)
+
+    header = (
+        f"{'client -> server (' + python + ' clients)':44} {'cond. put/s':>12} {'get/s':>9}"
+        f" {'batch rows/s':>13} {f'{CLIENTS} clients put/s':>18}"
+    )
+    print(header)
+    print("-" * len(header))
+    for label, result in rows:
+        print(
+            f"{label:44} {result['put']:12.0f} {result['get']:9.0f} {result['batch']:13.0f}"
+            f" {result['concurrent']:18.0f}"
+        )
+    if not args.no_moto and len(rows) > 1:
+        moto_result = rows[-1][1]
+        ots_result = rows[0][1]
+        print(
+            f"{'ots_local / moto (native codec)':44}"
+            f" {ots_result['put'] / moto_result['put']:11.1f}x"
+            f" {ots_result['get'] / moto_result['get']:8.1f}x"
+            f" {ots_result['batch'] / moto_result['batch']:12.1f}x"
+            f" {ots_result['concurrent'] / moto_result['concurrent']:17.1f}x"
+        )
+    print(f"\nbatches: BatchWriteRow of {BATCH_OTS} rows, BatchWriteItem of {BATCH_DYNAMO} items")
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+
+    if args.memory_rows:
+        server, endpoint = start_ots_local()
+        try:
+            baseline = rss_mb(server.pid)
+            rate = fill_for_memory(endpoint, args.memory_rows)
+            used = rss_mb(server.pid)
+        finally:
+            stop(server)
+        print(
+            f"memory: {args.memory_rows:,} rows x 10 attributes in ots_local (in memory):"
+            f" {used:,.0f} MB resident ({baseline:,.0f} MB empty); loaded at {rate:,.0f} rows/s"
+            f" ({python}, SDK {codec_native})"
+        )
+
+
+if __name__ == "__main__":
+    main()

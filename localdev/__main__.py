@@ -1,0 +1,7 @@
+"""`python -m localdev`: see localdev.cli."""
+
+import sys
+
+from localdev.cli import main
+
+sys.exit(main())

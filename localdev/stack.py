@@ -1,0 +1,253 @@
+"""`make run`: the whole service on one machine.
+
+Start order: read the template, bind the HTTP port (so a busy port fails before anything else
+starts), start the local Tablestore on the data directory's file and create missing tables,
+then the local FC (one warm instance per function, in the background) behind the local API
+Gateway and FC API. Stop order is the reverse, and leaves no process and no bound port.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import shlex
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from localdev.fcapi import FCApi
+from localdev.gateway import APP_KEY_HEADER, Gateway
+from localdev.instances import Identity, Invocation, LocalFC
+from localdev.project import Project, load_project, runtime_python
+from localdev.server import LocalServer
+from localdev.store import (
+    LOCAL_ACCESS_KEY_ID,
+    LOCAL_ACCESS_KEY_SECRET,
+    LOCAL_ACCOUNT_ID,
+    LOCAL_SECURITY_TOKEN,
+    DataDir,
+    Store,
+    ensure_tables,
+    start_store,
+)
+from tools.templates import Route, path_template_parameters
+
+READY_PREFIX = "localdev ready:"
+
+
+@dataclass
+class StackConfig:
+    """What `python -m localdev run` was asked for."""
+
+    template: Path
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ots_port: int = 0
+    runtime: str | None = None
+    python: str | None = None
+    app_key: str | None = None
+    max_instances: int = 4
+    warm: bool = True
+    function_logs: bool = True
+
+
+def local_identity(project: Project) -> Identity:
+    return Identity(
+        LOCAL_ACCESS_KEY_ID,
+        LOCAL_ACCESS_KEY_SECRET,
+        LOCAL_SECURITY_TOKEN,
+        project.region,
+        LOCAL_ACCOUNT_ID,
+    )
+
+
+def indent(text: str) -> str:
+    return "\n".join("  | " + line for line in text.rstrip("\n").splitlines())
+
+
+class Stack:
+    """The local Tablestore, the functions' instances, and the HTTP front of both."""
+
+    def __init__(self, config: StackConfig, out: Callable[[str], None]) -> None:
+        self.config = config
+        self.out = out
+        self.project: Project | None = None
+        self.store: Store | None = None
+        self.fc: LocalFC | None = None
+        self.fc_api: FCApi | None = None
+        self.gateway: Gateway | None = None
+        self.server: LocalServer | None = None
+        self.thread: threading.Thread | None = None
+        self.data_dir = DataDir(config.data_dir)
+        self.app_key = ""
+        self.runtime = ""
+
+    def start(self) -> None:
+        """Start everything; on any failure, stop what was started and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        config = self.config
+        project = self.project = load_project(config.template)
+        if config.python:
+            python, self.runtime = config.python, f"{config.python} (--python)"
+        else:
+            python, self.runtime = runtime_python(config.runtime)
+        self.app_key = config.app_key or self.data_dir.app_key()
+        self.server = LocalServer(
+            (config.host, config.port), self._gateway, self._fc_api, self._health, self.out
+        )
+        self.store = start_store(
+            self.data_dir,
+            project.instance,
+            port=config.ots_port,
+            on_wait=lambda: self.out(f"waiting for another local process using {config.data_dir}"),
+        )
+        created = ensure_tables(self.store, project.tables)
+        for name in created:
+            self.out(f"created table {name} (instance {project.instance})")
+        self.fc = LocalFC(
+            project,
+            python,
+            local_identity(project),
+            self.store.endpoint,
+            max_instances=config.max_instances,
+            notify=self.out,
+        )
+        self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log)
+        self.fc_api = FCApi(
+            project, self.fc.invoke, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, self._log
+        )
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
+        )
+        self.thread.start()
+        self.data_dir.write_state(
+            {
+                "pid": os.getpid(),
+                "url": self.server.url,
+                "ots_endpoint": self.store.endpoint,
+                "instance": project.instance,
+            }
+        )
+        if config.warm:
+            self.fc.warm()
+        for line in self.banner():
+            self.out(line)
+        self.out(f"{READY_PREFIX} url={self.server.url} ots={self.store.endpoint}")
+
+    # --- HTTP entry points (bound before the parts exist; requests wait for start) -------------
+    def _gateway(self, request: Any) -> Any:
+        assert self.gateway is not None
+        return self.gateway.handle(request)
+
+    def _fc_api(self, request: Any) -> Any:
+        assert self.fc_api is not None
+        return self.fc_api.handle(request)
+
+    def _health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "pid": os.getpid(),
+            "url": self.server.url if self.server else None,
+            "ots_endpoint": self.store.endpoint if self.store else None,
+            "functions": self.fc.describe() if self.fc else {},
+        }
+
+    def _log(self, line: str, invocation: Invocation | None) -> None:
+        if self.config.function_logs and invocation is not None and invocation.logs.strip():
+            line += "\n" + indent(invocation.logs)
+        self.out(line)
+
+    # --- what the user sees -------------------------------------------------------------------
+    def banner(self) -> list[str]:
+        assert self.project and self.server and self.store
+        project, url = self.project, self.server.url
+        data = self.data_dir.data_file
+        lines = [
+            f"fc-codes local stack ({project.template.name}: {len(project.functions)} functions,"
+            f" {len(project.routes)} routes)",
+            f"  API Gateway    {url}",
+            f"  FC invoke API  {url}  (service {project.service}, access key id "
+            f"{LOCAL_ACCESS_KEY_ID}, secret {LOCAL_ACCESS_KEY_SECRET})",
+            f"  Tablestore     {self.store.endpoint}  (instance {project.instance}, data {data})",
+            f"  Functions on   {self.runtime}",
+            f"  App key        {APP_KEY_HEADER}: {self.app_key}  (admin routes need it)",
+            "",
+            "Try it:",
+        ]
+        lines += ["  " + line for line in curl_lines(url, project, self.app_key)]
+        lines += [
+            "",
+            "Smoke test through the FC invoke API:",
+            f"  FC_ENDPOINT={url} ALIBABA_CLOUD_ACCESS_KEY_ID={LOCAL_ACCESS_KEY_ID} "
+            f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={LOCAL_ACCESS_KEY_SECRET} make smoke",
+            "Ctrl-C stops everything.",
+        ]
+        return lines
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop accepting, finish or kill calls in flight, stop instances, close the store."""
+        if self.server is not None:
+            if self.thread is not None:
+                self.server.shutdown()
+                self.thread.join()
+            self.server.server_close()
+        if self.fc_api is not None:
+            self.fc_api.wait_background(5.0)
+        if self.fc is not None:
+            self.fc.close()
+        if self.store is not None:
+            if self.store.server is not None:
+                self.data_dir.clear_state()
+            self.store.close()
+        self.server = self.thread = self.fc = self.fc_api = self.gateway = self.store = None
+
+
+def sample_body(project: Project, route: Route) -> str | None:
+    """The body of the function's sample API Gateway event (events/apigw/<function>.json)."""
+    sample = project.template.parent / "events" / "apigw" / f"{route.function}.json"
+    try:
+        event = json.loads(sample.read_text(encoding="utf-8"))
+        body = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            body = base64.b64decode(body).decode("utf-8")
+    except (OSError, ValueError, AttributeError, binascii.Error):
+        return None
+    return body or None
+
+
+def curl_lines(url: str, project: Project, app_key: str) -> list[str]:
+    """One ready-to-paste curl line per route of the template, deletions last."""
+    lines = []
+    told_params = False
+    for route in sorted(project.routes, key=lambda r: r.method == "DELETE"):
+        path = route.path
+        params = [n.upper() for n in path_template_parameters(route.path)]
+        for name in path_template_parameters(route.path):
+            path = path.replace(f"[{name}]", f"${name.upper()}")
+        if params and not told_params:
+            lines += [f"{p}=PASTE-ONE-FROM-THE-ANSWER-ABOVE" for p in params]
+            told_params = True
+        parts = ["curl -s"]
+        if route.method != "GET":
+            parts.append(f"-X {route.method}")
+        parts.append(f'"{url}{path}"')
+        if route.auth_type.upper() != "ANONYMOUS":
+            parts.append(shlex.quote(f"{APP_KEY_HEADER}: {app_key}"))
+            parts[-1] = "-H " + parts[-1]
+        if route.method in ("POST", "PUT", "PATCH"):
+            body = sample_body(project, route) or "{}"
+            parts.append("-H 'Content-Type: application/json' -d " + shlex.quote(body))
+        lines.append(" ".join(parts))
+    return lines
