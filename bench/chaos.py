@@ -112,6 +112,8 @@ class Check:
 
 @dataclass
 class Result:
+    """Everything a chaos run counted, and the details of its first violations."""
+
     seed: int
     checks: list[Check] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)  # details of the first violations
@@ -150,7 +152,7 @@ class Result:
 
 
 # --- the set-up every part shares --------------------------------------------------------------
-class Bench:
+class Harness:
     """The local server, an SDK client on it, and the handlers' Runtime aimed at it."""
 
     def __init__(self, server: ots_server.OTSServer) -> None:
@@ -203,11 +205,11 @@ def invoke(module: Any, params: dict[str, Any], context: FCContext) -> dict[str,
     return body
 
 
-def generate(bench: Bench, count: int, **params: Any) -> list[str]:
+def generate(harness: Harness, count: int, **params: Any) -> list[str]:
     codes: list[str] = []
     while len(codes) < count:
         step = min(count - len(codes), 10000)
-        body = invoke(gen_code, {"count": step, **params}, bench.context())
+        body = invoke(gen_code, {"count": step, **params}, harness.context())
         if body.get("count") != step:
             raise RuntimeError(f"could not generate the codes to test with: {body}")
         codes += body["codes"]
@@ -222,12 +224,12 @@ def key(code: str) -> str:
 RACE_KINDS = ((1, "single-use"), (5, "max_uses=5"))
 
 
-def races(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> None:
+def races(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) -> None:
     """Every thread redeems every code, all in the same order: each code is raced by all."""
-    bench.fresh_table()
-    bench.install()
+    harness.fresh_table()
+    harness.install()
     per_kind = sizes.race_codes // len(RACE_KINDS)
-    batches = [generate(bench, per_kind, max_uses=max_uses) for max_uses, _ in RACE_KINDS]
+    batches = [generate(harness, per_kind, max_uses=max_uses) for max_uses, _ in RACE_KINDS]
     # Interleaved, so that both kinds are raced at the same time.
     plan = [
         (code, max_uses, label)
@@ -239,7 +241,7 @@ def races(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> Non
     start = threading.Barrier(sizes.race_threads)
 
     def racer(number: int) -> None:
-        context = bench.context()
+        context = harness.context()
         mine: list[tuple[int, str]] = []
         start.wait()
         for i, (code, _, _) in enumerate(plan):
@@ -259,7 +261,7 @@ def races(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> Non
         thread.start()
     for thread in threads:
         thread.join()
-    stored = bench.rows(["uses", "state"])
+    stored = harness.rows(["uses", "state"])
     for max_uses, label in RACE_KINDS:
         over = under = mismatched = 0
         totals: Counter[str] = Counter()
@@ -320,10 +322,10 @@ def fault_schedule(rng: random.Random) -> tuple[list[dict[str, Any]], float]:
     return schedule, round(rng.uniform(0.05, MAX_OUTAGE), 2)
 
 
-def faults(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> None:
-    bench.fresh_table()
-    bench.install(ots_timeout=OTS_TIMEOUT)
-    context = bench.context(FUNCTION_TIMEOUT)
+def faults(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    harness.fresh_table()
+    harness.install(ots_timeout=OTS_TIMEOUT)
+    context = harness.context(FUNCTION_TIMEOUT)
     calls = []
     fired: list[int] = []
     for i in range(sizes.fault_calls):
@@ -334,12 +336,12 @@ def faults(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> No
         ended: list[bool] = []
 
         def end_outage(ended: list[bool] = ended) -> None:
-            fired.append(sum(f["fired"] for f in bench.server.faults()["faults"]))
-            bench.server.clear_faults()
+            fired.append(sum(f["fired"] for f in harness.server.faults()["faults"]))
+            harness.server.clear_faults()
             ended.append(True)
 
         for fault in schedule:
-            bench.server.add_fault(**fault)
+            harness.server.add_fault(**fault)
         timer = threading.Timer(outage, end_outage)
         timer.start()
         body = invoke(gen_code, {"count": count, "batch": batch}, context)
@@ -348,7 +350,7 @@ def faults(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> No
         if not ended:  # the call was over before the outage
             end_outage()
         calls.append((batch, count, schedule, body))
-    tally = tally_generate_calls(calls, bench.rows(["batch", "nonce"]))
+    tally = tally_generate_calls(calls, harness.rows(["batch", "nonce"]))
     for line in tally.pop("examples"):
         result.example(line)
     result.add("faults", "generate calls", len(calls))
@@ -409,10 +411,10 @@ def crash(sizes: Sizes, rng: random.Random, result: Result) -> None:
     data = f"{folder}/ots.sqlite3"
     server = ots_server.start(use_real=False, data_file=data, extra_args=["--quiet"])
     try:
-        bench = Bench(server)
-        bench.fresh_table()
-        bench.install(ots_timeout=OTS_TIMEOUT)
-        codes = generate(bench, sizes.crash_codes)
+        harness = Harness(server)
+        harness.fresh_table()
+        harness.install(ots_timeout=OTS_TIMEOUT)
+        codes = generate(harness, sizes.crash_codes)
         rng.shuffle(codes)
         acknowledged: dict[str, str] = {}  # code -> user, answered success
         unanswered: dict[str, str] = {}  # code -> user, sent but no success seen
@@ -420,18 +422,18 @@ def crash(sizes: Sizes, rng: random.Random, result: Result) -> None:
         per_cycle = len(codes) // sizes.crash_cycles
         for cycle in range(sizes.crash_cycles):
             todo = codes[cycle * per_cycle : (cycle + 1) * per_cycle]
-            acked, sent = redeem_until_killed(bench, todo, sizes.crash_threads, rng, cycle)
+            acked, sent = redeem_until_killed(harness, todo, sizes.crash_threads, rng, cycle)
             server = ots_server.start(use_real=False, data_file=data, extra_args=["--quiet"])
-            bench = Bench(server)
-            bench.install(ots_timeout=OTS_TIMEOUT)
-            rows = bench.rows(["state", "redeemed_by"])
+            harness = Harness(server)
+            harness.install(ots_timeout=OTS_TIMEOUT)
+            rows = harness.rows(["state", "redeemed_by"])
             for code, user in acked.items():
                 if rows.get(key(code), {}).get("redeemed_by") != user:
                     lost += 1
                     result.example(f"crash: acknowledged {code} for {user}: {rows.get(key(code))}")
             acknowledged.update(acked)
             # A caller that got no answer retries with the same user_id: it must succeed.
-            context = bench.context()
+            context = harness.context()
             for code, user in sent.items():
                 if code in acked:
                     continue
@@ -442,7 +444,7 @@ def crash(sizes: Sizes, rng: random.Random, result: Result) -> None:
                 else:
                     acknowledged[code] = user
                     unanswered[code] = user
-        rows = bench.rows(["state", "redeemed_by"])
+        rows = harness.rows(["state", "redeemed_by"])
         tried = set(acknowledged) | set(unanswered)
         stray = [c for c in codes if rows.get(key(c), {}).get("state") == "USED" and c not in tried]
         result.add("crash", "server kills (SIGKILL)", sizes.crash_cycles)
@@ -461,7 +463,7 @@ def crash(sizes: Sizes, rng: random.Random, result: Result) -> None:
 
 
 def redeem_until_killed(
-    bench: Bench, codes: list[str], threads: int, rng: random.Random, cycle: int
+    harness: Harness, codes: list[str], threads: int, rng: random.Random, cycle: int
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Redeem `codes` from several threads; SIGKILL the server part-way. (acked, sent)."""
     lock = threading.Lock()
@@ -469,12 +471,16 @@ def redeem_until_killed(
     acked: dict[str, str] = {}
     sent: dict[str, str] = {}
     started = threading.Event()
+    process = harness.server.process
+
+    def alive() -> bool:  # once the server is killed, the load stops
+        return process is not None and process.poll() is None
 
     def load(number: int) -> None:
-        context = bench.context(timeout=3)  # the calls hitting a dead server give up in 2.7 s
+        context = harness.context(timeout=3)  # the calls hitting a dead server give up in 2.7 s
         while True:
             with lock:
-                if not queue or not bench.server.process or bench.server.process.poll() is not None:
+                if not queue or not alive():
                     return
                 code = queue.pop()
                 user = f"crash-{cycle}-{number}"
@@ -490,7 +496,7 @@ def redeem_until_killed(
         worker.start()
     started.wait(30)
     time.sleep(rng.uniform(0.2, 0.6))  # mid-load: well before the queue runs dry
-    bench.server.kill()
+    harness.server.kill()
     for worker in workers:
         worker.join(60)
     return acked, sent
@@ -500,14 +506,14 @@ def redeem_until_killed(
 FUZZ_MAX_CODES = 50  # MAX_CODES_PER_REQUEST here: valid generate events stay cheap
 
 
-def fuzzing(bench: Bench, sizes: Sizes, rng: random.Random, result: Result) -> None:
-    bench.fresh_table()
-    bench.install()
+def fuzzing(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    harness.fresh_table()
+    harness.install()
     # Real codes for the events to name: they reach the store and change state as they go.
-    known = generate(bench, 200) + generate(bench, 20, max_uses=3, prefix="FZ")
-    known += generate(bench, 10, valid_until="2000-01-01T00:00:00Z", valid_from=0)
-    bench.install(max_codes_per_request=FUZZ_MAX_CODES)
-    context = bench.context()
+    known = generate(harness, 200) + generate(harness, 20, max_uses=3, prefix="FZ")
+    known += generate(harness, 10, valid_until="2000-01-01T00:00:00Z", valid_from=0)
+    harness.install(max_codes_per_request=FUZZ_MAX_CODES)
+    context = harness.context()
     for operation, module in HANDLERS:
         counts: Counter[str] = Counter()
         for _ in range(sizes.fuzz_events):
@@ -564,18 +570,18 @@ def run(
     rng = random.Random(seed)  # noqa: S311 (reproducible chaos, not secrets)
     server = ots_server.start(use_real=False, extra_args=["--quiet"])
     try:
-        bench = Bench(server)
+        harness = Harness(server)
         for part in parts:
             log(f"chaos: {part} ...")
             began = time.monotonic()
             if part == "races":
-                races(bench, sizes, rng, result)
+                races(harness, sizes, rng, result)
             elif part == "faults":
-                faults(bench, sizes, rng, result)
+                faults(harness, sizes, rng, result)
             elif part == "crash":
                 crash(sizes, rng, result)
             elif part == "fuzz":
-                fuzzing(bench, sizes, rng, result)
+                fuzzing(harness, sizes, rng, result)
             result.seconds[part] = time.monotonic() - began
     finally:
         server.stop()
