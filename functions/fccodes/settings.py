@@ -4,6 +4,8 @@ Only the edge (`fccodes.app`) calls `Settings.from_env`; everything below receiv
 A bad value raises `ConfigurationError` naming the variable, so the initializer fails fast.
 """
 
+import re
+
 from .codes import MAX_BODY_LENGTH, MIN_BODY_LENGTH
 from .errors import ConfigurationError
 from .timefmt import parse_offset
@@ -16,6 +18,8 @@ MAX_CODES_LIMIT = 100000  # one call's codes are held in memory and returned in 
 DEFAULT_GEN_CONCURRENCY = 8
 MAX_GEN_CONCURRENCY = 64
 DEFAULT_OTS_TIMEOUT = 5.0
+# Tablestore's rule for table names; anything else would fail every request, not the initializer.
+_TABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
 class Settings(object):
@@ -45,7 +49,7 @@ class Settings(object):
     ):
         self.ots_endpoint = _endpoint(ots_endpoint)
         self.ots_instance = _required("OTS_INSTANCE", ots_instance)
-        self.table = _required("CODES_TABLE", table)
+        self.table = _table(table)
         try:
             self.timezone = parse_offset(timezone)
         except ValueError as exc:
@@ -142,6 +146,16 @@ def _required(variable, value):
     value = (value or "").strip()
     if not value:
         raise ConfigurationError("%s is required" % variable)
+    return value
+
+
+def _table(value):
+    value = _required("CODES_TABLE", value)
+    if not _TABLE_NAME_RE.match(value):
+        raise ConfigurationError(
+            "CODES_TABLE must be a Tablestore table name (1-255 letters, digits and _, not "
+            "starting with a digit), got %r" % value
+        )
     return value
 
 

@@ -37,6 +37,11 @@ def test_every_variable():
     assert (settings.gen_concurrency, settings.ots_timeout) == (2, 1.5)
 
 
+def test_table_names_tablestore_accepts():
+    for name in ("codes", "_codes_2024", "C" * 255):
+        assert Settings.from_env(dict(BASE, CODES_TABLE=name)).table == name
+
+
 def test_blank_values_mean_default():
     assert Settings.from_env(dict(BASE, CODE_LENGTH=" ", CODES_TABLE="")).code_length == 15
 
@@ -47,6 +52,9 @@ def test_blank_values_mean_default():
         ({"OTS_ENDPOINT": ""}, "OTS_ENDPOINT is required"),
         ({"OTS_ENDPOINT": "inst.ots.example"}, "OTS_ENDPOINT must start with http://"),
         ({"OTS_INSTANCE": " "}, "OTS_INSTANCE is required"),
+        ({"CODES_TABLE": "codes-prod"}, "CODES_TABLE must be a Tablestore table name"),
+        ({"CODES_TABLE": "2024codes"}, "CODES_TABLE must be a Tablestore table name"),
+        ({"CODES_TABLE": "c" * 256}, "CODES_TABLE must be a Tablestore table name"),
         ({"CODE_TIMEZONE": "Asia/Shanghai"}, "CODE_TIMEZONE: expected a UTC offset"),
         ({"CODE_LENGTH": "9"}, "CODE_LENGTH must be in 10..22, got 9"),
         ({"CODE_LENGTH": "23"}, "CODE_LENGTH must be in 10..22, got 23"),
