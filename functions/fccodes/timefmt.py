@@ -13,7 +13,7 @@ MAX_MS = 253370764800000  # 9999-01-01T00:00:00Z: leaves room for any offset whe
 OUT_OF_RANGE = "time out of range (1970-01-01 .. 9998-12-31)"
 
 _TIME_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
     r"\s*([Zz]|[+-]\d{2}:?\d{2})?$"
 )
 _OFFSET_RE = re.compile(r"^([+-])(\d{2}):?(\d{2})$")

@@ -31,6 +31,8 @@ def test_epoch_seconds_and_fractions():
     assert timefmt.to_ms(1796054400, CST) == MS_2026_12_01_CST
     assert timefmt.to_ms(1796054400.25, CST) == MS_2026_12_01_CST + 250
     assert timefmt.to_ms("2026-11-30T16:00:00.1234Z", CST) == MS_2026_12_01_CST + 123
+    # RFC 3339 sets no limit on fraction digits; milliseconds are kept, the rest truncated.
+    assert timefmt.to_ms("2026-11-30T16:00:00.1234567891234Z", CST) == MS_2026_12_01_CST + 123
 
 
 @pytest.mark.parametrize(
