@@ -127,7 +127,8 @@ def handle(operation, event, context):
             fields["code"] = codes.mask(raw_code)
         rt = runtime()
         rt.store.credentials = credentials_from(context, os.environ)
-        status, body = operation.run(rt, incoming, _deadline(context), fields)
+        deadline = _deadline(context, rt.settings.ots_timeout)
+        status, body = operation.run(rt, incoming, deadline, fields)
         response = events.render(shape, status, body)
         fields["outcome"] = "ok"
     except ServiceError as exc:
@@ -161,11 +162,11 @@ def _code_param(values):
     return None
 
 
-def _deadline(context):
+def _deadline(context, request_timeout):
     function = getattr(context, "function", None)
     if isinstance(function, dict):
         timeout = function.get("timeout")
     else:
         timeout = getattr(function, "timeout", None)
     timeout = timeout or DEFAULT_TIMEOUT
-    return Deadline(float(timeout) * TIME_SHARE)
+    return Deadline(float(timeout) * TIME_SHARE, request_timeout=request_timeout)

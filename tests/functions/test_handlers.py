@@ -457,6 +457,18 @@ def test_store_unavailable_is_a_retryable_503(wiring, ots):
     }
 
 
+def test_no_retry_runs_past_the_function_timeout(wiring, ots):
+    """OTS_TIMEOUT 1 s, function timeout 2 s (the deployed 5 s / 10 s in small): the first
+    GetRow times out after 1 s; a retry could run until 2.05 s, past the moment FC kills the
+    instance, so the answer is a 503 right away and the second slow request is never sent."""
+    wiring.install(ots_timeout=1.0)
+    ots.add_fault("latency", api="GetRow", count=2, latency_ms=1500)
+    context = FCContext(credentials=wiring.context.credentials, timeout=2)
+    status, body, _ = call(query_code, load_event("apigw_query_code.json"), context)
+    assert (status, body["error"]["code"]) == (503, "STORE_UNAVAILABLE")
+    assert [fault["count"] for fault in ots.faults()["faults"]] == [1]  # one attempt only
+
+
 def test_a_missing_table_is_store_unavailable_without_retries(wiring, log_lines):
     wiring.install(table="no_such_table")
     _, body, _ = call(query_code, {"code": EVENT_CODE}, wiring.context)

@@ -56,3 +56,22 @@ def test_deadline_fraction():
     deadline = Deadline(10, t.clock)
     t.now = 2.0
     assert deadline.fraction(0.5).remaining() == 4.0
+
+
+def test_no_retry_starts_that_a_slow_request_could_not_finish_in_time():
+    """One request may take up to request_timeout: a retry that could end past the deadline
+    is not started, so the function answers before FC's timeout kills it."""
+    t = FakeTime()
+    backoff = Backoff(Deadline(9, t.clock, request_timeout=5), sleep=t.sleep, rng=lambda: 1.0)
+    assert backoff.next()  # the first attempt always runs
+    t.now = 5.0  # it timed out after 5 s: 4 s left, less than one more request may take
+    assert not backoff.next()
+    assert t.sleeps == []
+
+
+def test_retries_that_fit_still_run_and_fraction_keeps_the_request_timeout():
+    t = FakeTime()
+    deadline = Deadline(20, t.clock, request_timeout=5)
+    backoff = Backoff(deadline, sleep=t.sleep, rng=lambda: 1.0)
+    assert backoff.next() and backoff.next()  # 0.05 + 5 s fit in 20 s
+    assert deadline.fraction(0.5).request_timeout == 5
