@@ -422,6 +422,9 @@ class _Generation(object):
                 outcomes = self.store.insert_new(pending, self.template)
             except StoreUnavailable as exc:
                 if not exc.retryable:
+                    # A row-level error in a BatchWriteRow answer stops us before the rows that
+                    # succeeded beside it are noted: let cleanup try them all (by nonce).
+                    self._note_uncertain(uncertain, pending)
                     raise
                 error = exc
                 if exc.maybe_applied:  # no answer: read back what is there instead
