@@ -12,7 +12,7 @@ REQUIRE_RUNTIMES ?= 0
 # Type-checked packages, and the code that must stay Python 3.6 compatible (vermin).
 # make bench's worker (bench/worker.py and what it imports) runs inside every FC runtime.
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
-PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/fc.py bench/worker.py))
+PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
 
 .PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots
 
