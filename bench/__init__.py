@@ -6,7 +6,8 @@
   exits non-zero on any violation.
 - `bench.worker`: the measuring side of `bench.perf`, run inside each runtime's interpreter.
 
-This file, `bench.fc` and `bench.worker` run on Python 3.6 too (FC's python3 runtime).
+This file and `bench.worker` run on Python 3.6 too (FC's python3 runtime); both take the FC
+context of the handler tests (`tests.functions.helpers.FCContext`).
 """
 
 import os

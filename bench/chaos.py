@@ -55,9 +55,9 @@ import gen_code
 import query_code
 import use_code
 from bench import fuzz, report
-from bench.fc import FCContext
 from fccodes import app
 from fccodes.settings import Settings
+from tests.functions.helpers import FCContext, server_credentials
 from tests.support import ots_server
 
 TABLE = "codes"
@@ -167,7 +167,9 @@ class Harness:
         )
 
     def context(self, timeout: float = 30) -> FCContext:
-        return FCContext(self.server.access_key_id, self.server.access_key_secret, timeout)
+        return FCContext(
+            request_id="bench", credentials=server_credentials(self.server), timeout=timeout
+        )
 
     def install(self, **settings: Any) -> None:
         """Configure the handlers as FC would from the environment (plus `settings`)."""

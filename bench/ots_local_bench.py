@@ -23,7 +23,6 @@ import argparse
 import multiprocessing
 import os
 import platform
-import re
 import secrets
 import signal
 import socket
@@ -37,8 +36,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ACCESS_KEY_ID = "bench-access-key-id"
-ACCESS_KEY_SECRET = "bench-access-key-secret"  # noqa: S105 (a local fake key)
+from tests.support import ots_server  # noqa: E402 (after the repo root is on sys.path)
+
+ACCESS_KEY_ID = ots_server.LOCAL_ACCESS_KEY_ID
+ACCESS_KEY_SECRET = ots_server.LOCAL_ACCESS_KEY_SECRET
 INSTANCE = "bench"
 TABLE = "codes"
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -76,16 +77,11 @@ def free_port() -> int:
 
 
 def start_ots_local() -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "ots_local", "--port", "0", "--quiet", "--instance", INSTANCE]
-    command += ["--access-key-id", ACCESS_KEY_ID, "--access-key-secret", ACCESS_KEY_SECRET]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"endpoint=(\S+)", line)
-    if match is None:
-        process.kill()
-        raise SystemExit(f"ots_local did not start: {line!r}")
-    return process, match.group(1)
+    """ots_local in memory under this interpreter, started as the test suite starts it."""
+    server = ots_server.start(
+        instance=INSTANCE, extra_args=["--quiet"], python=sys.executable, use_real=False
+    )
+    return server.process, server.endpoint
 
 
 def start_moto() -> tuple[subprocess.Popen[str], str]:

@@ -57,8 +57,8 @@ from tablestore.retry import NoRetryPolicy  # noqa: E402
 
 import gen_code  # noqa: E402
 import use_code  # noqa: E402
-from bench.fc import FCContext  # noqa: E402
 from fccodes import codes  # noqa: E402
+from tests.functions.helpers import Attributes, FCContext  # noqa: E402
 
 TABLE = os.environ.get("CODES_TABLE", "codes")
 BATCH = 200  # rows per BatchWriteRow: the service's limit, and the tutorial's batch size
@@ -90,11 +90,12 @@ def _client():
 class Worker(object):
     def __init__(self):
         self.client = _client()
-        self.context = FCContext(
-            os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"],
-            os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
-            timeout=300,
+        credentials = Attributes(
+            access_key_id=os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+            access_key_secret=os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+            security_token="",
         )
+        self.context = FCContext(request_id="bench", credentials=credentials, timeout=300)
         self.pool = []  # codes generated for the redemption measurements (display form)
         gen_code.initializer(self.context)  # as FC does once per instance
 

@@ -92,7 +92,7 @@ def preflight(
         where = "s.yaml vars.region" if tool == "s" else "template.yml's OTS_ENDPOINT"
         problems.append(
             f"{ENV_REGION} is {wanted} but {where} is written for {', '.join(map(str, regions))}: "
-            "deploy to that region or edit the template (docs/deploy.md, Region)"
+            "deploy to that region or edit the template (docs/deploy.md, 'Region and names')"
         )
     if tool in ("fun", "ros") and not problems:
         # `fun validate` prints its own errors; it needs neither network nor credentials.
