@@ -15,7 +15,9 @@ every single-row conditional write atomic.
 
 from __future__ import annotations
 
+import fcntl
 import marshal
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,13 +40,33 @@ class Storage:
 
     def __init__(self, path: str | None = None) -> None:
         self.path = path
-        self.conn = sqlite3.connect(
+        # One server per data file: a second one would keep its own table list and answer
+        # differently from the first. The lock goes with the process, even on kill -9.
+        self._lock_fd = None if path is None else _lock_data_file(path)
+        try:
+            self.conn = self._open(path)
+        except BaseException:
+            self._unlock()
+            raise
+        self._in_transaction = False
+
+    @staticmethod
+    def _open(path: str | None) -> sqlite3.Connection:
+        conn = sqlite3.connect(
             ":memory:" if path is None else path,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
             check_same_thread=False,  # created by one thread, then used by the loop thread only
             cached_statements=512,
         )
-        conn = self.conn
+        try:
+            Storage._prepare(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _prepare(conn: sqlite3.Connection, path: str | None) -> None:
         if path is None:
             conn.execute("PRAGMA journal_mode=MEMORY")
         else:
@@ -66,7 +88,6 @@ class Storage:
                 f"{path}: not an ots_local data file of format {SCHEMA_VERSION}"
                 f" (user_version={version})"
             )
-        self._in_transaction = False
 
     # --- transactions -------------------------------------------------------------------------
     @contextmanager
@@ -178,3 +199,22 @@ class Storage:
 
     def close(self) -> None:
         self.conn.close()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
+
+
+def _lock_data_file(path: str) -> int:
+    """Hold an exclusive lock on `<path>.lock`; StorageError if another server holds it."""
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StorageError(
+            f"{path} is in use by another ots_local server (one server per data file)"
+        ) from None
+    return fd

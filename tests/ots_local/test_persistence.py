@@ -155,6 +155,27 @@ def test_in_process_data_files_reopen(tmp_path):
         assert ots.client().list_table() == ()
 
 
+def test_one_server_per_data_file(tmp_path):
+    """A second server on the same file would keep its own table list: it is refused."""
+    data = str(tmp_path / "shared.sqlite3")
+    with OTSLocal(data=data) as first:
+        with pytest.raises(Exception, match="in use by another ots_local server"):
+            OTSLocal(data=data).start()
+        result = subprocess.run(
+            [sys.executable, "-m", "ots_local", "--port", "0", "--data", data],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode == 1
+        assert "in use by another ots_local server (one server per data file)" in result.stderr
+        create(first.client(), "t", [("pk", "STRING")])  # the first one is unaffected
+    with OTSLocal(data=data) as again:  # free once the first has stopped
+        assert again.client().list_table() == ("t",)
+
+
 def test_a_file_that_is_not_ots_local_data_is_refused(tmp_path):
     data = tmp_path / "foreign.sqlite3"
     with sqlite3.connect(data) as connection:
