@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from tests.support import localdev_stack
+from tests.support import localdev_stack, process
 
-TEMPLATE = os.path.join(localdev_stack.ROOT, "template.yml")
+TEMPLATE = os.path.join(process.ROOT, "template.yml")
 APP_KEY = "runtime-app-key"
 ADMIN = {"X-Ca-Key": APP_KEY, "Content-Type": "application/json"}
 

@@ -11,13 +11,12 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
-import threading
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.support import process
+
 READY_RE = re.compile(r"^localdev ready: url=(\S+) ots=(\S+)")
 LOCAL_ACCESS_KEY_ID = "fc-codes-local-key-id"
 LOCAL_ACCESS_KEY_SECRET = "fc-codes-local-key-secret"
@@ -59,14 +58,7 @@ class LocalStack(object):
 
     def stop(self, sig=signal.SIGINT, timeout=30):
         """Stop it like Ctrl-C does and return its exit status (SIGKILL if it hangs)."""
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        return self.process.returncode
+        return process.stop(self.process, lambda proc: proc.send_signal(sig), timeout)
 
 
 def start(
@@ -91,33 +83,5 @@ def start(
     if function_python:
         cmd += ["--python", function_python]
     cmd += list(extra_args)
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        universal_newlines=True,
-        errors="replace",
-    )
-    lines = []
-    found = []
-    ready = threading.Event()
-
-    def read_output():
-        for raw in proc.stdout:
-            line = raw.rstrip("\n")
-            if len(lines) < 20000:
-                lines.append(line)
-            match = READY_RE.match(line)
-            if match and not found:
-                found.append(match)
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read_output, daemon=True).start()
-    ready.wait(timeout)
-    if not found:
-        proc.kill()
-        proc.wait(10)
-        raise RuntimeError("localdev did not become ready: %s\n%s" % (cmd, "\n".join(lines)))
-    return LocalStack(proc, found[0].group(1), found[0].group(2), lines)
+    proc, match, lines = process.start_and_wait(cmd, READY_RE, "localdev", timeout)
+    return LocalStack(proc, match.group(1), match.group(2), lines)

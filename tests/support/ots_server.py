@@ -15,8 +15,9 @@ import os
 import re
 import subprocess
 import sys
-import threading
 from urllib.request import Request, urlopen
+
+from tests.support import process
 
 READY_RE = re.compile(r"^ots_local ready: endpoint=(\S+) instance=(\S+)")
 REAL_ENV = (
@@ -93,14 +94,8 @@ class OTSServer(object):
     # --- lifecycle ------------------------------------------------------------------------------
     def stop(self, timeout=10):
         """Stop the subprocess (SIGTERM, then SIGKILL); a real instance is left alone."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        if self.process is not None:
+            process.stop(self.process, subprocess.Popen.terminate, timeout)
 
     def kill(self):
         """SIGKILL the subprocess (crash tests)."""
@@ -130,7 +125,6 @@ def start(
         if real is not None:
             return real
     python = python or os.environ.get("OTS_LOCAL_PYTHON") or sys.executable
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cmd = [
         python,
         "-m",
@@ -149,40 +143,7 @@ def start(
     if data_file:
         cmd += ["--data", str(data_file)]
     cmd += list(extra_args)
-    proc = subprocess.Popen(
-        cmd,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        encoding="utf-8",
-        errors="replace",
-    )
-    # One thread reads the server's output for its whole life: it finds the ready line, then
-    # keeps draining so the server never blocks on a full pipe. The wait below has a deadline
-    # even if the server hangs without printing anything.
-    lines = []
-    ready = threading.Event()
-    found = []
-
-    def read_output():
-        for raw_line in proc.stdout:
-            line = raw_line.rstrip("\n")
-            if len(lines) < 10000:
-                lines.append(line)
-            if not found:
-                match = READY_RE.match(line)
-                if match:
-                    found.append(match)
-                    ready.set()
-        ready.set()  # EOF: the server exited
-
-    threading.Thread(target=read_output, daemon=True).start()
-    ready.wait(timeout)
-    if not found:
-        proc.kill()
-        proc.wait(10)
-        raise RuntimeError("ots_local did not become ready: %s\n%s" % (cmd, "\n".join(lines)))
-    match = found[0]
+    proc, match, lines = process.start_and_wait(cmd, READY_RE, "ots_local", timeout, 10000)
     server = OTSServer(
         match.group(1), match.group(2), LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, process=proc
     )
