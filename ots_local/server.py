@@ -173,24 +173,13 @@ class OTSLocalApp:
         if handler is None:
             return self._finish(method, path, started, api, self.api.unsupported(api), key)
         latency, fault = self.faults.pick(api)
-        if latency:
-            return self._delayed(latency, method, path, started, api, handler, body, key, fault)
-        return self._run(method, path, started, api, handler, body, key, fault)
+        run = functools.partial(self._run, method, path, started, api, handler, body, key, fault)
+        return self._delayed(latency, run) if latency else run()
 
-    async def _delayed(
-        self,
-        latency_ms: float,
-        method: str,
-        path: str,
-        started: float,
-        api: str,
-        handler: Callable[[bytes], bytes],
-        body: bytes,
-        key: bytes,
-        fault: Any,
-    ) -> Response:
+    @staticmethod
+    async def _delayed(latency_ms: float, run: Callable[[], Response]) -> Response:
         await asyncio.sleep(latency_ms / 1000)
-        return self._run(method, path, started, api, handler, body, key, fault)
+        return run()
 
     def _run(
         self,
