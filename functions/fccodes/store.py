@@ -239,7 +239,7 @@ class CodeStore(object):
         found = {}
         for key, item in zip(keys, response.get_result_by_table(self.table) or []):
             if not item.is_ok:
-                raise _row_error(item.error_code, item.error_message, write=False)
+                raise _store_error(item.error_code, item.error_message, write=False)
             attributes = _attributes(item.row)
             if attributes is not None:
                 found[key] = attributes
@@ -265,7 +265,7 @@ class CodeStore(object):
             elif item.error_code == _CONDITION_FAILED:
                 outcomes.append(CONDITION_FAILED)
             else:
-                error = _row_error(item.error_code, item.error_message, write=True)
+                error = _store_error(item.error_code, item.error_message, write=True)
                 if not error.retryable:
                     raise error
                 outcomes.append(FAILED)
@@ -319,23 +319,21 @@ def _is_condition_failure(exc):
     return isinstance(exc, OTSServiceError) and exc.code == _CONDITION_FAILED
 
 
-def _row_error(code, message, write):
+def _store_error(code, message, write, server_error=False):
+    """The StoreUnavailable for a Tablestore error code (of a request, or of one batch row)."""
+    reason = "%s: %s" % (code, message)
     if code in _THROTTLED:
-        return StoreUnavailable(reason="%s: %s" % (code, message))
-    if code in _AMBIGUOUS:
-        return StoreUnavailable(reason="%s: %s" % (code, message), maybe_applied=write)
-    return StoreUnavailable(reason="%s: %s" % (code, message), retryable=False)
+        return StoreUnavailable(reason=reason)
+    if code in _AMBIGUOUS or server_error:
+        return StoreUnavailable(reason=reason, maybe_applied=write)
+    # Authentication, a missing table, a bad request: retrying cannot help.
+    return StoreUnavailable(reason=reason, retryable=False)
 
 
 def _translate(exc, write):
     """The StoreUnavailable for an SDK or transport failure."""
     if isinstance(exc, OTSServiceError):
-        if exc.code in _THROTTLED:
-            return StoreUnavailable(reason="%s: %s" % (exc.code, exc.message))
-        if exc.code in _AMBIGUOUS or (exc.http_status or 0) >= 500:
-            return StoreUnavailable(reason="%s: %s" % (exc.code, exc.message), maybe_applied=write)
-        # Authentication, a missing table, a bad request: retrying cannot help.
-        return StoreUnavailable(reason="%s: %s" % (exc.code, exc.message), retryable=False)
+        return _store_error(exc.code, exc.message, write, (exc.http_status or 0) >= 500)
     # Transport errors (urllib3: connection refused, reset, dropped, read timeout) and the
     # SDK's own response checks: the request may have reached the server and been applied.
     return StoreUnavailable(
