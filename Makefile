@@ -84,20 +84,21 @@ lint: venv  ## ruff (lint + format check), mypy, vermin (functions/ must run on 
 
 # --- deployment (docs/deploy.md) ---------------------------------------------------------------
 FUN := node_modules/.bin/fun
-TOOL ?= fun
+TOOL ?= s
 RUNTIME ?= python3.10
 
-# Funcraft, pinned in package-lock.json; its install scripts only check the Node version.
+# Serverless Devs, Funcraft and the ROS CDK, pinned in package-lock.json; their install scripts
+# only check the Node version.
 node_modules/.fc-codes-stamp: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-validate: venv node_modules/.fc-codes-stamp  ## fun validate, our template checks, actionlint
+validate: venv node_modules/.fc-codes-stamp  ## fun validate, ROS schemas, our template and CI checks, actionlint
 	$(FUN) validate -t template.yml
 	$(PY) -m tools.checks
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
-deploy: venv $(if $(filter s,$(TOOL)),,node_modules/.fc-codes-stamp)  ## deploy after preflight (TOOL=fun|ros|s)
+deploy: venv node_modules/.fc-codes-stamp  ## deploy after preflight (TOOL=s, the default; fun|ros: Funcraft)
 	$(PY) -m tools.deploy --tool $(TOOL)
 
 package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|python3.12)

@@ -159,12 +159,25 @@ def test_serverless_devs_gets_its_keys_from_its_environment(tmp_path, capsys, fu
     s_bin, log = fake_tool(tmp_path, "s")
     status, out, _ = run(capsys, "s", ENV, tmp_path / "no-fun", str(s_bin), functions=functions)
     assert status == 0, out
-    config, deploy_call = calls(log)
-    assert config["argv"][:2] == ["config", "add"]
-    assert config["argv"][config["argv"].index("--AccessKeySecret") + 1] == SECRET
-    assert deploy_call["argv"][:2] == ["deploy", "-y"]
-    # The keys went through the shell's environment: not in our output (checked by run()).
-    assert "$ALIBABA_CLOUD_ACCESS_KEY_SECRET" not in out
+    made = calls(log)
+    # The ROS stack first (role, logstore, gateway), then each function; no `s config add`.
+    assert [c["argv"][:2] for c in made] == [
+        ["infra", "deploy"],
+        ["gen_code", "deploy"],
+        ["use_code", "deploy"],
+        ["query_code", "deploy"],
+        ["del_code", "deploy"],
+    ]
+    for call in made:
+        assert call["argv"][call["argv"].index("-a") + 1] == deploy.S_ACCESS_VAR
+        assert SECRET not in " ".join(call["argv"]) and TOKEN not in " ".join(call["argv"])
+        access = json.loads(call["env"][deploy.S_ACCESS_VAR])
+        assert access == {
+            "AccountID": ENV["ALIBABA_CLOUD_ACCOUNT_ID"],
+            "AccessKeyID": ENV["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+            "AccessKeySecret": SECRET,
+            "SecurityToken": TOKEN,
+        }
 
 
 def test_dry_run_prints_the_plan_and_deploys_nothing(tmp_path, capsys, functions):
