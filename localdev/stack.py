@@ -34,7 +34,8 @@ from localdev.store import (
     ensure_tables,
     start_store,
 )
-from tools.templates import Route, path_template_parameters
+from localdev.throttle import Throttle, smoke_app_key
+from tools.templates import INFRA_TEMPLATE, Route, path_template_parameters
 
 READY_PREFIX = "localdev ready:"
 
@@ -123,7 +124,9 @@ class Stack:
             max_instances=config.max_instances,
             notify=self.out,
         )
-        self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log)
+        infra = project.template.with_name(INFRA_TEMPLATE.name)
+        throttle = Throttle.from_infra(infra, self.app_key) if infra.is_file() else None
+        self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log, throttle)
         self.fc_api = FCApi(
             project, self.fc.invoke, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, self._log
         )
@@ -182,14 +185,17 @@ class Stack:
             f"  Tablestore     {self.store.endpoint}  (instance {project.instance}, data {data})",
             f"  Functions on   {self.runtime}",
             f"  App key        {APP_KEY_HEADER}: {self.app_key}  (admin routes need it)",
+            f"  Smoke App key  {smoke_app_key(self.app_key)}  (infra.yml's SmokeApp quota)",
             "",
             "Try it:",
         ]
         lines += ["  " + line for line in curl_lines(url, project, self.app_key)]
         lines += [
             "",
-            "Smoke test through the FC invoke API:",
-            f"  FC_ENDPOINT={url} ALIBABA_CLOUD_ACCESS_KEY_ID={LOCAL_ACCESS_KEY_ID} "
+            "Smoke test through the front door, then the FC invoke API:",
+            f"  FC_CODES_GATEWAY_URL={url} FC_CODES_APP_KEY={smoke_app_key(self.app_key)} "
+            f"FC_CODES_APP_SECRET=local FC_ENDPOINT={url} "
+            f"ALIBABA_CLOUD_ACCESS_KEY_ID={LOCAL_ACCESS_KEY_ID} "
             f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={LOCAL_ACCESS_KEY_SECRET} make smoke",
             "Ctrl-C stops everything.",
         ]

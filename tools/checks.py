@@ -16,7 +16,7 @@ from typing import Any
 
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
-from tools import frontdoor
+from tools import cichecks, frontdoor
 from tools.templates import (
     FUN_TEMPLATE,
     INFRA_TEMPLATE,
@@ -587,13 +587,13 @@ def ros_schema_problems(template: Path = FUN_TEMPLATE, infra: Path = INFRA_TEMPL
 
 def main() -> int:
     try:
-        problems = all_problems() + ros_schema_problems()
+        problems = all_problems() + ros_schema_problems() + cichecks.all_problems()
     except (OSError, TemplateError, KeyError, TypeError) as e:
         problems = [f"cannot read the templates: {e}"]
     for problem in problems:
         print(f"template check: {problem}", file=sys.stderr)
     if not problems:
-        print("template checks: template.yml, s.yaml and infra.yml ok")
+        print("template checks: template.yml, s.yaml, infra.yml and the workflows ok")
     return 1 if problems else 0
 
 
