@@ -101,11 +101,13 @@ validate: venv node_modules/.fc-codes-stamp  ## fun validate, ROS schemas, our t
 deploy: venv node_modules/.fc-codes-stamp  ## deploy after preflight (TOOL=s, the default; fun|ros: Funcraft)
 	$(PY) -m tools.deploy --tool $(TOOL)
 
-package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|python3.12)
+# Built by pip in the runtime's own venv (the one its tests run in) from requirements/fc/.
+package: venv $(if $(filter python3.10,$(RUNTIME)),.venv-py310/.stamp)  ## build build/fc3 from the lock requirements/fc/$(RUNTIME).txt (RUNTIME=python3.10|python3.12)
 	$(PY) -m tools.package --runtime $(RUNTIME)
 
-smoke: venv  ## smoke-test a deployment through FC's invoke API (ALIBABA_CLOUD_* variables)
-	$(PY) -m tools.smoke
+SMOKE_ARGS ?=
+smoke: venv  ## smoke-test a deployment: its front door (FC_CODES_*), then FC's invoke API (ALIBABA_CLOUD_*)
+	$(PY) -m tools.smoke $(SMOKE_ARGS)
 
 fmt: venv  ## format and auto-fix
 	$(VENV)/bin/ruff format .

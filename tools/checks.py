@@ -16,7 +16,7 @@ from typing import Any
 
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
-from tools import cichecks, frontdoor
+from tools import cichecks, frontdoor, package
 from tools.templates import (
     FUN_TEMPLATE,
     INFRA_TEMPLATE,
@@ -49,7 +49,7 @@ OTS_ENDPOINT_RE = re.compile(
 # Funcraft accepts only python3 among Python runtimes (it is Python 3.6 on FC).
 FUN_RUNTIMES = {"python3"}
 # FC 3.0 Python runtimes we support (fc3 names; there is no python3.11).
-FC3_RUNTIMES = {"python3.9", "python3.10", "python3.12"}
+FC3_RUNTIMES = set(package.RUNTIMES)
 ENV_LIMIT_BYTES = 4096
 FUNCTIONS_DIR = ROOT / "functions"
 # The properties an fc3 resource may have (the component's schema, src/schema.json): anything
@@ -588,12 +588,13 @@ def ros_schema_problems(template: Path = FUN_TEMPLATE, infra: Path = INFRA_TEMPL
 def main() -> int:
     try:
         problems = all_problems() + ros_schema_problems() + cichecks.all_problems()
+        problems += [p for runtime in package.RUNTIMES for p in package.check_lock(runtime)]
     except (OSError, TemplateError, KeyError, TypeError) as e:
         problems = [f"cannot read the templates: {e}"]
     for problem in problems:
         print(f"template check: {problem}", file=sys.stderr)
     if not problems:
-        print("template checks: template.yml, s.yaml, infra.yml and the workflows ok")
+        print("template checks: template.yml, s.yaml, infra.yml, the workflows and locks ok")
     return 1 if problems else 0
 
 
