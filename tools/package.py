@@ -177,7 +177,8 @@ def write_lock(runtime: str) -> Path:
         files = {norm(re.split(r"-\d", p.name, maxsplit=1)[0]): p for p in Path(tmp).iterdir()}
         lines = [
             f"# FC code package for {runtime}: tablestore and what it requires there, at the",
-            "# versions the runtime tests run, one sha256 each (python -m tools.package --lock).",
+            "# versions the runtime tests run, one sha256 each",
+            "# (python -m tools.package --lock).",
             f"# Left out: {', '.join(sorted(STDLIB_BACKPORTS))} (would shadow the standard library).",
         ]
         for name, version in sorted(closure.items()):

@@ -212,8 +212,7 @@ def s_props(raw, key):
     [
         (
             lambda raw: raw["vars"].update(runtime="python3.11"),
-            "s.yaml gen_code: runtime python3.11 (one of ['python3.10', 'python3.12', "
-            "'python3.9'])",
+            "s.yaml gen_code: runtime python3.11 (one of ['python3.10', 'python3.12'])",
         ),
         (
             lambda raw: s_props(raw, "use_code").update(runtime="python3.10"),
