@@ -179,7 +179,7 @@ def write_lock(runtime: str) -> Path:
             f"# FC code package for {runtime}: tablestore and what it requires there, at the",
             "# versions the runtime tests run, one sha256 each",
             "# (python -m tools.package --lock).",
-            f"# Left out: {', '.join(sorted(STDLIB_BACKPORTS))} (would shadow the standard library).",
+            f"# Left out: {', '.join(sorted(STDLIB_BACKPORTS))} (would shadow the stdlib).",
         ]
         for name, version in sorted(closure.items()):
             digest = hashlib.sha256(files[name].read_bytes()).hexdigest()
