@@ -422,7 +422,15 @@ class API:
         )
         response = pb.GetRangeResponse()
         _set_consumed(response, read_cu, 0)
-        response.rows = encode_rows([encode_row_body(row.primary_key, row.cells) for row in rows])
+        memo: dict[int, tuple[bytes, int]] = {}  # the rows' timestamps often repeat
+        response.rows = encode_rows(
+            [
+                row.body
+                if row.body is not None
+                else encode_row_body(row.primary_key, row.cells, memo)
+                for row in rows
+            ]
+        )
         if next_pk is not None:
             response.next_start_primary_key = encode_row(next_pk)
         return response.SerializeToString()

@@ -14,7 +14,14 @@ from typing import Any
 
 from . import errors
 from .filters import Predicate
-from .indexes import Index, IndexMeta, check_index_meta, check_index_ttl, index_row_visible
+from .indexes import (
+    Index,
+    IndexMeta,
+    check_index_meta,
+    check_index_ttl,
+    index_row_visible,
+    whole_index_row,
+)
 from .keys import decode_key, encode_key, key_range
 from .limits import MAX_TABLES, RANGE_MAX_BYTES, RANGE_MAX_ROWS
 from .plainbuffer import AUTO_INCREMENT, INF_MAX, INF_MIN, Row
@@ -492,6 +499,15 @@ class Engine:
         if is_index:
             self._apply_due()
         floor = table.floor(now) if isinstance(table, Index) else None
+        # An index row read whole is ready-made (see `indexes`).
+        whole = (
+            is_index
+            and spec.filter is None
+            and not spec.columns_to_get
+            and spec.time_range is None
+            and spec.start_column is None
+            and spec.end_column is None
+        )
         rows: list[ReadRow] = []
         size = scanned = 0
         next_key = None
@@ -503,10 +519,13 @@ class Engine:
                     next_key = key
                     break
                 scanned += 1
-                if is_index and not index_row_visible(stored, floor):
-                    continue
-                pk = list(zip(names, decode_key(key, types), strict=True))
-                row = select(meta, pk, stored, spec, now)
+                if whole:
+                    row = whole_index_row(stored, floor)
+                else:
+                    if is_index and not index_row_visible(stored, floor):
+                        continue
+                    pk = list(zip(names, decode_key(key, types), strict=True))
+                    row = select(meta, pk, stored, spec, now)
                 if row is not None:
                     rows.append(row)
                     size += row.size

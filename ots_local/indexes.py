@@ -9,7 +9,9 @@ the predefined column's, or a key value over 1 KB) has no index row.
 Index rows carry one hidden cell under the name `MARKER` (not a valid column name, never
 returned): its timestamp is the oldest of the index primary key cells' timestamps (or the
 newest cell of the row when the index key is the data table's primary key only), so an index
-row expires with the data it was made of under the data table's time-to-live.
+row expires with the data it was made of under the data table's time-to-live. Its value is
+the row as a read of the whole row returns it, `(PlainBuffer row body, size)`, encoded once
+when the row is written: exports page through index tables, and encoding is most of a read.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .limits import (
     MAX_INDEXES_PER_TABLE,
     MAX_PK_VALUE_LENGTH,
 )
-from .rows import value_size
+from .plainbuffer import encode_row_body
+from .rows import ReadRow, row_size, value_size
 from .storage import Columns
 from .tables import TableMeta, valid_name
 
@@ -129,11 +132,16 @@ class Index:
             oldest = ts if oldest is None or ts < oldest else oldest
         if oldest is None:
             oldest = max(versions[0][0] for versions in columns.values())
-        row: Columns = {MARKER: [(oldest, None)]}
-        for name in self.attributes:
+        row: Columns = {}
+        cells = []
+        for name in sorted(self.attributes):
             versions = columns.get(name)
             if versions:
                 row[name] = versions[:1]
+                ts, value = versions[0]
+                cells.append((name, value, ts))
+        pk = list(zip(self.meta.pk_names, values, strict=True))
+        row[MARKER] = [(oldest, (encode_row_body(pk, cells), row_size(pk, cells)))]
         return encode_key(values, self.meta.pk_types), row
 
 
@@ -221,5 +229,14 @@ def check_index_ttl(time_to_live: int, allow_update: bool | None) -> None:
 
 def index_row_visible(stored: Columns, floor: int | None) -> bool:
     """Take an index row's hidden cell out; False if the row has expired."""
-    marker = stored.pop(MARKER, None)
-    return floor is None or marker is None or marker[0][0] > floor
+    marker = stored.pop(MARKER)
+    return floor is None or marker[0][0] > floor
+
+
+def whole_index_row(stored: Columns, floor: int | None) -> ReadRow | None:
+    """An index row read whole (no projection, filter or time range): ready-made, or None if
+    it has expired."""
+    ts, (body, size) = stored[MARKER][0]
+    if floor is not None and ts <= floor:
+        return None
+    return ReadRow([], [], size, body)
