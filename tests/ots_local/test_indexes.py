@@ -294,7 +294,7 @@ def test_index_rows_expire_with_the_table_time_to_live(client):
     assert [pk for pk, _ in scan(client, "codes_by_batch")] == [("b", "new"), ("b", "old")]
     assert until(lambda: len(scan(client, "codes_by_batch")) == 1)
     assert scan(client, "codes_by_batch") == [(("b", "new"), {"uses": 2})]
-    assert scan(client, "codes_by_batch", columns_to_get=KEY + ["uses"]) == [
+    assert scan(client, "codes_by_batch", columns_to_get=[*KEY, "uses"]) == [
         (("b", "new"), {"uses": 2})
     ]
     assert (
@@ -309,7 +309,7 @@ def test_filters_and_projections_on_index_reads(client):
     for i, status in enumerate(["UNUSED", "USED", "UNUSED"]):
         put(client, f"K{i}", batch="b", status=status, uses=i)
     unused = SingleColumnCondition("status", "UNUSED", ComparatorType.EQUAL)
-    assert scan(client, "codes_by_batch", column_filter=unused, columns_to_get=KEY + ["uses"]) == [
+    assert scan(client, "codes_by_batch", column_filter=unused, columns_to_get=[*KEY, "uses"]) == [
         (("b", "K0"), {"uses": 0}),
         (("b", "K2"), {"uses": 2}),
     ]
