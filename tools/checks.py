@@ -568,10 +568,25 @@ def ros_schema_problems(template: Path = FUN_TEMPLATE, infra: Path = INFRA_TEMPL
     return frontdoor.check_ros_schemas(resources)
 
 
+def validate_problems(root: Path = ROOT) -> list[str]:
+    """Everything `make validate` checks besides `fun validate` and actionlint, on the tree at
+    `root`: both templates and infra.yml against the code, every ROS resource against its type's
+    schema, the workflows, and the code package locks. Raises TemplateError (or OSError) when a
+    template or the code cannot be read."""
+    template, infra = root / FUN_TEMPLATE.name, root / INFRA_TEMPLATE.name
+    problems = all_problems(template, root / S_YAML.name, root / "functions", infra)
+    problems += ros_schema_problems(template, infra)
+    problems += cichecks.all_problems(root / ".github" / "workflows", root)
+    for runtime in package.RUNTIMES:
+        lock = root / package.lock_path(runtime).relative_to(ROOT)
+        pinned = root / package.RUNTIMES[runtime][1].relative_to(ROOT)
+        problems += package.check_lock(runtime, lock, pinned)
+    return problems
+
+
 def main() -> int:
     try:
-        problems = all_problems() + ros_schema_problems() + cichecks.all_problems()
-        problems += [p for runtime in package.RUNTIMES for p in package.check_lock(runtime)]
+        problems = validate_problems()
     except (OSError, TemplateError, KeyError, TypeError) as e:
         problems = [f"cannot read the templates: {e}"]
     for problem in problems:

@@ -151,8 +151,19 @@ def check_deploy(name: str, workflow: dict[str, Any]) -> list[str]:
                     problems.append(
                         f"{where}: step {step.get('name')!r} installs after the credentials exist"
                     )
-        if "make smoke" not in runs:
+        if "make deploy TOOL=s" not in runs:
+            problems.append(
+                f"{where}: must deploy with `make deploy TOOL=s` (Serverless Devs: Funcraft is "
+                "discontinued, and only s.yaml + infra.yml deploy the whole front door)"
+            )
+        smoke = [s for s in steps if "make smoke" in str(s.get("run", ""))]
+        if not smoke:
             problems.append(f"{where}: no `make smoke` after the deploy")
+        elif not any("FC_CODES_GATEWAY_URL" in (s.get("env") or {}) for s in smoke):
+            problems.append(
+                f"{where}: the smoke test must go through the front door (FC_CODES_GATEWAY_URL): "
+                "calling FC directly skips routes, auth, throttling and the gateway timeout"
+            )
     if not deploying:
         problems.append(f"{name}: no job runs `make deploy`")
     return problems

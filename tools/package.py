@@ -158,7 +158,7 @@ def check_lock(
         if tested.get(name) != version:
             problems.append(
                 f"lock {runtime}: {name}=={version}, but the runtime tests pin "
-                f"{name}=={tested.get(name)} ({pinned_file.relative_to(ROOT)})"
+                f"{name}=={tested.get(name)} (requirements/{pinned_file.name})"
             )
     if "tablestore" not in lock:
         problems.append(f"lock {runtime}: no tablestore")
