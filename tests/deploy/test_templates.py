@@ -278,10 +278,19 @@ def test_resolve_vars_rejects_an_undefined_variable():
         resolve_vars("${vars.nope}", {})
 
 
-def test_the_role_policy_in_the_docs_is_the_templates_policy(tpl):
-    """s.yaml's role is created by hand from docs/deploy.md: it must grant exactly the same."""
+def test_the_deploy_roles_trust_policy_in_the_docs_admits_only_production_on_main():
+    """CI's deploy role is created by hand from docs/deploy.md: its trust policy must be valid
+    JSON, trust the OIDC provider the workflow names, and only this repository's `production`
+    environment (which the docs restrict to `main`)."""
     text = (FUN_TEMPLATE.parent / "docs" / "deploy.md").read_text(encoding="utf-8")
     blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.S)]
-    policies = [b for b in blocks if "Statement" in b]
-    assert len(policies) == 1
-    assert policies[0]["Statement"] == tpl.policy_statements
+    trusts = [b for b in blocks if "Statement" in b]
+    assert len(trusts) == 1
+    (statement,) = trusts[0]["Statement"]
+    assert statement["Action"] == "sts:AssumeRole" and statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Federated": ["acs:ram::<account>:oidc-provider/github"]}
+    conditions = statement["Condition"]["StringEquals"]
+    assert conditions["oidc:sub"] == "repo:<owner>/<repo>:environment:production"
+    assert conditions["oidc:aud"] == "sts.aliyuncs.com"
+    workflow = load_yaml(FUN_TEMPLATE.parent / ".github" / "workflows" / "deploy.yml")
+    assert workflow["jobs"]["deploy"]["environment"] == "production"
