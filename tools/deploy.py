@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools import checks
+from tools import checks, package
 from tools.templates import (
     FUN_TEMPLATE,
     ROOT,
@@ -87,8 +87,12 @@ def preflight(
     try:
         tpl = load_fun_template(template)
         _, resources = load_s_yaml(s_yaml)
-        if has_code:  # the same checks as `make validate`: both templates against the code
+        if has_code:  # the same checks as `make validate`: templates against the code,
+            # every ROS resource against its type's schema, the code package locks
             problems += checks.all_problems(template, s_yaml, functions)
+            problems += checks.ros_schema_problems(template)
+            if tool == "s":
+                problems += [p for r in package.RUNTIMES for p in package.check_lock(r)]
         if tool == "s":
             regions = {r.props.get("region") for r in resources.values()}
         else:

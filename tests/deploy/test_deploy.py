@@ -140,6 +140,23 @@ def test_a_template_failing_our_checks_is_refused_before_fun_validate(tmp_path, 
     assert calls(log) == []
 
 
+def test_a_ros_resource_that_ros_would_reject_is_refused(tmp_path, capsys, functions):
+    raw = copy.deepcopy(load_yaml(FUN_TEMPLATE))
+    raw["Resources"]["Throttle"] = {
+        "Type": "ALIYUN::ApiGateway::TrafficControl",
+        "Properties": {"TrafficControlName": "fc_codes", "TrafficControlUnit": "SECOND",
+                       "ApiDefault": 10},
+    }  # fmt: skip
+    template = tmp_path / "template.yml"
+    template.write_text(yaml.safe_dump(raw))
+    s_bin, log = fake_tool(tmp_path, "s")
+    status, _, err = run(capsys, "s", ENV, tmp_path / "no-fun", str(s_bin), template=template,
+                         functions=functions)  # fmt: skip
+    assert status == 2
+    assert 'trafficControlUnit: "SECOND" doesn\'t exist in [DAY,HOUR,MINUTE]' in err
+    assert calls(log) == []
+
+
 def test_a_template_that_fun_validate_rejects_is_refused(tmp_path, capsys, functions):
     fun, log = fake_tool(tmp_path, "fun", exit_on="validate")
     status, _, err = run(capsys, "fun", ENV, fun, functions=functions)
