@@ -18,6 +18,7 @@ from localdev.instances import Stopped
 from localdev.web import Request, Response, json_response
 
 CONTROL_PREFIX = "/__localdev/"
+FC3_PREFIX = "/2023-03-30/"  # localdev.fc3api.PREFIX
 MAX_BODY = 64 * 1024 * 1024  # read limit for any request (the APIs enforce their own, lower)
 
 
@@ -108,10 +109,12 @@ class LocalServer(ThreadingHTTPServer):
         fc_api: Callable[[Request], Response],
         health: Callable[[], dict[str, Any]],
         on_error: Callable[[str], None] = print,
+        fc3_api: Callable[[Request], Response] | None = None,
     ) -> None:
         super().__init__(address, Handler)
         self.gateway = gateway
         self.fc_api = fc_api
+        self.fc3_api = fc3_api  # FC 3.0's InvokeFunction (localdev/fc3api.py), if served
         self.health = health
         self.on_error = on_error
 
@@ -133,6 +136,8 @@ class LocalServer(ThreadingHTTPServer):
     def _dispatch(self, request: Request) -> Response:
         if request.path.startswith(fcapi.PREFIX):
             return self.fc_api(request)
+        if self.fc3_api is not None and request.path.startswith(FC3_PREFIX):
+            return self.fc3_api(request)
         if request.path.startswith(CONTROL_PREFIX):
             if request.path == CONTROL_PREFIX + "health" and request.method == "GET":
                 return Response(

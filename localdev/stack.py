@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localdev.fc3api import FC3Api, function_names
 from localdev.fcapi import FCApi
 from localdev.gateway import APP_KEY_HEADER, Gateway
 from localdev.instances import Identity, Invocation, LocalFC
@@ -35,7 +36,7 @@ from localdev.store import (
     start_store,
 )
 from localdev.throttle import Throttle, smoke_app_key
-from tools.templates import INFRA_TEMPLATE, Route, path_template_parameters
+from tools.templates import INFRA_TEMPLATE, S_YAML, Route, path_template_parameters
 
 READY_PREFIX = "localdev ready:"
 
@@ -81,6 +82,7 @@ class Stack:
         self.store: Store | None = None
         self.fc: LocalFC | None = None
         self.fc_api: FCApi | None = None
+        self.fc3_api: FC3Api | None = None
         self.gateway: Gateway | None = None
         self.server: LocalServer | None = None
         self.thread: threading.Thread | None = None
@@ -105,7 +107,12 @@ class Stack:
             python, self.runtime = runtime_python(config.runtime)
         self.app_key = config.app_key or self.data_dir.app_key()
         self.server = LocalServer(
-            (config.host, config.port), self._gateway, self._fc_api, self._health, self.out
+            (config.host, config.port),
+            self._gateway,
+            self._fc_api,
+            self._health,
+            self.out,
+            fc3_api=self._fc3_api,
         )
         self.store = start_store(
             self.data_dir,
@@ -127,6 +134,15 @@ class Stack:
         infra = project.template.with_name(INFRA_TEMPLATE.name)
         throttle = Throttle.from_infra(infra, self.app_key) if infra.is_file() else None
         self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log, throttle)
+        s_yaml = project.template.with_name(S_YAML.name)
+        if s_yaml.is_file():
+            self.fc3_api = FC3Api(
+                function_names(s_yaml, set(project.functions)),
+                self.fc.invoke,
+                LOCAL_ACCESS_KEY_ID,
+                LOCAL_ACCESS_KEY_SECRET,
+                self._log,
+            )
         self.fc_api = FCApi(
             project, self.fc.invoke, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, self._log
         )
@@ -156,6 +172,11 @@ class Stack:
     def _fc_api(self, request: Any) -> Any:
         assert self.fc_api is not None
         return self.fc_api.handle(request)
+
+    def _fc3_api(self, request: Any) -> Any:
+        if self.fc3_api is None:  # no s.yaml beside the template: the gateway says 404
+            return self._gateway(request)
+        return self.fc3_api.handle(request)
 
     def _health(self) -> dict[str, Any]:
         return {
@@ -218,6 +239,7 @@ class Stack:
                 self.data_dir.clear_state()
             self.store.close()
         self.server = self.thread = self.fc = self.fc_api = self.gateway = self.store = None
+        self.fc3_api = None
 
 
 def sample_body(project: Project, route: Route) -> str | None:

@@ -9,8 +9,10 @@ another user (CODE_ALREADY_USED), delete (signed) and without the signature (401
 deleted code (CODE_NOT_FOUND), delete the spare codes, and finally a burst of signed calls is
 throttled (429) by the App's quota (infra.yml gives the smoke App a small one of its own).
 
-Through FC's invoke API (aliyun-fc2, FC 2.0 services: a template.yml deployment or the local
-stack): generate 3 codes -> query -> redeem -> redeem again -> delete -> query deleted.
+Through FC's invoke API: generate 3 codes -> query -> redeem -> redeem again -> delete -> query
+deleted; `--fc-api 2016-08-15` (the default: aliyun-fc2, FC 2.0 services, i.e. template.yml or
+the local stack) or `--fc-api 2023-03-30` (FC 3.0 functions by s.yaml's names, V3-signed by
+tools/fc3_client.py; the local stack serves it too).
 
 Each part prints one line per step, codes masked, and the exit status is 0 only if every step
 of every part run matched (1 on a mismatch, 2 on a usage or configuration error). Codes a part
@@ -24,8 +26,6 @@ overrides the endpoint, e.g. the local stack's FC invoke API. Secrets come from 
 only (never flags: they would show in the process list) and are never printed; the SDK's own
 error logging (which includes request headers) is silenced while it runs.
 
-Functions deployed by s.yaml (FC 3.0) belong to no service, so the FC part (FC 2.0 API) cannot
-reach them: their smoke test is the front door part (docs/deploy.md).
 """
 
 import argparse
@@ -42,8 +42,10 @@ from typing import Any, TextIO
 import fc2
 
 from tools import frontdoor
+from tools.fc3_client import API_VERSION as FC3_API_VERSION
+from tools.fc3_client import FC3Client
 from tools.gateway_client import Answer, GatewayClient
-from tools.templates import FUN_TEMPLATE, INFRA_TEMPLATE, load_fun_template
+from tools.templates import FUN_TEMPLATE, INFRA_TEMPLATE, S_YAML, load_fun_template, load_s_yaml
 
 ENV_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 (a variable name)
@@ -169,6 +171,51 @@ class Invoker:
         if not isinstance(body, dict):
             raise StepFailed(f"result is not a JSON object: {_snippet(resp.data)}")
         return body
+
+
+class FC3Invoker:
+    """Invokes s.yaml's FC 3.0 functions (by their `functionName`) and returns their bodies."""
+
+    def __init__(self, config: Config, names: dict[str, str]):
+        self.names = names  # template function name -> s.yaml functionName
+        self.client = FC3Client(
+            config.endpoint,
+            config.access_key_id,
+            config.access_key_secret,
+            config.security_token,
+            config.timeout_s,
+        )
+
+    def __call__(self, function: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The function's result body. Raises StepFailed on an FC error or a non-object body."""
+        try:
+            result = self.client.invoke(self.names[function], json.dumps(params).encode())
+        except OSError as e:
+            raise StepFailed(f"invoke failed: {type(e).__name__}: {e}") from e
+        request_id = result.headers.get("x-fc-request-id", "")
+        if result.status != 200 or "x-fc-error-type" in result.headers:
+            try:
+                detail = json.loads(result.body)
+            except ValueError:
+                detail = {}
+            detail = detail if isinstance(detail, dict) else {}
+            kind = detail.get("Code") or detail.get("errorType") or "error"
+            message = detail.get("Message") or detail.get("errorMessage") or _snippet(result.body)
+            where = "function error" if result.status == 200 else f"FC API error {result.status}"
+            raise StepFailed(f"{where} {kind}: {message} (request {request_id})")
+        try:
+            body = json.loads(result.body)
+        except ValueError:
+            raise StepFailed(f"result is not JSON: {_snippet(result.body)}") from None
+        if not isinstance(body, dict):
+            raise StepFailed(f"result is not a JSON object: {_snippet(result.body)}")
+        return body
+
+
+def s_function_names(s_yaml: Any = S_YAML) -> dict[str, str]:
+    """The s.yaml resource key (= template.yml's function name) -> its FC 3.0 functionName."""
+    _, resources = load_s_yaml(s_yaml)
+    return {key: str(r.props["functionName"]) for key, r in resources.items()}
 
 
 def _describe_fc_error(e: Any) -> str:
@@ -449,6 +496,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gateway", help=f"the API group's URL (env {ENV_GATEWAY})")
     p.add_argument(
+        "--fc-api",
+        choices=("2016-08-15", FC3_API_VERSION),
+        default="2016-08-15",
+        help="FC's invoke API: 2016-08-15 (FC 2.0 services: template.yml, the local stack) or "
+        f"{FC3_API_VERSION} (FC 3.0 functions: s.yaml)",
+    )
+    p.add_argument(
         "--burst",
         type=int,
         default=60,
@@ -487,7 +541,13 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
     if client is not None:
         print(f"smoke: front door {client.base_url}", file=sys.stdout)
         ok = run_gateway(client, sys.stdout, gateway_timeout_ms(), args.burst) and ok
-    if config is not None:
+    if config is not None and args.fc_api == FC3_API_VERSION:
+        names = s_function_names()
+        print(
+            f"smoke: {config.endpoint} FC 3.0 functions {sorted(names.values())}", file=sys.stdout
+        )
+        ok = run(FC3Invoker(config, names), sys.stdout) and ok
+    elif config is not None:
         print(f"smoke: {config.endpoint} service {config.service}", file=sys.stdout)
         with quiet_sdk_logging():
             ok = run(Invoker(config), sys.stdout) and ok

@@ -7,6 +7,7 @@ same lifecycle through the FC invoke API.
 """
 
 import io
+import json
 import shutil
 from contextlib import redirect_stdout
 
@@ -15,8 +16,8 @@ import pytest
 from localdev.throttle import smoke_app_key
 from tests.localdev.helpers import copy_template
 from tests.support import localdev_stack
-from tools import gateway_client, smoke
-from tools.templates import INFRA_TEMPLATE
+from tools import fc3_client, gateway_client, smoke
+from tools.templates import INFRA_TEMPLATE, S_YAML
 
 APP_KEY = "smoke-test-admin-key"
 
@@ -26,6 +27,7 @@ def stack(tmp_path_factory):
     base = tmp_path_factory.mktemp("front-door")
     template = copy_template(base)
     shutil.copy(INFRA_TEMPLATE, base / INFRA_TEMPLATE.name)
+    shutil.copy(S_YAML, base / S_YAML.name)  # the local FC 3.0 API serves s.yaml's names
     running = localdev_stack.start(template, base / "data", app_key=APP_KEY)
     yield running
     assert running.stop() == 0, "\n".join(running.output)
@@ -84,6 +86,49 @@ def test_make_smoke_passes_through_the_front_door_then_the_fc_api(stack):
     # burst it made 3 signed DELETEs (the code, two spare codes), so the 18th call is refused.
     assert "429 after 18 signed calls (Throttled by APP Flow Control)" in burst
     assert lines[-1] == "smoke: passed"
+
+
+def test_the_fc_part_also_speaks_fc_3_0_by_s_yaml_function_names(stack):
+    env = {
+        "FC_ENDPOINT": stack.url,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": localdev_stack.LOCAL_ACCESS_KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": localdev_stack.LOCAL_ACCESS_KEY_SECRET,
+    }
+    status, lines = run_smoke(["--via", "fc", "--fc-api", "2023-03-30"], env)
+    assert status == 0, lines
+    assert lines[0] == (
+        f"smoke: {stack.url} FC 3.0 functions ['fc-codes-del_code', 'fc-codes-gen_code', "
+        "'fc-codes-query_code', 'fc-codes-use_code']"
+    )
+    assert [line.split(":")[0] for line in lines[1:-1]] == [
+        "ok   generate",
+        "ok   query",
+        "ok   redeem",
+        "ok   redeem again",
+        "ok   delete",
+        "ok   query deleted",
+        "ok   cleanup",
+    ]
+
+
+def test_the_local_fc_3_0_api_checks_the_v3_signature(stack):
+    key, secret = localdev_stack.LOCAL_ACCESS_KEY_ID, localdev_stack.LOCAL_ACCESS_KEY_SECRET
+    body = b'{"code": "AAAA-AAAA-AAAA-AAAA"}'
+    good = fc3_client.FC3Client(stack.url, key, secret).invoke("fc-codes-query_code", body)
+    assert good.status == 200
+    assert json.loads(good.body)["error"]["code"] == "INVALID_CODE"
+    wrong = fc3_client.FC3Client(stack.url, key, "not-the-secret").invoke(
+        "fc-codes-query_code", body
+    )
+    assert wrong.status == 403 and json.loads(wrong.body)["Code"] == "SignatureNotMatch"
+    missing = fc3_client.FC3Client(stack.url, key, secret).invoke("fc-codes-nothing", body)
+    assert missing.status == 404 and json.loads(missing.body)["Code"] == "FunctionNotFound"
+    # A body that is not the one signed: its sha256 no longer matches the signed header.
+    path = "/2023-03-30/functions/fc-codes-query_code/invocations"
+    host = stack.url.split("//", 1)[1]
+    headers = fc3_client.sign("POST", host, path, body, "InvokeFunction", key, secret)
+    tampered = stack.request("POST", path, body + b" ", headers=headers)
+    assert tampered.status == 400 and tampered.json()["Code"] == "ContentSha256Mismatch"
 
 
 def test_the_throttled_app_is_only_the_smoke_app(stack):
