@@ -46,3 +46,20 @@ class Response:
 def json_response(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> Response:
     data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return Response(status, data, [("Content-Type", JSON_TYPE), *(headers or [])])
+
+
+def loggable(text: str) -> str:
+    """`text` as one field of a log line: it cannot end the line or forge another one.
+
+    Control characters (CR, LF, ESC, ...) and every other non-printable character become Python
+    escapes (`\\n`, `\\x1b`, `\\u2028`), and a backslash is doubled so that an escape in the log
+    always means an escaped character, never one the client typed.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(
+        ch
+        if ch.isprintable() and ch != "\\"
+        else ("\\\\" if ch == "\\" else ch.encode("unicode_escape").decode("ascii"))
+        for ch in text
+    )
