@@ -50,10 +50,12 @@ SOCKET_TIMEOUT = 30.0  # any one blocked read or write (a client that stops read
 # errors with 400; an entity too large is its 400 EntityTooLarge).
 GATEWAY_ERRORS = {
     400: ("INVALID_REQUEST", "Invalid Request"),
+    404: ("NOT_FOUND", "Invalid Url"),
     408: ("REQUEST_TIMEOUT", "Request Timeout"),
     413: ("PAYLOAD_TOO_LARGE", "Request Body Too Large"),
     414: ("URI_TOO_LONG", "Request Url Too Long"),
     431: ("HEADERS_TOO_LARGE", "Request Headers Too Large"),
+    500: ("INTERNAL", "Internal Error"),
     501: ("NOT_IMPLEMENTED", "Invalid Method"),
     503: ("TOO_MANY_CONNECTIONS", "Too Many Connections"),
     505: ("HTTP_VERSION_NOT_SUPPORTED", "Invalid HTTP Version"),
@@ -61,6 +63,7 @@ GATEWAY_ERRORS = {
 FC_ERRORS = {
     408: (408, "RequestTimeout"),
     413: (400, "EntityTooLarge"),
+    500: (500, "InternalServerError"),
     501: (400, "PathNotSupported"),
     503: (503, "ServiceUnavailable"),
 }
@@ -76,17 +79,24 @@ class ClientGone(Exception):
     """The client closed the connection before its request was complete."""
 
 
-def error_answer(path: str, status: int, message: str, request_id: str) -> Response:
-    """The listener's own error answer in the shape of the API that `path` belongs to."""
+def error_answer(
+    path: str, status: int, message: str, request_id: str, code: str | None = None
+) -> Response:
+    """The listener's own error answer in the shape of the API that `path` belongs to.
+
+    `code` overrides the gateway's code for `status` (503 is also STOPPING).
+    """
     if path.startswith(fcapi.PREFIX):
-        fc_status, code = FC_ERRORS.get(status, (400, "InvalidArgument"))
-        response = json_response(fc_status, {"ErrorCode": code, "ErrorMessage": message})
+        fc_status, fc_code = FC_ERRORS.get(status, (400, "InvalidArgument"))
+        response = json_response(fc_status, {"ErrorCode": fc_code, "ErrorMessage": message})
         response.headers.append(("X-Fc-Request-Id", request_id))
     else:
-        code, gateway_message = GATEWAY_ERRORS.get(status, ("INVALID_REQUEST", "Invalid Request"))
-        response = error_response(GatewayError(status, code, message, gateway_message), request_id)
+        default, gateway_message = GATEWAY_ERRORS.get(
+            status, ("INVALID_REQUEST", "Invalid Request")
+        )
+        error = GatewayError(status, code or default, message, gateway_message)
+        response = error_response(error, request_id)
         response.headers.append((REQUEST_ID_HEADER, request_id))
-    response.headers.append(("Connection", "close"))
     return response
 
 
@@ -233,7 +243,9 @@ class Handler(BaseHTTPRequestHandler):
             path = parts[1].decode("latin-1") if len(parts) > 1 else ""
         request_id = str(uuid.uuid4())
         self.close_connection = True
-        self._send(error_answer(path.partition("?")[0], code, text, request_id))
+        response = error_answer(path.partition("?")[0], code, text, request_id)
+        response.headers.append(("Connection", "close"))
+        self._send(response)
         method = self.command or "-"
         self.server.on_error(
             f"{loggable(method)} {loggable_path(path.partition('?')[0], None)} -> - {code} "
@@ -318,7 +330,9 @@ class LocalServer(ThreadingHTTPServer):
         head = f"HTTP/1.1 503 {HTTPStatus(503).phrase}\r\n" + "".join(
             f"{key}: {value}\r\n" for key, value in response.headers
         )
-        head += f"Retry-After: 1\r\nContent-Length: {len(response.body)}\r\n\r\n"
+        head += (
+            f"Retry-After: 1\r\nConnection: close\r\nContent-Length: {len(response.body)}\r\n\r\n"
+        )
         try:
             sock.setblocking(False)
             sock.send(head.encode("latin-1") + response.body)
@@ -395,10 +409,11 @@ class LocalServer(ThreadingHTTPServer):
         try:
             return self._dispatch(request)
         except Stopped as e:
-            return _error(503, "STOPPING", str(e))
+            return error_answer(request.path, 503, str(e), str(uuid.uuid4()), "STOPPING")
         except Exception:
             self.on_error(traceback.format_exc())
-            return _error(500, "INTERNAL", "internal error of the local stack (see its log)")
+            message = "internal error of the local stack (see its log)"
+            return error_answer(request.path, 500, message, str(uuid.uuid4()))
 
     def _dispatch(self, request: Request) -> Response:
         if request.path.startswith(fcapi.PREFIX):
@@ -410,7 +425,7 @@ class LocalServer(ThreadingHTTPServer):
                     json.dumps(self.health()).encode("utf-8"),
                     [("Content-Type", "application/json")],
                 )
-            return _error(404, "NOT_FOUND", "unknown control path")
+            return error_answer(request.path, 404, "unknown control path", str(uuid.uuid4()))
         return self.gateway(request)
 
 
@@ -418,7 +433,3 @@ def _stop_reading(handler: Handler) -> None:
     """The handler's reads end (end of file); writing still works, so it can answer 408."""
     with contextlib.suppress(OSError):
         handler.connection.shutdown(socket.SHUT_RD)
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return json_response(status, {"error": {"code": code, "message": message, "request_id": ""}})

@@ -25,6 +25,7 @@ import pytest
 
 from localdev.fcapi import MAX_CLOCK_SKEW_S
 from localdev.gateway import loggable_path, mask
+from localdev.instances import Stopped
 from localdev.server import MAX_HEADER_BYTES, MAX_REQUEST_LINE, LocalServer
 from localdev.stack import Stack, StackConfig
 from localdev.store import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, DataDir
@@ -370,16 +371,9 @@ def small_server():
     """A bare listener with small limits, answering every request with a 200."""
     servers = []
 
-    def start(**limits):
+    def start(answer=lambda request: json_response(200, {"ok": True}), **limits):
         logged = []
-        server = LocalServer(
-            ("127.0.0.1", 0),
-            lambda request: json_response(200, {"ok": True}),
-            lambda request: json_response(200, {"ok": True}),
-            dict,
-            logged.append,
-            **limits,
-        )
+        server = LocalServer(("127.0.0.1", 0), answer, answer, dict, logged.append, **limits)
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
         thread.start()
         server.logged = logged
@@ -470,6 +464,25 @@ def test_stopping_the_listener_ends_idle_connections_at_once(small_server):
     assert time.monotonic() - started < 2
     assert sock.recv(1) == b""
     sock.close()
+
+
+def test_a_failure_of_the_stack_is_answered_in_the_shape_of_the_api_called(small_server):
+    def broken(request):
+        if "stopping" in request.path:
+            raise Stopped("the local stack is stopping")
+        raise KeyError("secret detail")
+
+    server = small_server(broken)
+    for path, status, code in [("/x", 500, "INTERNAL"), ("/stopping", 503, "STOPPING")]:
+        answer = exchange(server.port, f"GET {path} HTTP/1.1\r\n\r\n".encode())
+        assert "secret" not in gateway_error(answer, status, code)
+    for path, status, code in [
+        (INVOKE_PATH, 500, "InternalServerError"),
+        (INVOKE_PATH + "/stopping", 503, "ServiceUnavailable"),
+    ]:
+        answer = exchange(server.port, f"POST {path} HTTP/1.1\r\n\r\n".encode())
+        assert "secret" not in fc_error(answer, status, code)
+    assert len([line for line in server.logged if "KeyError: 'secret detail'" in line]) == 2
 
 
 # --- 11. what the stack writes under .local/ is the user's alone --------------------------------
