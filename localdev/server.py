@@ -146,6 +146,10 @@ class Handler(BaseHTTPRequestHandler):
         method()
         self.wfile.flush()
 
+    def finish(self) -> None:
+        self.server.unwatch(self)  # the connection is done: no deadline may touch it any more
+        super().finish()
+
     def _serve(self) -> None:
         path, _, query = self.path.partition("?")
         try:

@@ -401,7 +401,7 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout(small_server):
         started = time.monotonic()
         assert sock.recv(1) == b""  # closed by the server, nothing said
         assert 0.15 < time.monotonic() - started < 3
-    wait_for(lambda: server.active == 0)
+    wait_for(lambda: server.active == 0 and not server.deadlines)
 
 
 def test_a_request_that_does_not_arrive_whole_in_time_is_a_408(small_server):
@@ -450,7 +450,7 @@ def test_connections_over_the_limit_get_a_503_and_threads_stay_bounded(small_ser
     finally:
         for sock in idle:
             sock.close()
-    wait_for(lambda: server.active == 0)
+    wait_for(lambda: server.active == 0 and not server.deadlines)
     assert exchange(server.port, b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
 
 
