@@ -79,9 +79,9 @@ class PayloadTooLarge(ServiceError):
     code = "PAYLOAD_TOO_LARGE"
     status = 413
 
-    def __init__(self, size, limit):
+    def __init__(self, size, limit, what="request body"):
         super(PayloadTooLarge, self).__init__(
-            "request body is %d bytes; the limit is %d bytes" % (size, limit)
+            "%s is %d bytes; the limit is %d bytes" % (what, size, limit)
         )
 
 
