@@ -34,7 +34,14 @@ from urllib.parse import unquote
 
 from localdev.instances import Invocation, Stopped
 from localdev.project import Project
-from localdev.web import Request, Response, json_response, loggable
+from localdev.web import (
+    LOGGED_METHOD_MAX,
+    LOGGED_PATH_MAX,
+    Request,
+    Response,
+    json_response,
+    loggable,
+)
 
 API_VERSION = "2016-08-15"
 PREFIX = f"/{API_VERSION}/"
@@ -158,7 +165,8 @@ class FCApi:
         response.headers.append(("X-Fc-Request-Id", request_id))
         error = response.header("X-Fc-Error-Type")
         self.log(
-            f"FC API {loggable(request.method)} {loggable(path)} -> {target} {response.status}"
+            f"FC API {loggable(request.method, LOGGED_METHOD_MAX)} "
+            f"{loggable(path, LOGGED_PATH_MAX)} -> {target} {response.status}"
             + (f" {error}" if error else "")
             + f" [{request_id}]",
             invocation,

@@ -30,13 +30,21 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from localdev.instances import Invocation
-from localdev.web import Request, Response, json_response, loggable
+from localdev.web import (
+    LOGGED_METHOD_MAX,
+    LOGGED_PATH_MAX,
+    Request,
+    Response,
+    json_response,
+    loggable,
+)
 from tools.templates import Route
 
 MAX_REQUEST_BODY = 8 * 1024 * 1024  # API Gateway's limit on request bodies
 MAX_RESPONSE_BODY = 6 * 1024 * 1024  # what API Gateway takes back from FC
 APP_KEY_HEADER = "X-Ca-Key"
 REQUEST_ID_HEADER = "X-Ca-Request-Id"
+MASK_SHOWN_MAX = 8  # letters and digits a masked value shows at each end, at most
 # Not forwarded to the function: they describe this hop, not the request.
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 
@@ -108,13 +116,14 @@ class RouteTable:
 
 
 def mask(value: str) -> str:
-    """A path value as the log shows it: at most a quarter of its letters and digits at each end.
+    """A path value as the log shows it: at most a quarter of its letters and digits at each end
+    (and at most MASK_SHOWN_MAX).
 
     Only letters and digits count, and padding around them is not shown: a code padded with
     spaces or dashes (`%20%20...CODE`, which the functions accept) is masked like the bare code.
     """
     significant = [i for i, ch in enumerate(value) if ch.isalnum()]
-    shown = len(significant) // 4
+    shown = min(len(significant) // 4, MASK_SHOWN_MAX)
     if not shown:
         return "****"
     head = value[significant[0] : significant[shown - 1] + 1]
@@ -136,7 +145,7 @@ def loggable_path(path: str, params: dict[str, str] | None) -> str:
     else:
         secret = set(params.values())
         shown = [mask(seg) if seg in secret else seg for seg in segments]
-    return loggable("/".join(shown))
+    return loggable("/".join(shown), LOGGED_PATH_MAX)
 
 
 def build_event(
@@ -269,8 +278,8 @@ class Gateway:
         if invocation is not None and invocation.init_duration_ms is not None:
             cold = f", cold start {invocation.init_duration_ms:.0f} ms"
         self.log(
-            f"{loggable(request.method)} {logged_path} -> {target} {response.status} "
-            f"{ms:.1f} ms{cold} [{request_id}]",
+            f"{loggable(request.method, LOGGED_METHOD_MAX)} {logged_path} -> {target} "
+            f"{response.status} {ms:.1f} ms{cold} [{request_id}]",
             invocation,
         )
         return response

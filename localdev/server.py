@@ -33,7 +33,14 @@ from typing import Any
 from localdev import fcapi
 from localdev.gateway import REQUEST_ID_HEADER, GatewayError, error_response, loggable_path
 from localdev.instances import Stopped
-from localdev.web import Request, Response, json_response, loggable
+from localdev.web import (
+    LOGGED_METHOD_MAX,
+    LOGGED_PATH_MAX,
+    Request,
+    Response,
+    json_response,
+    loggable,
+)
 
 CONTROL_PREFIX = "/__localdev/"
 MAX_BODY = 64 * 1024 * 1024  # read limit for any request (the APIs enforce their own, lower)
@@ -250,10 +257,10 @@ class Handler(BaseHTTPRequestHandler):
         response = error_answer(path.partition("?")[0], code, text, request_id)
         response.headers.append(("Connection", "close"))
         self._send(response)
-        method = self.command or "-"
+        method = loggable(self.command or "-", LOGGED_METHOD_MAX)
+        logged_path = loggable_path(path.partition("?")[0], None)
         self.server.on_error(
-            f"{loggable(method)} {loggable_path(path.partition('?')[0], None)} -> - {code} "
-            f"({loggable(text)}) [{request_id}]"
+            f"{method} {logged_path} -> - {code} ({loggable(text, LOGGED_PATH_MAX)}) [{request_id}]"
         )
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -119,6 +119,20 @@ def test_mask_shows_a_quarter_of_the_letters_and_digits_at_most():
     assert mask("BETA-WYF7-4VX2-QZHP-0KST") == "BETA-W****P-0KST"
     assert mask("ABC") == mask("   ") == "****"
     assert loggable_path("/codes/%41BCD", {"code": "ABCD"}) == "/codes/A****D"
+    assert mask("A" * 100 + "B" * 100) == "AAAAAAAA****BBBBBBBB"  # at most 8 at each end
+
+
+def test_a_long_path_or_method_is_cut_in_the_log(stack):
+    long_path = "/" + "p" * 4000 + "/" + "s" * 4000
+    answer = exchange(stack.port, f"GET {long_path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    gateway_error(answer, 404, "NOT_FOUND")
+    (line,) = lines_with(stack, answer[1]["X-Ca-Request-Id"])
+    assert line.startswith("GET /" + "p" * 255 + "...[+")
+    assert len(line) < 400
+    answer = exchange(stack.port, b"M" * 5000 + b" /x HTTP/1.1\r\nHost: x\r\n\r\n")
+    gateway_error(answer, 501, "NOT_IMPLEMENTED")
+    (line,) = lines_with(stack, answer[1]["X-Ca-Request-Id"])
+    assert line.startswith("M" * 32 + "...[+4968 chars] /x -> - 501 ") and len(line) < 700
 
 
 # --- 3. the FC API checks the date window and the body's MD5 -----------------------------------
@@ -243,6 +257,7 @@ def test_control_characters_reach_neither_the_fc_api_log_nor_a_method(stack):
 def test_loggable_escapes_what_could_end_or_fake_a_line():
     assert loggable("/codes/ABC") == "/codes/ABC"
     assert loggable("a\r\nb\x1b\u2028\\") == "a\\r\\nb\\x1b\\u2028\\\\"
+    assert loggable("x" * 300 + "\n", 256) == "x" * 256 + "...[+45 chars]"
 
 
 # --- 6. a client that goes away early is one log line ------------------------------------------
