@@ -354,14 +354,16 @@ class LocalServer(ThreadingHTTPServer):
             pass
         finally:
             self.shutdown_request(sock)
-        now = time.monotonic()
         with self.lock:
-            self.refused += 1
-            if now - self.refused_logged_at < 1.0:
+            self.refused += 1  # the reaper logs them, one line a second at most
+
+    def _log_refusals(self, now: float) -> None:
+        with self.lock:
+            if not self.refused or now - self.refused_logged_at < 1.0:
                 return
             count, self.refused, self.refused_logged_at = self.refused, 0, now
         self.on_error(
-            f"refused {count} connection(s) with 503: {self.max_connections} already open "
+            f"refused {count} connection(s) with 503: {self.max_connections} were open "
             "(the listener's limit)"
         )
 
@@ -392,6 +394,7 @@ class LocalServer(ThreadingHTTPServer):
                     handler.timed_out = True
             for handler in late:
                 _stop_reading(handler)
+            self._log_refusals(time.monotonic())
             if closing:
                 return
 
