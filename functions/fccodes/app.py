@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 
-from . import codes, events, log, params
+from . import api, codes, events, log, params
 from .errors import ServiceError, StoreUnavailable
 from .retry import Deadline
 from .service import CodeService
@@ -72,11 +72,13 @@ def initialize(context):
 
 
 class Operation(object):
-    """What a handler module serves: its name, route and the call between decode and render."""
+    """What a handler module serves: its declaration (`fccodes.api`), route and the call between
+    decode and render."""
 
-    def __init__(self, name, method, template, run):
-        self.name = name
-        self.route = events.Route(method, template)
+    def __init__(self, declared, run):
+        self.declared = declared
+        self.name = declared.name
+        self.route = events.Route(declared.method, declared.path)
         self.run = run
 
 
@@ -105,10 +107,10 @@ def _delete(rt, incoming, deadline, fields):
     return 200, events.deleted_body(key, rt.service.delete(key, deadline))
 
 
-GENERATE = Operation("generate", "POST", "/codes", _generate)
-REDEEM = Operation("redeem", "POST", "/codes/{code}/redeem", _redeem)
-QUERY = Operation("query", "GET", "/codes/{code}", _query)
-DELETE = Operation("delete", "DELETE", "/codes/{code}", _delete)
+GENERATE = Operation(api.GENERATE, _generate)
+REDEEM = Operation(api.REDEEM, _redeem)
+QUERY = Operation(api.QUERY, _query)
+DELETE = Operation(api.DELETE, _delete)
 
 
 def handle(operation, event, context):
