@@ -14,7 +14,7 @@ REQUIRE_RUNTIMES ?= 0
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
 PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots openapi lint-openapi
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -92,10 +92,25 @@ node_modules/.fc-codes-stamp: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-validate: venv node_modules/.fc-codes-stamp  ## fun validate, our template checks, actionlint
+validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, our template checks, actionlint, the OpenAPI linter
 	$(FUN) validate -t template.yml
 	$(PY) -m tools.checks
 	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+# --- the API's document (docs/openapi.json, from functions/fccodes/api.py) ---------------------
+REDOCLY := tools/openapi-lint/node_modules/.bin/redocly
+
+openapi: venv  ## regenerate docs/openapi.json from the API's declaration, examples from a real run
+	$(PY) -m tools.openapi
+
+# Redocly's CLI, pinned in tools/openapi-lint/package-lock.json (apart from Funcraft's).
+tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/openapi-lint/package-lock.json
+	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint-openapi: venv tools/openapi-lint/node_modules/.stamp  ## docs/openapi.json is current, valid OpenAPI 3.1 and clean under redocly lint
+	$(PY) -m tools.openapi --check
+	$(REDOCLY) lint docs/openapi.json
 
 deploy: venv $(if $(filter s,$(TOOL)),,node_modules/.fc-codes-stamp)  ## deploy after preflight (TOOL=fun|ros|s)
 	$(PY) -m tools.deploy --tool $(TOOL)

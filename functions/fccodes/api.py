@@ -163,7 +163,11 @@ ERRORS = {
         ),
         Error("UNAUTHORIZED", 401, "an admin route without a valid app key (API Gateway)"),
         Error("CODE_NOT_FOUND", 404, "no such code"),
-        Error("NOT_FOUND", 404, "no route for this method and path (API Gateway)"),
+        Error(
+            "NOT_FOUND",
+            404,
+            "no route for this method and path (API Gateway), e.g. an empty {code} segment",
+        ),
         Error("METHOD_NOT_ALLOWED", 405, "a method the path does not serve; `Allow` names them"),
         Error("CODE_ALREADY_USED", 409, "used up (single-use: redeemed; multi-use: all uses)"),
         Error("CODE_EXPIRED", 409, "now >= valid_until"),
@@ -309,6 +313,7 @@ REDEEM = Operation(
         "CODE_EXPIRED",
         "CODE_NOT_YET_VALID",
         "PAYLOAD_TOO_LARGE",
+        "NOT_FOUND",
     ),
 )
 
@@ -323,7 +328,7 @@ QUERY = Operation(
     (),
     200,
     "CodeInfo",
-    ("INVALID_CODE", "CODE_NOT_FOUND"),
+    ("INVALID_CODE", "CODE_NOT_FOUND", "NOT_FOUND"),
 )
 
 DELETE = Operation(
@@ -337,7 +342,7 @@ DELETE = Operation(
     (),
     200,
     "Deleted",
-    ("INVALID_CODE", "UNAUTHORIZED"),
+    ("INVALID_CODE", "UNAUTHORIZED", "NOT_FOUND"),
 )
 
 OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE)

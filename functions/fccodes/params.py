@@ -115,14 +115,16 @@ def _fields(params, spec):
         for alias in aliases:
             names[alias] = canonical
     values = {}  # type: dict
+    seen = {}  # type: dict
     for given, value in params.items():
         canonical = names.get(given)
         if canonical is None:
             raise InvalidRequest(given, _unknown(given, [c for c, _ in spec]))
-        if canonical in values:
-            raise InvalidRequest(
-                given, "given twice (as %r and %r)" % (values[canonical][0], given)
-            )
+        # A null counts as not given, but not as a licence to name a field twice: the answer
+        # must not depend on which of the two names comes first in the object.
+        if canonical in seen:
+            raise InvalidRequest(given, "given twice (as %r and %r)" % (seen[canonical], given))
+        seen[canonical] = given
         if value is not None:
             values[canonical] = (given, value)
     return values
