@@ -57,6 +57,13 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, or one nobody has heard of) is the gateway's to refuse with
+        # 405 and an Allow header, like API Gateway does, not http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks: list[bytes] = []
@@ -108,12 +115,14 @@ class LocalServer(ThreadingHTTPServer):
         fc_api: Callable[[Request], Response],
         health: Callable[[], dict[str, Any]],
         on_error: Callable[[str], None] = print,
+        pages: Callable[[Request], Response | None] | None = None,
     ) -> None:
         super().__init__(address, Handler)
         self.gateway = gateway
         self.fc_api = fc_api
         self.health = health
         self.on_error = on_error
+        self.pages = pages  # the document, the reference and the console (localdev.portal)
 
     @property
     def url(self) -> str:
@@ -141,7 +150,8 @@ class LocalServer(ThreadingHTTPServer):
                     [("Content-Type", "application/json")],
                 )
             return _error(404, "NOT_FOUND", "unknown control path")
-        return self.gateway(request)
+        page = self.pages(request) if self.pages is not None else None
+        return page if page is not None else self.gateway(request)
 
 
 def _error(status: int, code: str, message: str) -> Response:

@@ -16,7 +16,7 @@ from typing import Any
 
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
-from fccodes import api  # the API's declaration: routes, functions, auth
+from fccodes.api import ADMIN, OPERATIONS  # the API's declaration
 from tools.templates import (
     FUN_TEMPLATE,
     ROOT,
@@ -32,9 +32,7 @@ from tools.templates import (
 )
 
 # The API's declaration (functions/fccodes/api.py): route -> (function, admin?).
-ROUTES = {
-    (op.method, op.gateway_path): (op.function, op.auth == api.ADMIN) for op in api.OPERATIONS
-}
+ROUTES = {(op.method, op.gateway_path): (op.function, op.auth == ADMIN) for op in OPERATIONS}
 FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
 ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
 OTS_ENDPOINT_RE = re.compile(

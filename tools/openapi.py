@@ -59,6 +59,7 @@ def _schema(field: api.Field, output: bool = False) -> dict[str, Any]:
         else:
             schema = {
                 "type": ["string", "number"],
+                "pattern": api.TIME_PATTERN,
                 "description": "RFC 3339 (2026-12-01T00:00:00+08:00), 'YYYY-MM-DD HH:MM:SS' in "
                 "CODE_TIMEZONE, or epoch seconds",
             }
@@ -214,10 +215,13 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
                 "name": name,
                 "in": "path",
                 "required": True,
-                "description": "a code; case, spaces, - and _ do not matter; O reads as 0, "
-                "I and L as 1",
-                "schema": {"type": "string", "minLength": 1},
-                "example": recorded.get("path_example", "BETA-0SE8-WWPC-K8RS-MPJD"),
+                "description": api.PATH_PARAMETERS[name].description,
+                "schema": {
+                    k: v
+                    for k, v in _schema(api.PATH_PARAMETERS[name]).items()
+                    if k != "description"
+                },
+                "example": recorded["path_example"],
             }
             for name in op.path_parameters
         ]
@@ -240,6 +244,9 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
             "content": {"application/json": success},
         }
     }
+    links = code_links(op)
+    if links:
+        responses[str(op.status)]["links"] = links
     by_status: dict[int, list[api.Error]] = {}
     for code in (*op.errors, *api.ALWAYS):
         error = api.ERRORS[code]
@@ -266,6 +273,27 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
         responses[str(status)] = response
     spec["responses"] = responses
     return spec
+
+
+def code_links(op: api.Operation) -> dict[str, Any]:
+    """Links from an answer that names codes to every other operation on a code: a client (and
+    schemathesis' stateful phase) can follow generate -> redeem -> query -> delete."""
+    fields = {f.name for f in api.RESPONSES[op.response]}
+    if "codes" in fields:
+        source = "$response.body#/codes/0"
+    elif "code" in fields:
+        source = "$response.body#/code"
+    else:
+        return {}
+    return {
+        target.name: {
+            "operationId": target.name,
+            "parameters": {"code": source},
+            "description": f"{target.summary}: the code of this answer",
+        }
+        for target in api.OPERATIONS
+        if "code" in target.path_parameters and target is not op
+    }
 
 
 # --- the recorded answers ---------------------------------------------------------------------

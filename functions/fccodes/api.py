@@ -16,7 +16,7 @@ OPERATIONS, give it a handler, then run `make openapi` and the tests: each place
 disagrees fails a test that names it.
 """
 
-from .codes import MAX_PREFIX_LENGTH
+from .codes import MAX_KEY_LENGTH, MAX_PREFIX_LENGTH, MIN_KEY_LENGTH
 
 ADMIN = "admin"  # signed: API Gateway APP auth in production, X-Ca-Key locally
 PUBLIC = "public"  # anonymous
@@ -144,6 +144,32 @@ MAX_USER_ID_LENGTH = 128
 MAX_BATCH_LENGTH = 64
 # 1-8 symbols (no I, L, O, U), either case, with separators (spaces, - and _) anywhere.
 PREFIX_PATTERN = "^[\\s_-]*(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z][\\s_-]*){1,%d}$" % MAX_PREFIX_LENGTH
+
+MAX_CODE_INPUT_LENGTH = 64  # generous for separators; longer input cannot be a code
+# What a code may look like as typed: 11-31 symbols of the alphabet or a look-alike (O, I, L),
+# either case, with separators anywhere. Whether its check symbol is right no pattern can say.
+CODE_PATTERN = "^[\\s_-]*(?:[0-9A-TV-Za-tv-z][\\s_-]*){%d,%d}$" % (MIN_KEY_LENGTH, MAX_KEY_LENGTH)
+
+# An input time as a string (a number is epoch seconds): RFC 3339 or the tutorial's
+# "YYYY-MM-DD HH:MM:SS" (then in CODE_TIMEZONE). A date that does not exist is still refused.
+TIME_PATTERN = (
+    "^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?"
+    "\\s*([Zz]|[+-][0-9]{2}:?[0-9]{2})?\\s*$"
+)
+
+# Path parameters, by the name in braces.
+PATH_PARAMETERS = {
+    "code": Field(
+        "code",
+        STRING,
+        "a code; case, spaces, - and _ do not matter; O reads as 0, I and L as 1; a wrong "
+        "check symbol is INVALID_CODE",
+        required=True,
+        min_length=1,
+        max_length=MAX_CODE_INPUT_LENGTH,
+        pattern=CODE_PATTERN,
+    ),
+}
 
 # --- errors ---------------------------------------------------------------------------------------
 ERRORS = {

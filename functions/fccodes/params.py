@@ -14,7 +14,7 @@ from .errors import InvalidCode, InvalidRequest
 MAX_USES_LIMIT = api.GENERATE.field("max_uses").maximum
 MAX_USER_ID_LENGTH = api.REDEEM.field("user_id").max_length
 MAX_BATCH_LENGTH = api.GENERATE.field("batch").max_length
-MAX_CODE_INPUT_LENGTH = 64  # generous for separators; longer input cannot be a code
+MAX_CODE_INPUT_LENGTH = api.MAX_CODE_INPUT_LENGTH
 
 
 def _names(operation):
