@@ -14,7 +14,7 @@ REQUIRE_RUNTIMES ?= 0
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
 PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots openapi lint-openapi
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots openapi lint-openapi console-screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -107,6 +107,10 @@ openapi: venv  ## regenerate docs/openapi.json from the API's declaration, examp
 tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/openapi-lint/package-lock.json
 	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
+
+console-screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
+	$(PY) -m pytest -q tests/api/test_console.py
+	cp build/console/console.png docs/console.png
 
 lint-openapi: venv tools/openapi-lint/node_modules/.stamp  ## docs/openapi.json is current, valid OpenAPI 3.1 and clean under redocly lint
 	$(PY) -m tools.openapi --check
