@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from bench import report
 from fccodes import api
-from tests.support import ots_server
+from harness import ots_server
 
 ROOT = report.ROOT
 # The FC runtimes' virtualenvs, as `make test` builds them; the newest runtime is this
