@@ -8,10 +8,10 @@ import ast
 import sys
 from pathlib import Path
 
-from fccodes.api import OPERATIONS
+from fccodes.api import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = tuple(op.function for op in OPERATIONS)  # the API's declaration names them
+HANDLERS = FUNCTIONS  # the handler modules: the API's declaration names them
 ALLOWED = {"fccodes.app"}
 
 

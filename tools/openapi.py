@@ -152,14 +152,16 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def build(examples: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document; `examples` as `record()` returns them."""
+def build(
+    examples: dict[str, Any], operations: tuple[api.Operation, ...] = api.OPERATIONS
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `operations`; `examples` as `record()` returns them."""
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA}
     for name in api.RESPONSES:
         schemas[name] = response_schema(name)
     paths: dict[str, Any] = {}
-    for op in api.OPERATIONS:
+    for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = operation(op, examples, schemas)
     error_rows = "\n".join(
         f"| `{e.code}` | {e.status} | {e.when} |"
@@ -209,22 +211,14 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
         "tags": ["codes"],
         "security": [{SECURITY: []}] if op.auth == api.ADMIN else [],
     }
-    if op.path_parameters:
-        spec["parameters"] = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "description": api.PATH_PARAMETERS[name].description,
-                "schema": {
-                    k: v
-                    for k, v in _schema(api.PATH_PARAMETERS[name]).items()
-                    if k != "description"
-                },
-                "example": recorded["path_example"],
-            }
-            for name in op.path_parameters
-        ]
+    parameters = [
+        parameter(api.PATH_PARAMETERS[name], "path", recorded.get("path", {}).get(name))
+        for name in op.path_parameters
+    ]
+    parameters += [parameter(f, "query") for f in op.query]
+    parameters += [parameter(f, "header") for f in op.headers]
+    if parameters:
+        spec["parameters"] = parameters
     if op.body:
         body_name = op.name.capitalize() + "Request"
         schemas[body_name] = request_schema(op)
@@ -235,15 +229,12 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
             "required": any(f.required for f in op.body),
             "content": {"application/json": content},
         }
-    success: dict[str, Any] = {"schema": _ref(op.response)}
-    if str(op.status) in recorded:
-        success["examples"] = recorded[str(op.status)]
-    responses: dict[str, Any] = {
-        str(op.status): {
-            "description": op.summary,
-            "content": {"application/json": success},
+    responses: dict[str, Any] = {}
+    for status, name, when in ((op.status, op.response, op.summary), *op.other_statuses):
+        responses[str(status)] = {
+            "description": when,
+            "content": success_content(op, name, recorded.get(str(status))),
         }
-    }
     links = code_links(op)
     if links:
         responses[str(op.status)]["links"] = links
@@ -273,6 +264,38 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
         responses[str(status)] = response
     spec["responses"] = responses
     return spec
+
+
+def parameter(field: api.Field, where: str, example: Any = None) -> dict[str, Any]:
+    """A path, query or header parameter: a string on the wire, never null."""
+    schema = _schema(field)
+    if isinstance(schema["type"], list):
+        schema["type"] = [t for t in schema["type"] if t != "null"]
+        if len(schema["type"]) == 1:
+            schema["type"] = schema["type"][0]
+    spec = {
+        "name": field.name,
+        "in": where,
+        "required": field.required,
+        "description": schema.pop("description"),
+        "schema": schema,
+    }
+    if example is not None:
+        spec["example"] = example
+    return spec
+
+
+def success_content(op: api.Operation, name: str, examples: Any) -> dict[str, Any]:
+    """A success's media types (by Accept): JSON in the declared shape, CSV as text."""
+    content: dict[str, Any] = {}
+    for media in op.media:
+        if media == api.JSON:
+            content[media] = {"schema": _ref(name)}
+            if examples:
+                content[media]["examples"] = examples
+        else:
+            content[media] = {"schema": {"type": "string"}}
+    return content
 
 
 def code_links(op: api.Operation) -> dict[str, Any]:
@@ -375,7 +398,7 @@ def _no_environment_credentials() -> Iterator[None]:
 
 
 def record() -> dict[str, Any]:
-    """{operation: {"request", "path_example", status: examples, error code: body}}."""
+    """{operation: {"request", "path": {name: example}, status: examples, error code: body}}."""
     out: dict[str, dict[str, Any]] = {op.name: {} for op in api.OPERATIONS}
     gen, redeem, query, delete = api.GENERATE, api.REDEEM, api.QUERY, api.DELETE
 
@@ -422,7 +445,7 @@ def _walk(
     codes = keep(gen, "generated", rec.call(gen, body=request), 201)["codes"]
     out[redeem.name]["request"] = {"user_id": "player-42"}
     for op in (redeem, query, delete):
-        out[op.name]["path_example"] = codes[0]
+        out[op.name]["path"] = {"code": codes[0]}
     keep(query, "unused", rec.call(query, codes[1]), 200)
     keep(redeem, "redeemed", rec.call(redeem, codes[0], {"user_id": "player-42"}), 200)
     rec.now += 5000

@@ -18,6 +18,9 @@ disagrees fails a test that names it.
 
 from .codes import MAX_KEY_LENGTH, MAX_PREFIX_LENGTH, MIN_KEY_LENGTH
 
+JSON = "application/json"
+CSV = "text/csv"
+
 ADMIN = "admin"  # signed: API Gateway APP auth in production, X-Ca-Key locally
 PUBLIC = "public"  # anonymous
 
@@ -89,17 +92,23 @@ class Error(object):
 
 
 class Operation(object):
-    """One route: `method path` served by FC function `function`."""
+    """One route: `method path` served by FC function `function` (a function may serve several:
+    a direct invoke then names one by `action`)."""
 
     __slots__ = (
+        "action",
         "auth",
         "body",
         "description",
         "errors",
         "function",
+        "headers",
+        "media",
         "method",
         "name",
+        "other_statuses",
         "path",
+        "query",
         "response",
         "status",
         "summary",
@@ -107,8 +116,14 @@ class Operation(object):
 
     def __init__(
         self, name, function, method, path, auth, summary, description, body, status, response,
-        errors,
+        errors, action=None, query=(), headers=(), media=(JSON,), other_statuses=(),
     ):  # fmt: skip
+        self.action = action
+        self.query = tuple(query)  # Fields of the query string
+        self.headers = tuple(headers)  # Fields of request headers (e.g. an idempotency key)
+        self.media = tuple(media)  # what the answer can be, by Accept: JSON first
+        # Other successes: (status, the name of the answer's shape in RESPONSES, when).
+        self.other_statuses = tuple(other_statuses)
         self.name = name
         self.function = function
         self.method = method
@@ -373,4 +388,4 @@ DELETE = Operation(
 
 OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE)
 BY_NAME = {op.name: op for op in OPERATIONS}
-BY_FUNCTION = {op.function: op for op in OPERATIONS}
+FUNCTIONS = tuple(sorted({op.function for op in OPERATIONS}))  # the FC functions, by name

@@ -84,3 +84,40 @@ def test_every_example_conforms_to_its_schema(committed):
                         assert api.ERRORS[name].status == int(status)
                     checked += 1
     assert checked >= 25
+
+
+def test_query_and_header_parameters_csv_answers_and_other_successes_are_described():
+    """What later routes declare (paged listings, CSV, idempotent replays) becomes valid OpenAPI."""
+    listing = api.Operation(
+        "list_things",
+        "thing_code",
+        "GET",
+        "/codes/{code}/things",
+        api.ADMIN,
+        "List things",
+        "A page of things.",
+        (),
+        200,
+        "CodeInfo",
+        ("INVALID_CODE",),
+        action="things",
+        query=(api.Field("limit", api.INTEGER, "page size", minimum=1, maximum=1000),),
+        headers=(api.Field("Idempotency-Key", api.STRING, "a retry key", max_length=64),),
+        media=(api.JSON, api.CSV),
+        other_statuses=((202, "Deleted", "accepted"),),
+    )
+    document = openapi.build({}, (*api.OPERATIONS, listing))
+    validate(document)
+    spec = document["paths"]["/codes/{code}/things"]["get"]
+    params = {(p["in"], p["name"]): p for p in spec["parameters"]}
+    assert params[("query", "limit")]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1000,
+    }
+    assert params[("query", "limit")]["required"] is False
+    assert params[("header", "Idempotency-Key")]["schema"]["maxLength"] == 64
+    assert set(spec["responses"]["200"]["content"]) == {"application/json", "text/csv"}
+    assert spec["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Deleted"
+    }

@@ -38,7 +38,9 @@ def test_every_operation_declares_only_known_errors_and_each_error_is_answered_s
 
 
 def test_names_and_functions_are_unique_and_routes_distinct():
-    assert len(api.BY_NAME) == len(api.BY_FUNCTION) == len(api.OPERATIONS)
+    assert len(api.BY_NAME) == len(api.OPERATIONS)
+    actions = [(op.function, op.action) for op in api.OPERATIONS]
+    assert len(set(actions)) == len(actions), "two operations of a function share an action"
     assert len({(op.method, op.path) for op in api.OPERATIONS}) == len(api.OPERATIONS)
     for op in api.OPERATIONS:
         assert op.auth in (api.ADMIN, api.PUBLIC)
@@ -69,5 +71,5 @@ def test_each_handler_module_serves_its_declared_route(op):
     event = {"httpMethod": other, "path": path, "headers": {}, "body": ""}
     answer = json.loads(module.handler(json.dumps(event).encode("utf-8"), None))
     assert answer["statusCode"] == 405
-    assert answer["headers"]["Allow"] == op.method
+    assert op.method in answer["headers"]["Allow"]
     assert json.loads(answer["body"])["error"]["code"] == "METHOD_NOT_ALLOWED"
