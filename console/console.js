@@ -55,6 +55,8 @@ function showError(form, error) {
   const field = ALIASES[named] || named;
   if (error.code === "UNAUTHORIZED") {
     input = $("app-key");
+  } else if (/^BATCH_/.test(error.code) && form.querySelector('[name="batch"]')) {
+    input = form.querySelector('[name="batch"]');
   } else if (CODE_ERRORS.indexOf(error.code) >= 0) {
     input = form.querySelector('[name="code"]');
   } else if (field && form.querySelector('[name="' + CSS.escape(field) + '"]')) {
@@ -168,6 +170,8 @@ async function onCode(event) {
   } else if (action === "delete") {
     if (!window.confirm("Delete " + code + "? It can no longer be redeemed.")) return;
     answer = await call("DELETE", path, undefined, true);
+  } else if (action === "disable" || action === "enable") {
+    answer = await call("POST", path + "/" + action, {}, true);
   } else {
     answer = await call("GET", path, undefined, false);
   }
@@ -183,12 +187,79 @@ async function onCode(event) {
     ]);
   } else if (action === "delete") {
     show(result, "Deleted: " + b.code, []);
+  } else if (action === "disable" || action === "enable") {
+    show(result, b.code + ": " + b.status + (action === "disable" ? " (disabled)" : " (enabled)"), []);
   } else {
     show(result, b.code + ": " + b.status, [
       table([["batch", b.batch], ["uses", b.uses + " of " + b.max_uses], ["valid from", b.valid_from],
         ["valid until", b.valid_until], ["created", b.created_at], ["last redeemed", b.redeemed_at]]),
     ]);
   }
+}
+
+// Rows of a table for an answer: its scalar fields, and one level of nested objects (figures).
+function rowsOf(body, prefix) {
+  const rows = [];
+  for (const [name, value] of Object.entries(body)) {
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      rows.push(...rowsOf(value, (prefix || "") + name + " "));
+    } else if (!Array.isArray(value)) {
+      rows.push([(prefix || "") + name.replace(/_/g, " "), value]);
+    }
+  }
+  return rows;
+}
+
+async function exportBatch(form, batch) {
+  // Every page of the batch's codes (JSON), then one CSV with the fields of the rows.
+  const base = "/batches/" + encodeURIComponent(batch) + "/codes?limit=1000";
+  const items = [];
+  let cursor = null;
+  do {
+    const answer = await call("GET", base + (cursor ? "&cursor=" + encodeURIComponent(cursor) : ""), undefined, true);
+    if (answer.status !== 200) return answer;
+    items.push(...answer.body.codes);
+    cursor = answer.body.next_cursor;
+  } while (cursor);
+  const columns = items.length ? Object.keys(items[0]) : ["code"];
+  const cell = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : v);
+  const rows = [columns, ...items.map((item) => columns.map((c) => cell(item[c])))];
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([csv(rows)], { type: "text/csv" }));
+  link.download = batch + ".csv";
+  link.id = "batch-csv";
+  link.textContent = "Download the " + items.length + " codes of " + batch + " as CSV";
+  show($("batch-result"), "Export of " + batch, [link]);
+  return null;
+}
+
+async function onBatch(event) {
+  event.preventDefault();
+  const form = event.target;
+  const action = (event.submitter && event.submitter.value) || "show";
+  clearErrors(form);
+  const batch = form.elements.batch.value.trim();
+  if (!batch) {
+    showError(form, { code: "INVALID_REQUEST", message: "batch: is required" });
+    return;
+  }
+  const path = "/batches/" + encodeURIComponent(batch);
+  let answer;
+  if (action === "export") {
+    answer = await exportBatch(form, batch);
+    if (answer === null) return;
+  } else if (action === "disable" || action === "enable") {
+    if (action === "disable" && !window.confirm("Switch off " + batch + "? None of its codes can be redeemed until it is switched on.")) return;
+    answer = await call("POST", path + "/" + action, {}, true);
+  } else {
+    answer = await call("GET", path, undefined, true);
+  }
+  if (answer.status !== 200) {
+    showError(form, answer.body.error || { code: String(answer.status), message: "unexpected answer" });
+    return;
+  }
+  const title = action === "show" ? "Batch " + batch : batch + ": " + (answer.body.state || action + "d");
+  show($("batch-result"), title, [table(rowsOf(answer.body))]);
 }
 
 function keepKey(event) {
@@ -204,12 +275,17 @@ function forgetKey() {
   $("key-status").textContent = "No key: admin actions will be refused.";
 }
 
-// Show what the API's document says this deployment takes (fields that later routes add).
+// Show what the API's document says this deployment serves: fields and routes that later
+// versions add (data-needs="METHOD /path" on an element shows it when the route exists).
 async function features() {
   try {
     const doc = await (await fetch("/openapi.json")).json();
     const generate = doc.components.schemas.GenerateRequest || { properties: {} };
     $("gen-metadata-field").hidden = !("metadata" in generate.properties);
+    for (const el of document.querySelectorAll("[data-needs]")) {
+      const [method, path] = el.dataset.needs.split(" ");
+      el.hidden = !(doc.paths[path] && doc.paths[path][method.toLowerCase()]);
+    }
   } catch (err) {
     // Without the document the console still does what every deployment can.
   }
@@ -221,6 +297,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("app-key").addEventListener("change", keepKey);
   $("generate-form").addEventListener("submit", generate);
   $("code-form").addEventListener("submit", onCode);
+  $("batch-form").addEventListener("submit", onBatch);
   $("key-status").textContent = appKey() ? "A key is kept for this tab." : "No key yet: admin actions need it.";
   features();
 });

@@ -161,3 +161,17 @@ def test_the_reference_page_renders_every_operation_offline(stack, page):
     page.goto(stack.url + "/docs")
     expect(page.locator(".opblock")).to_have_count(len(api.OPERATIONS))
     assert all(url.startswith(stack.url) for url in requests), requests
+
+
+def test_what_the_console_offers_follows_the_document(stack, page):
+    """Controls for routes the document does not declare are hidden, the others shown."""
+    document = stack.request("GET", "/openapi.json").json()
+    page.goto(stack.url + "/console")
+    page.wait_for_load_state("networkidle")
+    needs = page.locator("[data-needs]")
+    assert needs.count() >= 5
+    for i in range(needs.count()):
+        element = needs.nth(i)
+        method, path = element.get_attribute("data-needs").split(" ")
+        declared = method.lower() in document["paths"].get(path, {})
+        assert element.is_hidden() != declared, (method, path)
