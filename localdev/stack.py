@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localdev import portal
 from localdev.fc3api import FC3Api, function_names
 from localdev.fcapi import FCApi
 from localdev.gateway import APP_KEY_HEADER, Gateway
@@ -112,6 +113,7 @@ class Stack:
             self._fc_api,
             self._health,
             self.out,
+            pages=portal.handle,
             fc3_api=self._fc3_api,
         )
         self.store = start_store(
@@ -207,6 +209,8 @@ class Stack:
             f"  Functions on   {self.runtime}",
             f"  App key        {APP_KEY_HEADER}: {self.app_key}  (admin routes need it)",
             f"  Smoke App key  {smoke_app_key(self.app_key)}  (infra.yml's SmokeApp quota)",
+            f"  Console        {url}/console  (paste the app key there)",
+            f"  API reference  {url}/docs  (the document: {url}/openapi.json)",
             "",
             "Try it:",
         ]

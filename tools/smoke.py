@@ -41,6 +41,7 @@ from typing import Any, TextIO
 
 import fc2
 
+from fccodes import api
 from tools import frontdoor
 from tools.fc3_client import API_VERSION as FC3_API_VERSION
 from tools.fc3_client import FC3Client
@@ -60,13 +61,8 @@ ENV_APP_SECRET = "FC_CODES_APP_SECRET"  # noqa: S105 (a variable name)
 # throttling burst costs Tablestore nothing.
 BURST_CODE = "AAAA-AAAA-AAAA-AAAA"
 
-# Which function does what: the template's function names (template.yml routes map to them).
-OPERATIONS = {
-    "generate": "gen_code",
-    "query": "query_code",
-    "redeem": "use_code",
-    "delete": "del_code",
-}
+# Which function does what: the API's declaration (functions/fccodes/api.py).
+OPERATIONS = {op.name: op.function for op in api.OPERATIONS}
 SMOKE_USER = "fc-codes-smoke"
 OTHER_USER = "fc-codes-smoke-other"
 
