@@ -177,13 +177,15 @@ def test_serverless_devs_gets_its_keys_from_its_environment(tmp_path, capsys, fu
     status, out, _ = run(capsys, "s", ENV, tmp_path / "no-fun", str(s_bin), functions=functions)
     assert status == 0, out
     made = calls(log)
-    # The ROS stack first (role, logstore, gateway), then each function; no `s config add`.
+    # The base stack (role, logstore), each function, then the front door that invokes them;
+    # no `s config add`.
     assert [c["argv"][:2] for c in made] == [
         ["infra", "deploy"],
         ["gen_code", "deploy"],
         ["use_code", "deploy"],
         ["query_code", "deploy"],
         ["del_code", "deploy"],
+        ["frontdoor", "deploy"],
     ]
     for call in made:
         assert call["argv"][call["argv"].index("-a") + 1] == deploy.S_ACCESS_VAR

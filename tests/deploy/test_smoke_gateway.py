@@ -1,9 +1,9 @@
 """The smoke test through the front door, proven against the local stack before it meets the cloud.
 
-The stack serves template.yml's routes with infra.yml's throttling and Apps (localdev/throttle.py),
-so `make smoke` walks the same steps as after a deploy: 401 without the App's signature, generate
-within the gateway timeout, anonymous query and redeem, signed delete, a throttled burst; then the
-same lifecycle through the FC invoke API.
+The stack serves template.yml's routes with frontdoor.yml's throttling and Apps
+(localdev/throttle.py), so `make smoke` walks the same steps as after a deploy: 401 without the
+App's signature, generate within the gateway timeout, anonymous query and redeem, signed delete,
+a throttled burst; then the same lifecycle through the FC invoke API.
 """
 
 import io
@@ -17,7 +17,7 @@ from localdev.throttle import smoke_app_key
 from tests.localdev.helpers import copy_template
 from tests.support import localdev_stack
 from tools import fc3_client, gateway_client, smoke
-from tools.templates import INFRA_TEMPLATE, S_YAML
+from tools.templates import FRONTDOOR_TEMPLATE, S_YAML
 
 APP_KEY = "smoke-test-admin-key"
 
@@ -26,7 +26,7 @@ APP_KEY = "smoke-test-admin-key"
 def stack(tmp_path_factory):
     base = tmp_path_factory.mktemp("front-door")
     template = copy_template(base)
-    shutil.copy(INFRA_TEMPLATE, base / INFRA_TEMPLATE.name)
+    shutil.copy(FRONTDOOR_TEMPLATE, base / FRONTDOOR_TEMPLATE.name)
     shutil.copy(S_YAML, base / S_YAML.name)  # the local FC 3.0 API serves s.yaml's names
     running = localdev_stack.start(template, base / "data", app_key=APP_KEY)
     yield running
@@ -82,7 +82,7 @@ def test_make_smoke_passes_through_the_front_door_then_the_fc_api(stack):
         "ok   cleanup",
     ]
     burst = next(line for line in lines if line.startswith("ok   throttled burst"))
-    # infra.yml: the smoke App's own quota is 20 calls a minute on each admin API; before the
+    # frontdoor.yml: the smoke App's own quota is 20 calls a minute on each admin API; before the
     # burst it made 3 signed DELETEs (the code, two spare codes), so the 18th call is refused.
     assert "429 after 18 signed calls (Throttled by APP Flow Control)" in burst
     assert lines[-1] == "smoke: passed"
