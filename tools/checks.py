@@ -544,6 +544,14 @@ def infra_problems(
         for key, r in s_infra_resources(s_raw).items()
     }
     wanted = [p.name for p in stacks]
+    regions = {str(r.props.get("region")) for r in s_resources.values()}
+    for key, r in s_infra_resources(s_raw).items():
+        if {str(r.props.get("region"))} != regions:
+            problems.append(
+                f"s.yaml {key}: region {r.props.get('region')}, the functions' {regions}"
+            )
+        if not r.props.get("name"):
+            problems.append(f"s.yaml {key}: no stack name")
     if sorted(deployed) != sorted(wanted):
         problems.append(f"s.yaml: the `ros` resources deploy {sorted(deployed)}, not {wanted}")
     fn_positions = [order.index(k) for k in s_resources]

@@ -343,3 +343,12 @@ def test_10_the_front_door_deployed_before_the_functions_it_invokes(tree):
         tree,
         "s.yaml: deploy infra.yml before the functions and frontdoor.yml after them",
     )
+
+
+def test_10_a_stack_in_another_region_than_the_functions(tree):
+    replace(
+        tree / "s.yaml",
+        "      region: ${vars.region}\n      name: fc-codes-frontdoor\n",
+        "      region: cn-shanghai\n      name: fc-codes-frontdoor\n",
+    )
+    problems_with(tree, "s.yaml frontdoor: region cn-shanghai, the functions' {'cn-hangzhou'}")
