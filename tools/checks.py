@@ -31,7 +31,7 @@ from tools.templates import (
     s_functions,
 )
 
-# The product's contract (product.md section 1): route -> (function, admin?).
+# The product's contract (docs/contract.md, "The job"): route -> (function, admin?).
 ROUTES = {
     ("POST", "/codes"): ("gen_code", True),
     ("POST", "/codes/[code]/redeem"): ("use_code", False),
@@ -479,7 +479,7 @@ def code_facts(functions: Path = FUNCTIONS_DIR) -> tuple[set[str], tuple[tuple[s
     """(the variables settings reads, the table's primary key), derived from functions/.
 
     The key column is the store's `PK`; its type is STRING because the store keys rows by the
-    normalized code, a string (product.md section 3)."""
+    normalized code, a string (docs/contract.md, "Data")."""
     env_names = settings_env_names(functions / "fccodes" / "settings.py")
     return env_names, ((store_primary_key(functions / "fccodes" / "store.py"), "STRING"),)
 
