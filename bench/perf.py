@@ -56,10 +56,12 @@ class Sizes:
     latencies: tuple[int, ...] = (0, 5, 20)
     rowloop_sample: dict[int, int] = field(default_factory=lambda: {0: 1000, 5: 400})
     repeat: int = 3
-    single_client: int = 400  # redemptions per round, one client
+    single_client: int = 100  # redemptions per round, one client
     clients: int = 16
-    per_client: int = 40  # redemptions per client per round, N clients
-    rounds: int = 2  # handler and bare alternate, round after round
+    per_client: int = 10  # redemptions per client per round, N clients
+    # Handler and bare alternate, round after round: short rounds, so that a machine whose load
+    # drifts (a shared one) weighs on both alike.
+    rounds: int = 8
     cold_repeat: int = 9
 
 
@@ -218,13 +220,14 @@ def measure_redemption(w: Worker, server: ots_server.OTSServer, sizes: Sizes) ->
     samples: dict[str, dict[str, Any]] = {}
     for clients, per_client in shapes:
         for mode in ("handler", "bare"):
-            samples[f"{mode}/{clients}"] = {"latencies": [], "wall": 0.0}
+            samples[f"{mode}/{clients}"] = {"latencies": [], "wall": 0.0, "cpu": 0.0}
         for _ in range(sizes.rounds):
             for mode in ("handler", "bare"):
                 result = w.call("redeem", mode=mode, clients=clients, per_client=per_client)
                 into = samples[f"{mode}/{clients}"]
                 into["latencies"].extend(result["latencies"])
                 into["wall"] += result["wall"]
+                into["cpu"] += result["cpu"]
     summary = {}
     for key, sample in samples.items():
         latencies = sorted(sample["latencies"])
@@ -233,6 +236,7 @@ def measure_redemption(w: Worker, server: ots_server.OTSServer, sizes: Sizes) ->
             "p50_ms": percentile(latencies, 0.50) * 1000,
             "p99_ms": percentile(latencies, 0.99) * 1000,
             "ops_per_s": len(latencies) / sample["wall"],
+            "cpu_us": sample["cpu"] / len(latencies) * 1e6,  # the client process's, per call
         }
     return summary
 
@@ -425,15 +429,16 @@ def print_tables(results: dict[str, Any], sizes: Sizes) -> list[str]:
                         b["ops_per_s"] / h["ops_per_s"],
                         True,
                     ),
+                    ("CPU/call", h["cpu_us"], b["cpu_us"], h["cpu_us"] / b["cpu_us"], False),
                 ):
-                    unit = "" if metric == "ops/s" else " ms"
+                    unit = {"ops/s": "", "CPU/call": " us"}.get(metric, " ms")
                     rows.append(
                         [
                             runtime_label(name, r["info"]),
                             clients,
                             metric,
-                            f"{hv:.{0 if unit == '' else 2}f}{unit}",
-                            f"{bv:.{0 if unit == '' else 2}f}{unit}",
+                            f"{hv:.{2 if unit == ' ms' else 0}f}{unit}",
+                            f"{bv:.{2 if unit == ' ms' else 0}f}{unit}",
                             _ratio(ratio),
                             f"<={REDEEM_TARGET:g}x" if has_target else "",
                             _met(ratio <= REDEEM_TARGET) if has_target else "",
