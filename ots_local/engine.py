@@ -93,6 +93,7 @@ class Engine:
             self.indexes[name] = live
         # Global index updates still queued (a restart keeps them), and their delay.
         self.pending = storage.pending_count()
+        self._next_due: int | None = None  # when the queue's head is due (None: look it up)
         self.index_delay_ms = 0
 
     # --- table operations ---------------------------------------------------------------------
@@ -186,6 +187,7 @@ class Engine:
         table.indexes.remove(live)
         del self.indexes[index_name]
         self.pending = self.storage.pending_count()
+        self._next_due = None
 
     def delete_table(self, name: str) -> None:
         """Drop a data table and its indexes."""
@@ -195,6 +197,7 @@ class Engine:
             del self.indexes[live.meta.name]
         del self.tables[name]
         self.pending = self.storage.pending_count()
+        self._next_due = None
 
     def list_tables(self) -> list[str]:
         """The data tables' names (index tables are not listed)."""
@@ -247,6 +250,7 @@ class Engine:
         self.tables.clear()
         self.indexes.clear()
         self.pending = 0
+        self._next_due = None
         self.index_delay_ms = 0
 
     # --- index maintenance --------------------------------------------------------------------
@@ -262,12 +266,19 @@ class Engine:
             return 0
         applied = self.storage.apply_pending(None)
         self.pending = 0
+        self._next_due = None
         return applied
 
     def _apply_due(self) -> None:
         """Apply the queued index updates that are due (before an index table is read)."""
-        if self.pending:
-            self.pending -= self.storage.apply_pending(self.clock())
+        if not self.pending:
+            return
+        now = self.clock()
+        if self._next_due is None:
+            self._next_due = self.storage.next_due()
+        if self._next_due is not None and self._next_due <= now:
+            self.pending -= self.storage.apply_pending(now)
+            self._next_due = self.storage.next_due()
 
     def _update_indexes(
         self,

@@ -202,31 +202,40 @@ class Storage:
     def pending_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM ots_pending").fetchone()[0])
 
+    def next_due(self) -> int | None:
+        """When the oldest queued index change is due (None: the queue is empty)."""
+        row = self.conn.execute("SELECT due FROM ots_pending ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else int(row[0])
+
     def apply_pending(self, now: int | None) -> int:
         """Apply queued index changes in order, up to the first not due at `now` (None: all).
 
         Returns how many were applied; they leave the queue in the same transaction.
         """
         with self.transaction():
-            entries = self.conn.execute(
+            cursor = self.conn.execute(
                 "SELECT seq, index_id, due, del_key, put_key, put_value FROM ots_pending"
                 " ORDER BY seq"
-            ).fetchall()
+            )
             last = None
             applied = 0
-            for seq, index_id, due, del_key, put_key, put_value in entries:
-                if now is not None and due > now:
-                    break
-                if del_key is not None and del_key != put_key:
-                    self.conn.execute(f"DELETE FROM t{index_id} WHERE k=?", (del_key,))  # noqa: S608
-                if put_key is not None:
-                    self.conn.execute(
-                        f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (put_key, *marshal.loads(put_value)),  # noqa: S302 (our own data)
-                    )
-                last = seq
-                applied += 1
+            try:
+                for seq, index_id, due, del_key, put_key, put_value in cursor:
+                    if now is not None and due > now:
+                        break
+                    if del_key is not None and del_key != put_key:
+                        sql = f"DELETE FROM t{index_id} WHERE k=?"  # noqa: S608
+                        self.conn.execute(sql, (del_key,))
+                    if put_key is not None:
+                        self.conn.execute(
+                            f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (put_key, *marshal.loads(put_value)),  # noqa: S302 (our own data)
+                        )
+                    last = seq
+                    applied += 1
+            finally:
+                cursor.close()
             if last is not None:
                 self.conn.execute("DELETE FROM ots_pending WHERE seq<=?", (last,))
         return applied
