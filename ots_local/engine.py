@@ -396,11 +396,12 @@ class Engine:
             op == OP_PUT
             and condition.predicate is None
             and existence != EXPECT_EXIST
-            and not indexes
+            and (existence == EXPECT_NOT_EXIST or not indexes)
         ):
             # A PUT replaces the row whatever it held: no need to read it first, unless
             # EXPECT_NOT_EXIST must tell an expired row (TTL) from a live one, or the
-            # old row's index rows must go.
+            # old row's index rows must go (a PUT IGNORE on a table with indexes).
+            stored = None
             if existence == EXPECT_IGNORE:
                 storage.put(table.id, key, put)
                 read_cu = 0
@@ -415,6 +416,8 @@ class Engine:
                 storage.put(table.id, key, put)
                 read_cu = 1
             new: Columns | None = put
+            if indexes:
+                self._update_indexes(indexes, values, stored, new, now)
         else:
             stored = storage.get(table.id, key)
             if existence != EXPECT_IGNORE or condition.predicate is not None:

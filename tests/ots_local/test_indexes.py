@@ -222,7 +222,9 @@ def test_batch_write_and_conditional_writes_maintain_the_index(client):
         client.put_row(
             "codes", Row([("code", "K2")], [("batch", "z")]), Condition("EXPECT_NOT_EXIST")
         )
+    client.put_row("codes", Row([("code", "K3")], [("batch", "a")]), Condition("EXPECT_NOT_EXIST"))
     assert scan(client, "codes_by_batch") == [
+        (("a", "K3"), {}),
         (("b", "K2"), {"uses": 2}),
         (("c", "K1"), {"uses": 1}),
     ]
