@@ -166,14 +166,13 @@ class Engine:
                 # Updates still queued for the other indexes do not concern this one: it
                 # starts from the rows as they are now.
                 types = table.meta.pk_types
-                entries = []
                 everything = key_range([INF_MIN] * len(types), [INF_MAX] * len(types), types, False)
                 assert everything is not None
-                for key, stored in storage.scan(table.id, everything, False, 2**62):
-                    entry = live.entry(decode_key(key, types), stored)
-                    if entry is not None:
-                        entries.append(entry)
-                storage.put_index_rows(live.id, entries)
+                made = (
+                    live.entry(decode_key(key, types), stored)
+                    for key, stored in storage.scan(table.id, everything, False, 2**62)
+                )
+                storage.put_index_rows(live.id, (entry for entry in made if entry is not None))
         table.indexes.append(live)
         self.indexes[index.name] = live
 
