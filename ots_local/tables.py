@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .indexes import Index
 
 PK_TYPE_NAMES = {PK_INTEGER: "VT_INTEGER", PK_STRING: "VT_STRING", PK_BINARY: "VT_BLOB"}
-_PK_PYTHON_TYPES = {PK_INTEGER: int, PK_STRING: str, PK_BINARY: bytes}
+PK_PYTHON_TYPES = {PK_INTEGER: int, PK_STRING: str, PK_BINARY: bytes}
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -99,7 +99,7 @@ def check_pk(meta: TableMeta, primary_key: Sequence[tuple[str, Any]], *, write: 
         elif (
             value is not INF_MIN
             and value is not INF_MAX
-            and value.__class__ is not _PK_PYTHON_TYPES[meta_type]
+            and value.__class__ is not PK_PYTHON_TYPES[meta_type]
         ):
             raise errors.InvalidPK(
                 f"Validate PK type fail. Input: {type_name(value)},"
