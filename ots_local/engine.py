@@ -135,7 +135,7 @@ class Engine:
         check_table_meta(meta)
         for i, index in enumerate(indexes):
             check_index_meta(index, meta, i)
-            if any(other.name == index.name for other in indexes[:i]):
+            if index.name == meta.name or any(other.name == index.name for other in indexes[:i]):
                 raise errors.ObjectAlreadyExist()
         self._check_new_name(meta.name, 1 + len(indexes))
         for index in indexes:

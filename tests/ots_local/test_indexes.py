@@ -416,6 +416,11 @@ def test_index_names_share_the_table_namespace(client):
         create_codes(client, name="codes_by_batch")
     with ots_error(409, "OTSObjectAlreadyExist"):
         client.create_secondary_index("codes", SecondaryIndexMeta("codes", ["batch"], []), False)
+    twice = [SecondaryIndexMeta("dup", ["batch"], []), SecondaryIndexMeta("dup", ["status"], [])]
+    for indexes, name in (([SecondaryIndexMeta("other", ["batch"], [])], "other"), (twice, "t2")):
+        with ots_error(409, "OTSObjectAlreadyExist"):
+            create_codes(client, name=name, indexes=indexes)
+    assert client.list_table() == ("codes",)
 
 
 # --- eventual consistency --------------------------------------------------------------------
