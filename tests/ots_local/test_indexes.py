@@ -1,6 +1,11 @@
 """Secondary indexes: CreateIndex / DropIndex / CreateTable with indexes, reads of index tables,
 index maintenance on every write path, the service's limits, and the delay of global indexes
-(`index_delay_ms`) that lets a test see a stale index."""
+(`index_delay_ms`) that lets a test see a stale index.
+
+These tests read a global index right after writing, which only ots_local's default (no
+delay) makes deterministic, and use fixed table names: against a real instance (OTS_TEST_*)
+they skip; tests/compat has an index test that waits for the real service's index.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,12 @@ from ots_local.settings import SettingsError
 
 from .conftest import make_client
 from .util import columns, ots_error
+
+
+@pytest.fixture(autouse=True)
+def _local_only(local):
+    """Every test here needs ots_local (see the module docstring)."""
+
 
 DEFINED = [("batch", "STRING"), ("status", "STRING"), ("uses", "INTEGER"), ("note", "STRING")]
 BY_BATCH = SecondaryIndexMeta("codes_by_batch", ["batch"], ["status", "uses"])
