@@ -89,6 +89,11 @@ class Engine:
         for name, index_id, base, index_meta in storage.indexes():
             table = self.tables[base]
             live = Index(IndexMeta.from_json(index_meta), index_id, table.meta)
+            if not storage.index_layout_current(index_id):
+                # Written by an earlier ots_local: made again from the table's rows.
+                storage.recreate_index_store(index_id)
+                with storage.transaction():
+                    self._index_existing_rows(table, live)
             table.indexes.append(live)
             self.indexes[name] = live
         # Global index updates still queued (a restart keeps them), and their delay.
@@ -165,16 +170,20 @@ class Engine:
             if include_base_data:
                 # Updates still queued for the other indexes do not concern this one: it
                 # starts from the rows as they are now.
-                types = table.meta.pk_types
-                everything = key_range([INF_MIN] * len(types), [INF_MAX] * len(types), types, False)
-                assert everything is not None
-                made = (
-                    live.entry(decode_key(key, types), stored)
-                    for key, stored in storage.scan(table.id, everything, False, 2**62)
-                )
-                storage.put_index_rows(live.id, (entry for entry in made if entry is not None))
+                self._index_existing_rows(table, live)
         table.indexes.append(live)
         self.indexes[index.name] = live
+
+    def _index_existing_rows(self, table: Table, live: Index) -> None:
+        """Put the index rows of every row of the table (in the caller's transaction)."""
+        types = table.meta.pk_types
+        everything = key_range([INF_MIN] * len(types), [INF_MAX] * len(types), types, False)
+        assert everything is not None
+        made = (
+            live.entry(decode_key(key, types), stored)
+            for key, stored in self.storage.scan(table.id, everything, False, 2**62)
+        )
+        self.storage.put_index_rows(live.id, (entry for entry in made if entry is not None))
 
     def delete_index(self, table_name: str, index_name: str) -> None:
         """Drop one index of a data table (DropIndex)."""

@@ -153,11 +153,14 @@ class Storage:
             " COALESCE((SELECT MAX(id) FROM ots_indexes), 0)) + 1"
         ).fetchone()
         store_id = int(row[0])
+        self._create_row_store(store_id, index)
+        return store_id
+
+    def _create_row_store(self, store_id: int, index: bool) -> None:
         extra = ", ts INTEGER NOT NULL, size INTEGER NOT NULL, body BLOB NOT NULL" if index else ""
         self.conn.execute(
             f"CREATE TABLE t{store_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL{extra}) WITHOUT ROWID"
         )
-        return store_id
 
     # --- indexes ------------------------------------------------------------------------------
     def indexes(self) -> list[tuple[str, int, str, str]]:
@@ -173,6 +176,19 @@ class Storage:
                 (name, index_id, base, meta),
             )
         return index_id
+
+    def index_layout_current(self, index_id: int) -> bool:
+        """True if an index store has the columns of this version (`IndexRow`)."""
+        columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info(t{index_id})")}
+        return "body" in columns
+
+    def recreate_index_store(self, index_id: int) -> None:
+        """Replace an index store by an empty one of this version's layout (same id), and
+        forget its queued changes."""
+        with self.transaction():
+            self.conn.execute(f"DROP TABLE t{index_id}")
+            self._create_row_store(index_id, index=True)
+            self.conn.execute("DELETE FROM ots_pending WHERE index_id=?", (index_id,))
 
     def drop_index(self, name: str, index_id: int) -> None:
         """Drop an index, its rows and its pending updates."""

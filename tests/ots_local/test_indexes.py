@@ -10,6 +10,7 @@ they skip; tests/compat has an index test that waits for the real service's inde
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -563,3 +564,22 @@ def test_acknowledged_writes_and_their_index_rows_survive_kill_9(tmp_path):
         assert by_batch["b2"] == {f"later{i}" for i in range(20)} | {"now0"}
     finally:
         again.stop()
+
+
+def test_an_index_store_of_an_older_layout_is_made_again_from_the_table(tmp_path):
+    data = str(tmp_path / "ots.sqlite3")
+    with OTSLocal(data=data) as ots:
+        client = ots.client()
+        create_codes(client, indexes=[BY_BATCH])
+        put(client, "A", batch="b1", status="UNUSED")
+        put(client, "B", batch="b2", status="USED")
+    # An earlier ots_local kept index rows as plain rows (key, columns) only.
+    with sqlite3.connect(data) as connection:
+        (index_id,) = connection.execute("SELECT id FROM ots_indexes").fetchone()
+        connection.execute(f"DROP TABLE t{index_id}")
+        connection.execute(f"CREATE TABLE t{index_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL)")
+    with OTSLocal(data=data) as ots:
+        assert scan(ots.client(), "codes_by_batch") == [
+            (("b1", "A"), {"status": "UNUSED"}),
+            (("b2", "B"), {"status": "USED"}),
+        ]
