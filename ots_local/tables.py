@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .keys import PK_BINARY, PK_INTEGER, PK_STRING
-from .limits import MAX_DEFINED_COLUMNS, MAX_DEVIATION, MAX_NAME_LENGTH, MAX_PK_COLUMNS
+from .limits import (
+    DEFAULT_DEVIATION,
+    MAX_DEFINED_COLUMNS,
+    MAX_DEVIATION,
+    MAX_NAME_LENGTH,
+    MAX_PK_COLUMNS,
+)
 from .plainbuffer import AUTO_INCREMENT, INF_MAX, INF_MIN, type_name
 
 if TYPE_CHECKING:
@@ -38,7 +44,7 @@ class TableMeta:
     defined_columns: list[tuple[str, int]] = field(default_factory=list)
     time_to_live: int = -1
     max_versions: int = 1
-    deviation: int = 86400
+    deviation: int = DEFAULT_DEVIATION
     allow_update: bool | None = None
     read_cu: int = 0
     write_cu: int = 0
