@@ -14,3 +14,4 @@ def test_the_index_bench_reads_every_row_back_through_pages(capsys):
     assert "load: 400 rows with one global index" in out
     assert len(re.findall(r"^run \d: 400 rows in ", out, re.MULTILINE)) == 2
     assert "GetRange on the index, pages of 150: best " in out
+    assert re.search(r"^CPU per row \(median\): client [\d.]+ us \+ server [\d.]+ us", out, re.M)
