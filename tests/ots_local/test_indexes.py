@@ -440,7 +440,7 @@ def test_index_names_share_the_table_namespace(client):
 def test_a_delayed_global_index_is_stale_then_catches_up(local, client):
     create_codes(client, indexes=[BY_BATCH])
     put(client, "A", batch="b1", status="UNUSED")
-    local.configure(index_delay_ms=150)
+    local.configure(index_delay_ms=700)  # long enough for a busy machine to look before it
     client.update_row(
         "codes", Row([("code", "A")], {"put": [("status", "USED"), ("batch", "b2")]}), None
     )
@@ -448,7 +448,9 @@ def test_a_delayed_global_index_is_stale_then_catches_up(local, client):
     assert columns(client.get_row("codes", [("code", "A")], max_version=1)[1])["status"] == "USED"
     assert scan(client, "codes_by_batch") == [(("b1", "A"), {"status": "UNUSED"})]
     assert local.health()["pending_index_updates"] == 1
-    assert until(lambda: scan(client, "codes_by_batch") == [(("b2", "A"), {"status": "USED"})])
+    assert until(
+        lambda: scan(client, "codes_by_batch") == [(("b2", "A"), {"status": "USED"})], timeout=5.0
+    )
     assert local.health()["pending_index_updates"] == 0
 
 
@@ -542,6 +544,7 @@ def test_a_pending_index_update_survives_a_restart(tmp_path):
         assert scan(client, "codes_by_batch") == [(("b1", "A"), {"status": "UNUSED"})]
 
 
+@pytest.mark.slow
 def test_acknowledged_writes_and_their_index_rows_survive_kill_9(tmp_path):
     """A data row and its index row (or its queued index update) commit together."""
     data = tmp_path / "ots.sqlite3"
