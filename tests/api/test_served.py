@@ -58,6 +58,18 @@ def test_the_console_and_its_files_are_served(stack):
     assert stack.request("GET", "/console/../../codes").status in (404, 405)
 
 
+def test_admin_routes_take_the_key_as_an_appcode_too(stack):
+    """API Gateway's simple authentication (`Authorization: APPCODE ...`), which the console
+    can send from a browser; locally the app key is the AppCode."""
+    body = '{"count": 1}'
+    ok = stack.request("POST", "/codes", body, {"Authorization": "APPCODE " + APP_KEY})
+    assert ok.status == 201, ok.body
+    for wrong in ("APPCODE not-the-key", "Bearer " + APP_KEY, "APPCODE "):
+        answer = stack.request("POST", "/codes", body, {"Authorization": wrong})
+        assert answer.status == 401, wrong
+        assert answer.json()["error"]["code"] == "UNAUTHORIZED"
+
+
 def test_any_other_method_is_a_json_405_naming_the_allowed_ones(stack):
     for method in ("TRACE", "BREW"):
         answer = stack.request(method, "/codes")
