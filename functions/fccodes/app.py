@@ -13,7 +13,7 @@ import time
 import traceback
 
 from . import api, codes, events, log, params
-from .errors import ServiceError, StoreUnavailable
+from .errors import ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
 from .settings import Settings, credentials_from
@@ -151,7 +151,8 @@ def handle(operation, event, context):
         fields["outcome"] = exc.code
         fields["message"] = exc.message
         if isinstance(exc, StoreUnavailable):
-            level = logging.WARNING
+            # A missing table is the operator's to fix (an error), the rest a passing fault.
+            level = logging.ERROR if exc.code == TableNotFound.code else logging.WARNING
             fields["store_error"] = exc.reason
             if exc.cleanup_complete is not None:
                 fields["cleanup_complete"] = exc.cleanup_complete
