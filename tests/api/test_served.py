@@ -70,12 +70,14 @@ def test_admin_routes_take_the_key_as_an_appcode_too(stack):
         assert answer.json()["error"]["code"] == "UNAUTHORIZED"
 
 
-def test_any_other_method_is_a_json_405_naming_the_allowed_ones(stack):
-    for method in ("TRACE", "BREW"):
+def test_any_other_http_method_is_a_json_405_naming_the_allowed_ones(stack):
+    for method in ("TRACE", "CONNECT", "QUERY", "PUT", "PATCH"):
         answer = stack.request(method, "/codes")
         assert answer.status == 405, method
         assert answer.headers["Allow"] == "POST"
         assert answer.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    # A method HTTP does not define is not implemented at all (RFC 9110).
+    assert stack.request("BREW", "/codes").status == 501
 
 
 def test_schemathesis_finds_nothing(stack, tmp_path):
