@@ -216,14 +216,19 @@ ERRORS = {
         Error("PAYLOAD_TOO_LARGE", 413, "request body over 64 KiB"),
         Error("INTERNAL", 500, "anything unexpected: the log has the traceback, the body nothing"),
         Error(
+            "TABLE_NOT_FOUND",
+            500,
+            "the configured table does not exist (a deployment error; not retryable)",
+        ),
+        Error(
             "STORE_UNAVAILABLE",
             503,
             "Tablestore unreachable or failing after retries; Retry-After: 1; retryable",
         ),
     )
 }
-# Every operation can answer these: a failing store, and a bug.
-ALWAYS = ("STORE_UNAVAILABLE", "INTERNAL")
+# Every operation can answer these: a failing store, a missing table, and a bug.
+ALWAYS = ("STORE_UNAVAILABLE", "TABLE_NOT_FOUND", "INTERNAL")
 
 # --- answers --------------------------------------------------------------------------------------
 CODE_STATUS = ("UNUSED", "USED", "EXPIRED", "NOT_YET_VALID")
@@ -388,4 +393,9 @@ DELETE = Operation(
 
 OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE)
 BY_NAME = {op.name: op for op in OPERATIONS}
-FUNCTIONS = tuple(sorted({op.function for op in OPERATIONS}))  # the FC functions, by name
+# The FC functions, each once, in the order of their first operation.
+FUNCTIONS = tuple(
+    f
+    for i, f in enumerate(op.function for op in OPERATIONS)
+    if f not in [op.function for op in OPERATIONS[:i]]
+)

@@ -6,7 +6,10 @@ import sys
 from pathlib import Path
 
 from fccodes import api
+from localdev import portal
 from localdev.project import load_project
+from tests.localdev.helpers import copy_template
+from tests.support import localdev_stack
 from tools import openapi
 
 from .conftest import APP_KEY
@@ -110,3 +113,32 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout
     assert "Stateful" in result.stdout
+
+
+def test_the_stack_says_where_its_template_and_the_document_disagree(tmp_path):
+    extra = {
+        "/v2/codes/[code]": {
+            "get": {
+                "x-aliyun-apigateway-api-name": "query_code_v2",
+                "x-aliyun-apigateway-auth-type": "ANONYMOUS",
+                "x-aliyun-apigateway-fc": {
+                    "arn": "acs:fc:::services/${fc-codes.Arn}/functions/${query_code.Arn}/",
+                    "timeout": 10000,
+                },
+            }
+        }
+    }
+    template = copy_template(tmp_path, extra)
+    running = localdev_stack.start(template, tmp_path / "data", extra_args=["--no-warm"])
+    try:
+        notes = [line for line in running.output if line.startswith("note: ")]
+    finally:
+        assert running.stop() == 0
+    assert notes == [
+        "note: GET /v2/codes/[code] is served but not in docs/openapi.json "
+        "(the API is declared in functions/fccodes/api.py)"
+    ]
+
+
+def test_the_real_template_and_the_document_agree():
+    assert portal.disagreements(load_project().routes) == []
