@@ -5,8 +5,8 @@
   from the virtualenv: no CDN, works offline);
 - `GET /console` (and `/console/...`): the campaign console (console/ in the repo).
 
-Anything else is not ours: `handle` returns None and the request goes to the gateway. These
-paths are not API routes (the API's are under /codes), so nothing of the API is shadowed.
+Anything else is not ours: `handle` returns None and the request goes to the gateway. No API
+route starts with these paths (tests/api checks the declaration), so nothing is shadowed.
 """
 
 from __future__ import annotations

@@ -27,6 +27,12 @@ def test_the_gateway_serves_exactly_the_declared_routes_with_their_auth():
     assert served == declared, "template.yml's routes differ from functions/fccodes/api.py"
 
 
+def test_no_declared_route_is_shadowed_by_the_pages():
+    for op in api.OPERATIONS:
+        first = op.path.split("/")[1]
+        assert first not in ("openapi.json", "docs", "console"), op.path
+
+
 def test_openapi_json_is_the_document_aimed_at_this_stack(stack):
     answer = stack.request("GET", "/openapi.json")
     assert answer.status == 200
