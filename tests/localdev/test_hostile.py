@@ -170,6 +170,22 @@ def test_a_date_outside_fcs_15_minutes_is_refused_as_fc_refuses_it(stack, date):
     assert message.endswith(" GMT' is too large")
 
 
+def test_the_real_client_reads_the_refusals_error_code(stack):
+    client = fc2.Client(
+        endpoint=f"http://127.0.0.1:{stack.port}",
+        accessKeyID=LOCAL_ACCESS_KEY_ID,
+        accessKeySecret=LOCAL_ACCESS_KEY_SECRET,
+    )
+    old = {"date": "Mon, 01 Jan 2001 00:00:00 GMT"}  # signed by the client as it is
+    with pytest.raises(fc2.FcError) as caught:
+        client.invoke_function("probe-svc", "plain", payload=b"{}", headers=old)
+    assert (caught.value.status_code, caught.value.err_code) == (403, "RequestTimeTooSkewed")
+    wrong_md5 = {"content-md5": md5_b64(b"another body")}
+    with pytest.raises(fc2.FcError) as caught:
+        client.invoke_function("probe-svc", "plain", payload=b"{}", headers=wrong_md5)
+    assert (caught.value.status_code, caught.value.err_code) == (400, "InvalidArgument")
+
+
 @pytest.mark.parametrize("date", ["not a date", "Mon, 01 Jan 2001 00:00:00", "2026-11-30"])
 def test_a_date_that_is_not_an_http_date_is_an_invalid_argument(stack, date):
     answer = invoke_raw(stack, signed("POST", INVOKE_PATH, {"date": date}), b"{}")
