@@ -459,6 +459,27 @@ def test_a_request_that_does_not_arrive_whole_in_time_is_a_408(small_server):
             time.sleep(0.15)  # less than the idle timeout, more than the request timeout / 2
 
 
+def test_a_client_dribbling_its_request_byte_by_byte_still_meets_the_deadline(small_server):
+    """The deadline is for the whole request, not for each read: a byte every 50 ms (slowloris)
+    does not keep the connection, and its thread, for longer than the request timeout."""
+    server = small_server(idle_timeout=5, request_timeout=0.3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        started = time.monotonic()
+        answered = b""
+        for byte in b"GET /x HTTP/1.1\r\nX-Slow: " + b"z" * 200:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break  # the server closed the connection
+            ready, _, _ = select.select([sock], [], [], 0.05)
+            if ready:
+                answered = sock.recv(4096)
+                break
+        assert answered.startswith(b"HTTP/1.1 408 "), answered
+        assert time.monotonic() - started < 2
+    wait_for(lambda: server.active == 0)
+
+
 def test_connections_over_the_limit_get_a_503_and_threads_stay_bounded(small_server):
     server = small_server(max_connections=20, idle_timeout=30, request_timeout=30)
     threads_before = threading.active_count()
