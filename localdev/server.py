@@ -237,11 +237,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Any error the listener answers itself: JSON in the API's shape, never HTML."""
-        if self.server.unwatch(self) or code == 408:
-            code, message = (
-                408,
-                (f"the request did not arrive whole within {self.server.request_timeout:g} s"),
-            )
+        if self.server.unwatch(self) or code == 408:  # the deadline passed mid-request
+            code = 408
+            message = f"the request did not arrive whole within {self.server.request_timeout:g} s"
         status = HTTPStatus(code)
         text = message or status.phrase
         if code == 505 and message and message.startswith("Invalid HTTP version"):
