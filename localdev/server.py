@@ -392,7 +392,7 @@ class LocalServer(ThreadingHTTPServer):
                     handler.timed_out = True
             for handler in late:
                 _stop_reading(handler)
-            self._log_refusals(time.monotonic())
+            self._log_refusals(now)  # when closing: now is infinity, so the last count is logged
             if closing:
                 return
 
