@@ -189,6 +189,13 @@ class Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, or one nobody has heard of) is the gateway's to refuse with
+        # 405 and an Allow header, like API Gateway does, not http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             chunks: list[bytes] = []
@@ -279,6 +286,7 @@ class LocalServer(ThreadingHTTPServer):
         fc_api: Callable[[Request], Response],
         health: Callable[[], dict[str, Any]],
         on_error: Callable[[str], None] = print,
+        pages: Callable[[Request], Response | None] | None = None,
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
         request_timeout: float = REQUEST_TIMEOUT,
@@ -287,6 +295,7 @@ class LocalServer(ThreadingHTTPServer):
         self.fc_api = fc_api
         self.health = health
         self.on_error = on_error
+        self.pages = pages  # the document, the reference and the console (localdev.portal)
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
@@ -438,7 +447,8 @@ class LocalServer(ThreadingHTTPServer):
                     [("Content-Type", "application/json")],
                 )
             return error_answer(request.path, 404, "unknown control path", str(uuid.uuid4()))
-        return self.gateway(request)
+        page = self.pages(request) if self.pages is not None else None
+        return page if page is not None else self.gateway(request)
 
 
 def _stop_reading(handler: Handler) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
+from fccodes.api import ADMIN, OPERATIONS  # the API's declaration
 from tools.templates import (
     FUN_TEMPLATE,
     ROOT,
@@ -31,13 +32,8 @@ from tools.templates import (
     s_functions,
 )
 
-# The product's contract (product.md section 1): route -> (function, admin?).
-ROUTES = {
-    ("POST", "/codes"): ("gen_code", True),
-    ("POST", "/codes/[code]/redeem"): ("use_code", False),
-    ("GET", "/codes/[code]"): ("query_code", False),
-    ("DELETE", "/codes/[code]"): ("del_code", True),
-}
+# The API's declaration (functions/fccodes/api.py): route -> (function, admin?).
+ROUTES = {(op.method, op.gateway_path): (op.function, op.auth == ADMIN) for op in OPERATIONS}
 FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
 ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
 # Funcraft accepts only python3 among Python runtimes (it is Python 3.6 on FC).

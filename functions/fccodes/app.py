@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 
-from . import codes, events, log, params
+from . import api, codes, events, log, params
 from .errors import ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
@@ -80,15 +80,17 @@ def initialize(context):
 
 
 class Operation(object):
-    """What a handler module serves: its name, route and the call between decode and render.
+    """What a handler module serves: its declaration (`fccodes.api`), route and the call between
+    decode and render.
 
     `run(rt, service, incoming, deadline, fields)` returns (status, body); `service` is this
     invocation's (its credentials), `fields` the log line's extra fields.
     """
 
-    def __init__(self, name, method, template, run):
-        self.name = name
-        self.route = events.Route(method, template)
+    def __init__(self, declared, run):
+        self.declared = declared
+        self.name = declared.name
+        self.route = events.Route(declared.method, declared.path)
         self.run = run
 
 
@@ -117,10 +119,10 @@ def _delete(rt, service, incoming, deadline, fields):
     return 200, events.deleted_body(key, service.delete(key, deadline))
 
 
-GENERATE = Operation("generate", "POST", "/codes", _generate)
-REDEEM = Operation("redeem", "POST", "/codes/{code}/redeem", _redeem)
-QUERY = Operation("query", "GET", "/codes/{code}", _query)
-DELETE = Operation("delete", "DELETE", "/codes/{code}", _delete)
+GENERATE = Operation(api.GENERATE, _generate)
+REDEEM = Operation(api.REDEEM, _redeem)
+QUERY = Operation(api.QUERY, _query)
+DELETE = Operation(api.DELETE, _delete)
 
 
 def handle(operation, event, context):
