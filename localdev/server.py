@@ -63,6 +63,7 @@ GATEWAY_ERRORS = {
     414: ("URI_TOO_LONG", "Request Url Too Long"),
     431: ("HEADERS_TOO_LARGE", "Request Headers Too Large"),
     500: ("INTERNAL", "Internal Error"),
+    501: ("NOT_IMPLEMENTED", "Invalid Method"),
     503: ("TOO_MANY_CONNECTIONS", "Too Many Connections"),
     505: ("HTTP_VERSION_NOT_SUPPORTED", "Invalid HTTP Version"),
 }
@@ -70,6 +71,7 @@ FC_ERRORS = {
     408: (408, "RequestTimeout"),
     413: (400, "EntityTooLarge"),
     500: (500, "InternalServerError"),
+    501: (400, "PathNotSupported"),
     503: (503, "ServiceUnavailable"),
 }
 # A client that resets or closes its connection while we read or answer: one log line each.
@@ -144,7 +146,11 @@ class Handler(BaseHTTPRequestHandler):
         if header_bytes > MAX_HEADER_BYTES:
             self.send_error(431, f"the request headers are over {MAX_HEADER_BYTES} bytes")
             return
-        getattr(self, "do_" + self.command)()  # every method: see __getattr__
+        method = getattr(self, "do_" + self.command, None)
+        if method is None:
+            self.send_error(501, f"method {self.command!r} is not supported")
+            return
+        method()
         self.wfile.flush()
 
     def finish(self) -> None:
