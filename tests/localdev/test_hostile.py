@@ -326,7 +326,7 @@ def test_a_client_that_closes_before_its_body_is_complete_is_one_line(stack):
             431,
             "HEADERS_TOO_LARGE",
         ),
-        (b"BREW /nothing HTTP/1.1\r\nHost: x\r\n\r\n", 501, "NOT_IMPLEMENTED"),
+        (b"BR\x01EW /nothing HTTP/1.1\r\nHost: x\r\n\r\n", 501, "NOT_IMPLEMENTED"),
         (b"GET /nothing HTTP/2.0\r\nHost: x\r\n\r\n", 505, "HTTP_VERSION_NOT_SUPPORTED"),
         (b"GET /nothing\r\n", 505, "HTTP_VERSION_NOT_SUPPORTED"),
         (b"GET /nothing HTTP/1.1 extra\r\n\r\n", 400, "INVALID_REQUEST"),
@@ -348,7 +348,7 @@ def test_a_client_that_closes_before_its_body_is_complete_is_one_line(stack):
         "long-header",
         "many-headers",
         "big-headers",
-        "unknown-method",
+        "garbage-method",
         "http2",
         "http09",
         "bad-syntax",
@@ -389,6 +389,16 @@ def test_the_fc_api_answers_malformed_requests_in_its_json_shape(
     stack, request_bytes, status, code
 ):
     fc_error(exchange(stack.port, request_bytes), status, code)
+
+
+def test_an_unknown_method_is_refused_by_the_api_of_its_path(stack):
+    for method in ("BREW", "TRACE", "get"):
+        answer = exchange(stack.port, f"{method} /things/x HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        gateway_error(answer, 405, "METHOD_NOT_ALLOWED")
+        assert answer[1]["Allow"] == "GET, POST"
+        answer = exchange(stack.port, f"{method} {INVOKE_PATH} HTTP/1.1\r\n\r\n".encode())
+        message = fc_error(answer, 400, "PathNotSupported")
+        assert message == f"'{method}' against '{INVOKE_PATH}' is not supported"
 
 
 def test_header_limits_leave_room_for_real_requests(stack):
