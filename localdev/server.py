@@ -10,8 +10,9 @@ at once wait instead of being refused), at most `max_connections` connections se
 (one thread each; one more is answered 503 and closed), an idle connection is closed after
 `idle_timeout` seconds, and a request must arrive whole within `request_timeout` seconds of its
 first byte (else 408). Whatever http.server would answer with an HTML page (a request line or
-headers too long, an unknown method, HTTP/0.9 or 2.0) is answered in the documented JSON error
-shape of the API the path belongs to, and a client that goes away early costs one log line.
+headers too long, a method that is no token, HTTP/0.9 or 2.0) is answered in the documented JSON
+error shape of the API the path belongs to (a token method it does not serve is that API's to
+refuse), and a client that goes away early costs one log line.
 """
 
 from __future__ import annotations
@@ -240,11 +241,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Any error the listener answers itself: JSON in the API's shape, never HTML."""
-        if self.server.unwatch(self) or code == 408:
-            code, message = (
-                408,
-                (f"the request did not arrive whole within {self.server.request_timeout:g} s"),
-            )
+        if self.server.unwatch(self) or code == 408:  # the deadline passed mid-request
+            code = 408
+            message = f"the request did not arrive whole within {self.server.request_timeout:g} s"
         status = HTTPStatus(code)
         text = message or status.phrase
         if code == 505 and message and message.startswith("Invalid HTTP version"):
@@ -399,7 +398,7 @@ class LocalServer(ThreadingHTTPServer):
                     handler.timed_out = True
             for handler in late:
                 _stop_reading(handler)
-            self._log_refusals(time.monotonic())
+            self._log_refusals(now)  # when closing: now is infinity, so the last count is logged
             if closing:
                 return
 
