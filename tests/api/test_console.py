@@ -18,6 +18,9 @@ from fccodes import api
 
 from .conftest import APP_KEY
 
+# A headless Chromium against the whole local stack: seconds apiece.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "console"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
