@@ -86,8 +86,8 @@ def test_any_other_http_method_is_a_json_405_naming_the_allowed_ones(stack):
         assert answer.status == 405, method
         assert answer.headers["Allow"] == "POST"
         assert answer.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
-    # A method HTTP does not define is not implemented at all (RFC 9110).
-    assert stack.request("BREW", "/codes").status == 501
+    # Any other token is the gateway's too (a path that serves others: 405).
+    assert stack.request("BREW", "/codes").status == 405
 
 
 def test_schemathesis_finds_nothing(stack, tmp_path):
