@@ -205,3 +205,12 @@ def test_the_reference_page_tries_an_operation_against_this_stack(stack, page):
     status = block.locator(".live-responses-table tbody .response-col_status").first
     expect(status).to_have_text("404")
     expect(block.locator(".live-responses-table")).to_contain_text("CODE_NOT_FOUND")
+
+
+def test_a_service_that_does_not_answer_is_said_so_not_a_blank_page(stack, page):
+    page.goto(stack.url + "/console")
+    page.route("**/codes/**", lambda route: route.abort("connectionrefused"))
+    page.get_by_label("Code", exact=True).fill("7K3M-Q9XD-2FHN-W4TX")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("#code-form-error")).to_contain_text("the service did not answer")
+    expect(page.locator("#code-form-error")).to_contain_text("(NETWORK)")
