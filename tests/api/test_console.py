@@ -18,6 +18,8 @@ from fccodes import api
 
 from .conftest import APP_KEY
 
+pytestmark = pytest.mark.slow  # a whole stack and a browser
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "console"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
