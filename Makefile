@@ -95,15 +95,16 @@ lint: venv  ## ruff, mypy, vermin (Python 3.6 code), the import layers, shellche
 
 # --- deployment (docs/deploy.md) ---------------------------------------------------------------
 FUN := node_modules/.bin/fun
-TOOL ?= fun
+TOOL ?= s
 RUNTIME ?= python3.10
 
-# Funcraft, pinned in package-lock.json; its install scripts only check the Node version.
+# Serverless Devs, Funcraft and the ROS CDK, pinned in package-lock.json; their install scripts
+# only check the Node version.
 node_modules/.fc-codes-stamp: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, our template checks, actionlint, the OpenAPI linter
+validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, ROS schemas, our template and CI checks, actionlint, the OpenAPI linter
 	$(FUN) validate -t template.yml
 	$(PY) -m tools.checks
 	$(VENV)/bin/actionlint .github/workflows/*.yml
@@ -127,14 +128,16 @@ lint-openapi: venv tools/openapi-lint/node_modules/.stamp  ## docs/openapi.json 
 	$(PY) -m tools.openapi --check
 	$(REDOCLY) lint docs/openapi.json
 
-deploy: venv $(if $(filter s,$(TOOL)),,node_modules/.fc-codes-stamp)  ## deploy after preflight (TOOL=fun|ros|s)
+deploy: venv node_modules/.fc-codes-stamp  ## deploy after preflight (TOOL=s, the default; fun|ros: Funcraft)
 	$(PY) -m tools.deploy --tool $(TOOL)
 
-package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|python3.12)
+# Built by pip in the runtime's own venv (the one its tests run in) from requirements/fc/.
+package: venv $(if $(filter python3.10,$(RUNTIME)),.venv-py310/.stamp)  ## build build/fc3 from the lock requirements/fc/$(RUNTIME).txt (RUNTIME=python3.10|python3.12)
 	$(PY) -m tools.package --runtime $(RUNTIME)
 
-smoke: venv  ## smoke-test a deployment through FC's invoke API (ALIBABA_CLOUD_* variables)
-	$(PY) -m tools.smoke
+SMOKE_ARGS ?=
+smoke: venv  ## smoke-test a deployment: its front door (FC_CODES_*), then FC's invoke API (ALIBABA_CLOUD_*)
+	$(PY) -m tools.smoke $(SMOKE_ARGS)
 
 fmt: venv  ## format and auto-fix
 	$(VENV)/bin/ruff format .

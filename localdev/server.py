@@ -44,6 +44,7 @@ from localdev.web import (
 )
 
 CONTROL_PREFIX = "/__localdev/"
+FC3_PREFIX = "/2023-03-30/"  # localdev.fc3api.PREFIX
 MAX_BODY = 64 * 1024 * 1024  # read limit for any request (the APIs enforce their own, lower)
 MAX_REQUEST_LINE = 8 * 1024  # "GET /path?query HTTP/1.1": longer is a 414
 MAX_HEADER_BYTES = 64 * 1024  # all header lines together: more is a 431 (at most 100 lines)
@@ -287,9 +288,11 @@ class LocalServer(ThreadingHTTPServer):
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
         request_timeout: float = REQUEST_TIMEOUT,
+        fc3_api: Callable[[Request], Response] | None = None,
     ) -> None:
         self.gateway = gateway
         self.fc_api = fc_api
+        self.fc3_api = fc3_api  # FC 3.0's InvokeFunction (localdev/fc3api.py), if served
         self.health = health
         self.on_error = on_error
         self.pages = pages  # the document, the reference and the console (localdev.portal)
@@ -436,6 +439,8 @@ class LocalServer(ThreadingHTTPServer):
     def _dispatch(self, request: Request) -> Response:
         if request.path.startswith(fcapi.PREFIX):
             return self.fc_api(request)
+        if self.fc3_api is not None and request.path.startswith(FC3_PREFIX):
+            return self.fc3_api(request)
         if request.path.startswith(CONTROL_PREFIX):
             if request.path == CONTROL_PREFIX + "health" and request.method == "GET":
                 return Response(
