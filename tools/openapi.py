@@ -162,7 +162,9 @@ def build(
         schemas[name] = response_schema(name)
     paths: dict[str, Any] = {}
     for op in operations:
-        paths.setdefault(op.path, {})[op.method.lower()] = operation(op, examples, schemas)
+        paths.setdefault(op.path, {})[op.method.lower()] = operation(
+            op, examples, schemas, operations
+        )
     error_rows = "\n".join(
         f"| `{e.code}` | {e.status} | {e.when} |"
         for e in sorted(api.ERRORS.values(), key=lambda e: (e.status, e.code))
@@ -204,7 +206,12 @@ def build(
     }
 
 
-def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, Any]) -> Any:
+def operation(
+    op: api.Operation,
+    examples: dict[str, Any],
+    schemas: dict[str, Any],
+    operations: tuple[api.Operation, ...] = api.OPERATIONS,
+) -> Any:
     recorded = examples.get(op.name, {})
     spec: dict[str, Any] = {
         "operationId": op.name,
@@ -237,7 +244,7 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
             "description": when,
             "content": success_content(op, name, recorded.get(str(status))),
         }
-    links = code_links(op)
+    links = code_links(op, operations)
     if links:
         responses[str(op.status)]["links"] = links
     by_status: dict[int, list[api.Error]] = {}
@@ -300,25 +307,35 @@ def success_content(op: api.Operation, name: str, examples: Any) -> dict[str, An
     return content
 
 
-def code_links(op: api.Operation) -> dict[str, Any]:
-    """Links from an answer that names codes to every other operation on a code: a client (and
+def code_links(
+    op: api.Operation, operations: tuple[api.Operation, ...] = api.OPERATIONS
+) -> dict[str, Any]:
+    """Links from an answer to every other operation whose path parameters it names: a field of
+    that name (`code`, `batch`), or the first of a list of them (`codes`). A client (and
     schemathesis' stateful phase) can follow generate -> redeem -> query -> delete."""
-    fields = {f.name for f in api.RESPONSES[op.response]}
-    if "codes" in fields:
-        source = "$response.body#/codes/0"
-    elif "code" in fields:
-        source = "$response.body#/code"
-    else:
-        return {}
-    return {
-        target.name: {
-            "operationId": target.name,
-            "parameters": {"code": source},
-            "description": f"{target.summary}: the code of this answer",
-        }
-        for target in api.OPERATIONS
-        if "code" in target.path_parameters and target is not op
-    }
+    fields = {f.name: f.type for f in api.RESPONSES[op.response]}
+
+    def source(name: str) -> str | None:
+        if fields.get(name) == api.STRING:
+            return f"$response.body#/{name}"
+        if fields.get(name + "s") == api.STRING_LIST:
+            return f"$response.body#/{name}s/0"
+        return None
+
+    links = {}
+    for target in operations:
+        if target is op or not target.path_parameters:
+            continue
+        sources = {name: source(name) for name in target.path_parameters}
+        if all(sources.values()):
+            links[target.name] = {
+                "operationId": target.name,
+                "parameters": sources,
+                "description": f"{target.summary}: the "
+                + " and ".join(sorted(sources))
+                + " of this answer",
+            }
+    return links
 
 
 # --- the recorded answers ---------------------------------------------------------------------
