@@ -157,6 +157,10 @@ class OTSLocal:
         """`{"status": "ok", "instance": ..., "tables": N, ...}`"""
         return self._call(lambda app: app.health())
 
+    def apis(self) -> list[str]:
+        """The Tablestore API names this server implements (any other answers "Unsupported")."""
+        return self._call(lambda app: sorted(app.api.handlers))
+
     def reset(self) -> dict[str, Any]:
         """Drop every table and row, and clear the faults."""
         self._call(lambda app: app.reset())
