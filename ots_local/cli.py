@@ -40,7 +40,8 @@ def _print(line: str) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     # Imported here: the SDK's protobuf modules load only once the arguments are fine.
-    from .server import OTSLocalApp, Server  # noqa: PLC0415
+    from .app import OTSLocalApp  # noqa: PLC0415
+    from .transport import Server  # noqa: PLC0415
 
     try:
         app = OTSLocalApp(

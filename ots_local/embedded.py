@@ -21,7 +21,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .server import OTSLocalApp, Server
+from .app import OTSLocalApp
+from .transport import Server
 
 DEFAULT_INSTANCE = "ots-local"
 DEFAULT_ACCESS_KEY_ID = "ots-local-access-key-id"
