@@ -22,6 +22,7 @@ from .limits import BATCH_GET_MAX_ROWS, BATCH_WRITE_MAX_BYTES, BATCH_WRITE_MAX_R
 from .plainbuffer import encode_row, encode_row_body, encode_rows, parse_row
 from .rows import OP_DELETE, OP_PUT, OP_UPDATE, RT_NONE, ReadRow, ReadSpec
 from .sdk import pb2 as pb
+from .sdk import search_pb2
 from .tables import TableMeta, valid_name
 
 _ROW_KINDS = {pb.PUT: OP_PUT, pb.UPDATE: OP_UPDATE, pb.DELETE: OP_DELETE}
@@ -37,6 +38,10 @@ def _parse(cls: Any, body: bytes) -> Any:
     if not message.IsInitialized():
         missing = ", ".join(message.FindInitializationErrors())
         raise errors.ParameterInvalid(f"Parse PBMessage from RawString failed: missing {missing}.")
+    # ots_local has no local transactions (StartLocalTransaction is unsupported), so no
+    # transaction ID is valid; the service answers this for one it does not know.
+    if "transaction_id" in message.DESCRIPTOR.fields_by_name and message.HasField("transaction_id"):
+        raise errors.ParameterInvalid("TransactionID is invalid.")
     return message
 
 
@@ -117,6 +122,7 @@ class API:
             "BatchGetRow": self.batch_get_row,
             "BatchWriteRow": self.batch_write_row,
             "GetRange": self.get_range,
+            "ListSearchIndex": self.list_search_index,
         }
 
     def unsupported(self, api: str) -> errors.OTSError:
@@ -233,6 +239,14 @@ class API:
         options.max_versions = meta.max_versions
         options.deviation_cell_version_in_sec = meta.deviation
         options.allow_update = True if meta.allow_update is None else meta.allow_update
+
+    def list_search_index(self, body: bytes) -> bytes:
+        """Always empty: ots_local has no search indexes (CreateSearchIndex is unsupported).
+
+        The SDK's own clean-up lists a table's search indexes before deleting it.
+        """
+        _parse(search_pb2.ListSearchIndexRequest, body)
+        return search_pb2.ListSearchIndexResponse().SerializeToString()
 
     # --- single rows --------------------------------------------------------------------------
     def get_row(self, body: bytes) -> bytes:

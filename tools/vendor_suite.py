@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         child_env["OTS_VENDOR_REPORT"] = str(report)
         child_env["OTS_VENDOR_NO_WAIT"] = "1" if claimed is not None else "0"
         command = [sys.executable, "-m", "pytest", "-p", "vendor_plugin", "-q", "-rN"]
-        command += ["--tb=line", *pytest_args]
+        command += ["--tb=no", *pytest_args]
         subprocess.run(command, cwd=source, env=child_env, check=False)  # noqa: S603
         if not report.exists():
             print("vendor suite: no report (the vendor's pytest did not run)", file=sys.stderr)

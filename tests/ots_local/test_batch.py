@@ -227,5 +227,7 @@ def test_batch_get_columns_to_get(client, tables):
     name = tables.create()
     write(client, (name, [put("a", x=1, y=2)]))
     row = get(client, name, ["a"], columns_to_get=["y"])[0].row
+    assert row.primary_key == [("pk", "a")]
     assert row.attribute_columns[0][:2] == ("y", 2)
     assert len(row.attribute_columns) == 1
+    assert get(client, name, ["a"], columns_to_get=["nope"])[0].row is None

@@ -158,16 +158,21 @@ def test_delete_one_version_removes_exactly_that_version(client, tables):
     assert [ts for _, _, ts in row.attribute_columns] == [base + 2, base]
 
 
-def test_columns_to_get_selects_columns_and_primary_key_columns(client, tables):
+def test_columns_to_get_selects_columns_and_returns_the_whole_primary_key(client, tables):
+    # The service answers the whole primary key whenever the row is returned (the SDK's own
+    # test_columns_to_get_semantics), and no row when none of the named columns exists.
     name = tables.create([("pk", "STRING"), ("n", "INTEGER")])
-    client.put_row(name, Row([("pk", "a"), ("n", 1)], [("x", 1), ("y", 2), ("z", 3)]))
-    row = client.get_row(name, [("pk", "a"), ("n", 1)], ["y", "x"], max_version=1)[1]
-    assert row.primary_key == []
+    pk = [("pk", "a"), ("n", 1)]
+    client.put_row(name, Row(pk, [("x", 1), ("y", 2), ("z", 3)]))
+    row = client.get_row(name, pk, ["y", "x"], max_version=1)[1]
+    assert row.primary_key == pk
     assert [n for n, _, _ in row.attribute_columns] == ["x", "y"]
-    row = client.get_row(name, [("pk", "a"), ("n", 1)], ["n", "z"], max_version=1)[1]
-    assert row.primary_key == [("n", 1)]
+    row = client.get_row(name, pk, ["n", "z"], max_version=1)[1]
+    assert row.primary_key == pk
     assert columns(row) == {"z": 3}
-    assert client.get_row(name, [("pk", "a"), ("n", 1)], ["nope"], max_version=1)[1] is None
+    row = client.get_row(name, pk, ["n"], max_version=1)[1]
+    assert (row.primary_key, row.attribute_columns) == (pk, [])
+    assert client.get_row(name, pk, ["nope"], max_version=1)[1] is None
 
 
 def test_start_and_end_column_select_a_column_range(client, tables):
@@ -269,3 +274,11 @@ def test_an_expired_row_does_not_exist_for_conditions(local, client, tables):
     assert client.get_row(name, [("pk", "a")], max_version=1)[1] is None
     client.put_row(name, Row([("pk", "a")], [("v", 3)]), Condition("EXPECT_NOT_EXIST"))
     assert columns(client.get_row(name, [("pk", "a")], max_version=1)[1]) == {"v": 3}
+
+
+def test_an_unknown_transaction_id_is_rejected(client, tables):
+    name = tables.create()
+    with ots_error(400, "OTSParameterInvalid", "TransactionID is invalid."):
+        client.put_row(name, Row([("pk", "a")], [("v", 1)]), None, None, "no such transaction")
+    with ots_error(400, "OTSParameterInvalid", "TransactionID is invalid."):
+        client.get_row(name, [("pk", "a")], max_version=1, transaction_id="no such transaction")
