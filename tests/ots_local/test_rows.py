@@ -8,13 +8,16 @@ import pytest
 from tablestore import (
     INF_MAX,
     PK_AUTO_INCR,
+    BatchWriteRowRequest,
     CapacityUnit,
     Condition,
     ReservedThroughput,
     ReturnType,
     Row,
+    TableInBatchWriteRowItem,
     TableMeta,
     TableOptions,
+    UpdateRowItem,
 )
 
 from .util import columns, ots_error
@@ -282,3 +285,23 @@ def test_an_unknown_transaction_id_is_rejected(client, tables):
         client.put_row(name, Row([("pk", "a")], [("v", 1)]), None, None, "no such transaction")
     with ots_error(400, "OTSParameterInvalid", "TransactionID is invalid."):
         client.get_row(name, [("pk", "a")], max_version=1, transaction_id="no such transaction")
+
+
+def test_allow_update_false_refuses_update_row_but_not_put_or_delete(client, tables):
+    name = tables.create()
+    client.update_table(name, TableOptions(allow_update=False))
+    assert client.describe_table(name).table_options.allow_update is False
+    pk = [("pk", "a")]
+    with ots_error(400, "OTSParameterInvalid"):
+        client.update_row(name, Row(pk, {"put": [("v", 1)]}), None)
+    assert client.get_row(name, pk, max_version=1)[1] is None
+    client.put_row(name, Row(pk, [("v", 2)]))
+    request = BatchWriteRowRequest()
+    request.add(TableInBatchWriteRowItem(name, [UpdateRowItem(Row(pk, {"put": [("v", 3)]}), None)]))
+    refused = client.batch_write_row(request).get_update_by_table(name)[0]
+    assert (refused.is_ok, refused.error_code) == (False, "OTSParameterInvalid")
+    assert columns(client.get_row(name, pk, max_version=1)[1]) == {"v": 2}
+    client.delete_row(name, Row(pk), None)
+    client.update_table(name, TableOptions(allow_update=True))
+    client.update_row(name, Row(pk, {"put": [("v", 4)]}), None)
+    assert columns(client.get_row(name, pk, max_version=1)[1]) == {"v": 4}
