@@ -9,6 +9,7 @@ import base64
 import functools
 import hashlib
 import logging
+import secrets
 import time
 import traceback
 from collections.abc import Callable, Coroutine
@@ -37,6 +38,7 @@ class OTSLocalApp:
         access_key_secret: str,
         data: str | None = None,
         log: Callable[[str], None] | None = None,
+        control_token: str | None = None,
     ) -> None:
         self.instance = instance
         self.data = data
@@ -45,8 +47,10 @@ class OTSLocalApp:
         self.api = API(self.engine)
         self.auth = Authenticator(access_key_id, access_key_secret, instance)
         self.faults = Faults(frozenset(self.api.handlers))
-        self.control = ControlPlane(self)
+        self.control_token = control_token or secrets.token_hex(16)
+        self.control = ControlPlane(self, self.control_token)
         self.log = log
+        self.delayed = 0  # requests held by a latency fault right now
         self.endpoint = ""
         self._request_prefix = f"{time.time_ns() // 1000:x}"[-10:]
         self._request_count = 0
@@ -109,7 +113,7 @@ class OTSLocalApp:
         """Answer one request; a coroutine when the answer must wait (latency fault)."""
         started = time.perf_counter()
         if path.startswith(CONTROL_PREFIX):
-            response = self.control.handle(method, path[len(CONTROL_PREFIX) :], body)
+            response = self.control.handle(method, path[len(CONTROL_PREFIX) :], headers, body)
             self._log(method, path, int(response.data[9:12]), started)
             return response
         api = path.rstrip("/").rsplit("/", 1)[-1]
@@ -126,9 +130,13 @@ class OTSLocalApp:
         run = functools.partial(self._run, method, path, started, api, handler, body, key, fault)
         return self._delayed(latency, run) if latency else run()
 
-    @staticmethod
-    async def _delayed(latency_ms: float, run: Callable[[], Response]) -> Response:
-        await asyncio.sleep(latency_ms / 1000)
+    async def _delayed(self, latency_ms: float, run: Callable[[], Response]) -> Response:
+        # Counted while held, so tests can wait for "the request is being delayed" (health).
+        self.delayed += 1
+        try:
+            await asyncio.sleep(latency_ms / 1000)
+        finally:
+            self.delayed -= 1
         return run()
 
     def _run(
@@ -195,6 +203,7 @@ class OTSLocalApp:
             "data": self.data,
             "tables": len(self.engine.tables),
             "faults": len(self.faults.active),
+            "delayed": self.delayed,
         }
 
     def reset(self) -> None:

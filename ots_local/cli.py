@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
+from .control import TOKEN_HEADER
 from .embedded import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INSTANCE
 from .storage import StorageError
+
+CONTROL_TOKEN_ENV = "OTS_LOCAL_CONTROL_TOKEN"  # noqa: S105 (the variable's name)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FILE",
         help="keep tables and rows in this SQLite file (default: in memory)",
     )
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get(CONTROL_TOKEN_ENV) or None,
+        metavar="TOKEN",
+        help=f"what control-plane requests must send in {TOKEN_HEADER}"
+        f" (default: ${CONTROL_TOKEN_ENV}, else a random one, printed at start)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log one line per request")
     return parser.parse_args(argv)
 
@@ -50,6 +61,7 @@ async def serve(args: argparse.Namespace) -> int:
             args.access_key_secret,
             args.data,
             None if args.quiet else _print,
+            args.control_token,
         )
     except (StorageError, OSError) as error:
         print(f"ots_local: cannot open --data {args.data}: {error}", file=sys.stderr)
@@ -70,6 +82,7 @@ async def serve(args: argparse.Namespace) -> int:
         f"ots_local: access key id {args.access_key_id}, data "
         f"{args.data or 'in memory'}; stop with Ctrl-C"
     )
+    _print(f"ots_local: control plane token {app.control_token} (header {TOKEN_HEADER})")
     await stop.wait()
     await server.stop()
     app.close()

@@ -2,10 +2,17 @@
 
 Routes: `health` (GET), `reset` (POST), `faults` (GET lists, POST adds, DELETE clears).
 Answers are `{"error": {"code": ..., "message": ...}}` with a 4xx for anything it cannot use.
+
+Any web page the developer opens could otherwise reach this port: a cross-origin "simple" POST
+(no preflight) would wipe the data or inject faults. So every control request that is not the
+read-only health check must carry the server's control token (`X-OTS-Local-Token`), requests
+that show a browser's marks (`Origin`, `Sec-Fetch-*`) are refused outright, and a request with
+a body must declare it JSON (a simple cross-origin request cannot).
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -17,6 +24,10 @@ if TYPE_CHECKING:
     from .app import OTSLocalApp
 
 CONTROL_PREFIX = "/__ots_local/"
+TOKEN_HEADER = "X-OTS-Local-Token"  # noqa: S105 (a header name)
+# Routes anyone may read without the token (no effect, nothing secret).
+OPEN_ROUTES = frozenset({("health", "GET")})
+_BROWSER_HEADERS = ("origin", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest")
 
 
 def json_response(status: int, payload: Any) -> Response:
@@ -31,17 +42,23 @@ def _error(status: int, code: str, message: str) -> Response:
 class ControlPlane:
     """Routes control requests to one app's engine and faults."""
 
-    def __init__(self, app: OTSLocalApp) -> None:
+    def __init__(self, app: OTSLocalApp, token: str) -> None:
+        if not token:
+            raise ValueError("the control plane needs a non-empty token")
         self.app = app
+        self.token = token.encode()
         self.routes: dict[str, dict[str, Callable[[bytes], Response]]] = {
             "health": {"GET": self._health},
             "reset": {"POST": self._reset},
             "faults": {"GET": self._list_faults, "POST": self._add_fault, "DELETE": self._clear},
         }
 
-    def handle(self, method: str, path: str, body: bytes) -> Response:
-        """Answer `path` (below the prefix), e.g. `faults`."""
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
+        """Answer `path` (below the prefix), e.g. `faults`; `headers` have lower-case names."""
         path = path.rstrip("/")
+        refused = self._refuse(method, path, headers, body)
+        if refused is not None:
+            return refused
         methods = self.routes.get(path)
         if methods is None:
             return _error(404, "NotFound", f"no control endpoint {path!r}")
@@ -50,6 +67,33 @@ class ControlPlane:
             message = f"{path} accepts {', '.join(methods)}, not {method}"
             return _error(405, "MethodNotAllowed", message)
         return action(body)
+
+    def _refuse(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> Response | None:
+        """The answer to a request that may not use the control plane, or None."""
+        marks = [name for name in _BROWSER_HEADERS if name in headers]
+        if marks:
+            return _error(
+                403,
+                "BrowserRequestRefused",
+                f"the ots_local control plane does not answer browsers (request has {marks[0]})",
+            )
+        if (path, method) not in OPEN_ROUTES:
+            given = headers.get(TOKEN_HEADER.lower())
+            if given is None:
+                return _error(401, "MissingControlToken", f"{path} needs the {TOKEN_HEADER} header")
+            if not hmac.compare_digest(given.encode(), self.token):
+                return _error(403, "InvalidControlToken", f"wrong {TOKEN_HEADER}")
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if (body or method in ("POST", "DELETE")) and content_type != "application/json":
+            return _error(
+                415,
+                "UnsupportedMediaType",
+                f"{method} {path} takes Content-Type: application/json,"
+                f" not {content_type or 'none'}",
+            )
+        return None
 
     def _health(self, body: bytes) -> Response:
         return json_response(200, self.app.health())

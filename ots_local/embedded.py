@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import secrets
 import threading
 from collections.abc import Callable
 from types import TracebackType
@@ -43,10 +44,14 @@ class OTSLocal:
         access_key_id: str = DEFAULT_ACCESS_KEY_ID,
         access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
         log: Callable[[str], None] | None = None,
+        control_token: str | None = None,
     ) -> None:
         """`data`: a SQLite file to keep everything in (None: in memory). `port=0`: any free
-        port. `log` receives one line per request (None: silent)."""
+        port. `log` receives one line per request (None: silent). `control_token`: what HTTP
+        control requests must send in `X-OTS-Local-Token` (None: a random one, in
+        `self.control_token`; this object's own control methods need none)."""
         self.instance = instance
+        self.control_token = control_token or secrets.token_hex(16)
         self.data = data
         self.host = host
         self.port = port
@@ -84,7 +89,12 @@ class OTSLocal:
         asyncio.set_event_loop(loop)
         try:
             self._app = OTSLocalApp(
-                self.instance, self.access_key_id, self.access_key_secret, self.data, self.log
+                self.instance,
+                self.access_key_id,
+                self.access_key_secret,
+                self.data,
+                self.log,
+                self.control_token,
             )
             self._server = Server(self._app)
             loop.run_until_complete(self._server.start(self.host, self.port))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -153,6 +155,22 @@ def test_in_process_data_files_reopen(tmp_path):
         ots.reset()
     with OTSLocal(data=data) as ots:
         assert ots.client().list_table() == ()
+
+
+def test_the_data_file_and_its_companions_are_owner_only(tmp_path):
+    data = tmp_path / "private.sqlite3"
+    previous = os.umask(0o022)  # the usual umask, which would leave them world-readable
+    try:
+        with OTSLocal(data=str(data)) as ots:
+            client = ots.client()
+            create(client, "t", [("pk", "STRING")])
+            client.put_row("t", Row([("pk", "a")], [("v", "secret")]))
+            files = [data, *(Path(f"{data}{suffix}") for suffix in ("-wal", "-shm", ".lock"))]
+            assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {
+                f.name: 0o600 for f in files
+            }
+    finally:
+        os.umask(previous)
 
 
 def test_one_server_per_data_file(tmp_path):
