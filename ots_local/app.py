@@ -19,7 +19,7 @@ from . import errors
 from .api import API
 from .auth import Authenticator
 from .control import CONTROL_PREFIX, ControlPlane
-from .engine import Engine
+from .engine import Engine, now_ms
 from .faults import Faults
 from .sdk import pb2 as pb
 from .storage import Storage
@@ -43,7 +43,10 @@ class OTSLocalApp:
         self.instance = instance
         self.data = data
         self.storage = Storage(data)
-        self.engine = Engine(self.storage)
+        # The data's clock (versions, TTL) runs this far ahead of the real one: the control
+        # plane advances it, so expiry can be tested without waiting.
+        self.clock_offset_ms = 0
+        self.engine = Engine(self.storage, clock=self._data_now_ms)
         self.api = API(self.engine)
         self.auth = Authenticator(access_key_id, access_key_secret, instance)
         self.faults = Faults(frozenset(self.api.handlers))
@@ -59,6 +62,17 @@ class OTSLocalApp:
 
     def close(self) -> None:
         self.storage.close()
+
+    def _data_now_ms(self) -> int:
+        return now_ms() + self.clock_offset_ms
+
+    def advance_clock(self, ms: int) -> dict[str, int]:
+        """Move the data's clock `ms` milliseconds ahead (the real clock is untouched)."""
+        self.clock_offset_ms += ms
+        return self.clock()
+
+    def clock(self) -> dict[str, int]:
+        return {"offset_ms": self.clock_offset_ms, "now_ms": self._data_now_ms()}
 
     # --- helpers ------------------------------------------------------------------------------
     def _date(self) -> str:
@@ -204,8 +218,10 @@ class OTSLocalApp:
             "tables": len(self.engine.tables),
             "faults": len(self.faults.active),
             "delayed": self.delayed,
+            "clock_offset_ms": self.clock_offset_ms,
         }
 
     def reset(self) -> None:
         self.engine.reset()
         self.faults.clear()
+        self.clock_offset_ms = 0

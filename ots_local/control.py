@@ -27,12 +27,25 @@ CONTROL_PREFIX = "/__ots_local/"
 TOKEN_HEADER = "X-OTS-Local-Token"  # noqa: S105 (a header name)
 # Routes anyone may read without the token (no effect, nothing secret).
 OPEN_ROUTES = frozenset({("health", "GET")})
+MAX_CLOCK_ADVANCE_MS = 10 * 366 * 86_400_000
 _BROWSER_HEADERS = ("origin", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest")
 
 
 def json_response(status: int, payload: Any) -> Response:
     body = json.dumps(payload).encode()
     return Response(http_response(status, [("Content-Type", "application/json")], body))
+
+
+def parse_advance(spec: Any) -> int:
+    """The milliseconds of `{"advance_ms": N}` (0 <= N <= 10 years); ValueError says why not."""
+    if not isinstance(spec, dict) or set(spec) != {"advance_ms"}:
+        raise ValueError('the clock takes {"advance_ms": N}, e.g. {"advance_ms": 86400000}')
+    ms = spec["advance_ms"]
+    if type(ms) is not int or not 0 <= ms <= MAX_CLOCK_ADVANCE_MS:
+        raise ValueError(
+            f"advance_ms must be an integer in [0, {MAX_CLOCK_ADVANCE_MS}], not {ms!r}"
+        )
+    return ms
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -51,6 +64,7 @@ class ControlPlane:
             "health": {"GET": self._health},
             "reset": {"POST": self._reset},
             "faults": {"GET": self._list_faults, "POST": self._add_fault, "DELETE": self._clear},
+            "clock": {"GET": self._clock, "POST": self._advance_clock},
         }
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
@@ -116,6 +130,20 @@ class ControlPlane:
         except FaultSpecError as error:
             return _error(400, "InvalidFault", str(error))
         return json_response(200, fault.to_json())
+
+    def _clock(self, body: bytes) -> Response:
+        return json_response(200, self.app.clock())
+
+    def _advance_clock(self, body: bytes) -> Response:
+        try:
+            spec = json.loads(body or b"null")
+        except ValueError as error:
+            return _error(400, "InvalidJSON", f"body is not JSON: {error}")
+        try:
+            ms = parse_advance(spec)
+        except ValueError as error:
+            return _error(400, "InvalidClock", str(error))
+        return json_response(200, self.app.advance_clock(ms))
 
     def _clear(self, body: bytes) -> Response:
         return json_response(200, {"cleared": self.app.faults.clear()})

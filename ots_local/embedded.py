@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from .app import OTSLocalApp
+from .control import parse_advance
 from .transport import Server
 
 DEFAULT_INSTANCE = "ots-local"
@@ -199,6 +200,15 @@ class OTSLocal:
             if value is not None:
                 spec[name] = value
         return self._call(lambda app: app.faults.add(spec).to_json())
+
+    def advance_clock(self, ms: int) -> dict[str, int]:
+        """Move the data's clock `ms` ms ahead (versions, TTL): expiry without waiting.
+
+        Returns `{"offset_ms": total, "now_ms": the data's time}`; `reset()` sets it back.
+        Raises ValueError for a negative or absurd `ms`.
+        """
+        milliseconds = parse_advance({"advance_ms": ms})
+        return self._call(lambda app: app.advance_clock(milliseconds))
 
     def faults(self) -> dict[str, Any]:
         """`{"faults": [...]}`: the active faults."""

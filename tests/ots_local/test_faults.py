@@ -282,3 +282,21 @@ def test_control_writes_must_be_json(local, client, tables, content_type):
     assert status == 415
     assert client.list_table() == (name,)
     assert local.faults() == {"faults": []}
+
+
+def test_the_data_clock_advances_through_the_control_plane_and_reset_restores_it(local):
+    status, clock = control(local, "GET", "clock")
+    assert (status, clock["offset_ms"]) == (200, 0)
+    assert abs(clock["now_ms"] - time.time() * 1000) < 5_000
+    status, clock = control(local, "POST", "clock", {"advance_ms": 86_400_000})
+    assert (status, clock["offset_ms"]) == (200, 86_400_000)
+    assert local.health()["clock_offset_ms"] == 86_400_000
+    for bad in ({"advance_ms": -1}, {"advance_ms": 1.5}, {"advance": 5}, [5]):
+        status, body = control(local, "POST", "clock", bad)
+        assert (status, body["error"]["code"]) == (400, "InvalidClock")
+    with pytest.raises(ValueError, match="advance_ms"):
+        local.advance_clock(-5)
+    json_only = {"Content-Type": "application/json"}
+    assert control(local, "POST", "clock", {"advance_ms": 1}, headers=json_only)[0] == 401
+    control(local, "POST", "reset")
+    assert local.health()["clock_offset_ms"] == 0

@@ -268,12 +268,14 @@ def test_increment_of_a_non_integer_column_is_rejected(client, tables):
 
 
 def test_an_expired_row_does_not_exist_for_conditions(local, client, tables):
-    # TTL is at least a day on the real service; ots_local accepts a second to show it quickly.
-    name = tables.create(time_to_live=1)
+    # A day's TTL (the service's minimum), expired by moving the server's data clock ahead.
+    name = tables.create(time_to_live=86400)
     client.put_row(name, Row([("pk", "a")], [("v", 1)]))
     with ots_error(403, "OTSConditionCheckFail"):
         client.put_row(name, Row([("pk", "a")], [("v", 2)]), Condition("EXPECT_NOT_EXIST"))
-    time.sleep(1.2)
+    local.advance_clock(86_400_000 - 1_000)
+    assert columns(client.get_row(name, [("pk", "a")], max_version=1)[1]) == {"v": 1}
+    assert local.advance_clock(2_000)["offset_ms"] == 86_401_000
     assert client.get_row(name, [("pk", "a")], max_version=1)[1] is None
     client.put_row(name, Row([("pk", "a")], [("v", 3)]), Condition("EXPECT_NOT_EXIST"))
     assert columns(client.get_row(name, [("pk", "a")], max_version=1)[1]) == {"v": 3}

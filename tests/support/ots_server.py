@@ -16,6 +16,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from urllib.request import Request, urlopen
 
 from tests.support import process
@@ -92,6 +93,18 @@ class OTSServer(object):
 
     def clear_faults(self):
         return self.control("DELETE", "faults")
+
+    def advance_clock(self, ms):
+        """Move the server's data clock (versions, TTL) `ms` milliseconds ahead."""
+        return self.control("POST", "clock", {"advance_ms": ms})
+
+    def wait_until_no_request_is_delayed(self, timeout=10):
+        """Wait until no request is held by a latency fault any more (they are answered)."""
+        deadline = time.monotonic() + timeout
+        while self.health()["delayed"]:
+            if time.monotonic() > deadline:
+                raise AssertionError("requests still delayed after %s s" % timeout)
+            time.sleep(0.01)
 
     def faults(self):
         return self.control("GET", "faults")
