@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from . import errors, validation
 from .engine import Engine, WriteCondition
 from .filters import compile_filter
+from .indexes import IndexMeta
 from .limits import BATCH_GET_MAX_ROWS, BATCH_WRITE_MAX_BYTES, BATCH_WRITE_MAX_ROWS
 from .plainbuffer import encode_row, encode_row_body, encode_rows, parse_row
 from .rows import OP_DELETE, OP_PUT, OP_UPDATE, RT_NONE, ReadRow, ReadSpec
@@ -95,6 +96,16 @@ def _read_spec(message: Any, *, batch: bool) -> ReadSpec:
     return spec
 
 
+def _index_meta(message: Any) -> IndexMeta:
+    return IndexMeta(
+        name=message.name,
+        primary_key=list(message.primary_key),
+        defined_columns=list(message.defined_column),
+        index_type=message.index_type,
+        update_mode=message.index_update_mode,
+    )
+
+
 def _read_pk(data: bytes) -> list[tuple[str, Any]]:
     row = parse_row(data)
     if row.cells:
@@ -123,6 +134,8 @@ class API:
             "BatchWriteRow": self.batch_write_row,
             "GetRange": self.get_range,
             "ListSearchIndex": self.list_search_index,
+            "CreateIndex": self.create_index,
+            "DropIndex": self.drop_index,
         }
 
     def unsupported(self, api: str) -> errors.OTSError:
@@ -138,10 +151,6 @@ class API:
         auto = [i for i, c in enumerate(table_meta.primary_key) if c.HasField("option")]
         if len(auto) > 1:
             raise errors.ParameterInvalid("AUTO_INCREMENT primary key count must <= 1.")
-        if request.index_metas:
-            raise errors.ParameterInvalid(
-                "ots_local does not support secondary indexes (index_metas in CreateTable)."
-            )
         if request.HasField("stream_spec") and request.stream_spec.enable_stream:
             raise errors.ParameterInvalid("ots_local does not support streams (stream_spec).")
         options = request.table_options
@@ -167,8 +176,20 @@ class API:
             read_cu=unit.read,
             write_cu=unit.write,
         )
-        self.engine.create_table(meta)
+        self.engine.create_table(meta, [_index_meta(index) for index in request.index_metas])
         return pb.CreateTableResponse().SerializeToString()
+
+    def create_index(self, body: bytes) -> bytes:
+        request = _parse(pb.CreateIndexRequest, body)
+        self.engine.create_index(
+            request.main_table_name, _index_meta(request.index_meta), request.include_base_data
+        )
+        return pb.CreateIndexResponse().SerializeToString()
+
+    def drop_index(self, body: bytes) -> bytes:
+        request = _parse(pb.DropIndexRequest, body)
+        self.engine.delete_index(request.main_table_name, request.index_name)
+        return pb.DropIndexResponse().SerializeToString()
 
     def list_table(self, body: bytes) -> bytes:
         _parse(pb.ListTableRequest, body)
@@ -193,6 +214,15 @@ class API:
                 column.option = pb.AUTO_INCREMENT
         for name, column_type in meta.defined_columns:
             out.defined_column.add(name=name, type=column_type)
+        for live in self.engine.table(request.table_name).indexes:
+            index = live.index_meta
+            response.index_metas.add(
+                name=index.name,
+                primary_key=index.primary_key,
+                defined_column=index.defined_columns,
+                index_update_mode=index.update_mode,
+                index_type=index.index_type,
+            )
         self._fill_throughput_and_options(response, meta)
         return response.SerializeToString()
 
@@ -406,7 +436,15 @@ class API:
         )
         response = pb.GetRangeResponse()
         _set_consumed(response, read_cu, 0)
-        response.rows = encode_rows([encode_row_body(row.primary_key, row.cells) for row in rows])
+        memo: dict[int, tuple[bytes, int]] = {}  # the rows' timestamps often repeat
+        response.rows = encode_rows(
+            [
+                row.body
+                if row.body is not None
+                else encode_row_body(row.primary_key, row.cells, memo)
+                for row in rows
+            ]
+        )
         if next_pk is not None:
             response.next_start_primary_key = encode_row(next_pk)
         return response.SerializeToString()

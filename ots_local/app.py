@@ -22,6 +22,7 @@ from .control import CONTROL_PREFIX, ControlPlane
 from .engine import Engine, now_ms
 from .faults import Faults
 from .sdk import pb2 as pb
+from .settings import check_settings
 from .storage import Storage
 from .transport import CLOSE, DROP, KEEP, REASONS, Response
 
@@ -38,8 +39,11 @@ class OTSLocalApp:
         access_key_secret: str,
         data: str | None = None,
         log: Callable[[str], None] | None = None,
+        index_delay_ms: int = 0,
         control_token: str | None = None,
     ) -> None:
+        """`index_delay_ms`: the setting's value at start and after `reset` (SettingsError)."""
+        self.defaults = check_settings({"index_delay_ms": index_delay_ms})
         self.instance = instance
         self.data = data
         self.storage = Storage(data)
@@ -47,6 +51,7 @@ class OTSLocalApp:
         # plane advances it, so expiry can be tested without waiting.
         self.clock_offset_ms = 0
         self.engine = Engine(self.storage, clock=self._data_now_ms)
+        self.engine.set_index_delay(index_delay_ms)
         self.api = API(self.engine)
         self.auth = Authenticator(access_key_id, access_key_secret, instance)
         self.faults = Faults(frozenset(self.api.handlers))
@@ -216,12 +221,31 @@ class OTSLocalApp:
             "endpoint": self.endpoint,
             "data": self.data,
             "tables": len(self.engine.tables),
+            "indexes": len(self.engine.indexes),
+            "pending_index_updates": self.engine.pending,
             "faults": len(self.faults.active),
             "delayed": self.delayed,
             "clock_offset_ms": self.clock_offset_ms,
         }
 
+    def settings(self) -> dict[str, Any]:
+        """The current settings (see `ots_local.settings`)."""
+        return {"index_delay_ms": self.engine.index_delay_ms}
+
+    def configure(self, spec: Any) -> dict[str, Any]:
+        """Change some settings; returns them all. Raises SettingsError."""
+        checked = check_settings(spec)
+        if "index_delay_ms" in checked:
+            self.engine.set_index_delay(checked["index_delay_ms"])
+        return self.settings()
+
+    def sync_indexes(self) -> dict[str, Any]:
+        """Apply every delayed index update now: `{"applied": N}`."""
+        return {"applied": self.engine.sync_indexes()}
+
     def reset(self) -> None:
+        """Drop every table and row, clear the faults, restore the start settings."""
         self.engine.reset()
         self.faults.clear()
         self.clock_offset_ms = 0
+        self.configure(self.defaults)

@@ -41,6 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"what control-plane requests must send in {TOKEN_HEADER}"
         f" (default: ${CONTROL_TOKEN_ENV}, else a random one, printed at start)",
     )
+    parser.add_argument(
+        "--index-delay-ms",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="global secondary index updates become visible MS after their write (default 0)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log one line per request")
     return parser.parse_args(argv)
 
@@ -52,6 +59,7 @@ def _print(line: str) -> None:
 async def serve(args: argparse.Namespace) -> int:
     # Imported here: the SDK's protobuf modules load only once the arguments are fine.
     from .app import OTSLocalApp  # noqa: PLC0415
+    from .settings import SettingsError  # noqa: PLC0415
     from .transport import Server  # noqa: PLC0415
 
     try:
@@ -61,8 +69,12 @@ async def serve(args: argparse.Namespace) -> int:
             args.access_key_secret,
             args.data,
             None if args.quiet else _print,
-            args.control_token,
+            index_delay_ms=args.index_delay_ms,
+            control_token=args.control_token,
         )
+    except SettingsError as error:
+        print(f"ots_local: --index-delay-ms: {error}", file=sys.stderr)
+        return 2
     except (StorageError, OSError) as error:
         print(f"ots_local: cannot open --data {args.data}: {error}", file=sys.stderr)
         return 1

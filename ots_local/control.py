@@ -1,6 +1,7 @@
 """The control plane: `/__ots_local/*`, plain JSON over HTTP beside the API paths.
 
-Routes: `health` (GET), `reset` (POST), `faults` (GET lists, POST adds, DELETE clears).
+Routes: `health` (GET), `reset` (POST), `faults` (GET lists, POST adds, DELETE clears),
+`settings` (GET, POST changes some), `indexes/sync` (POST applies delayed index updates).
 Answers are `{"error": {"code": ..., "message": ...}}` with a 4xx for anything it cannot use.
 
 Any web page the developer opens could otherwise reach this port: a cross-origin "simple" POST
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .faults import FaultSpecError
+from .settings import SettingsError
 from .transport import Response, http_response
 
 if TYPE_CHECKING:
@@ -65,6 +67,8 @@ class ControlPlane:
             "reset": {"POST": self._reset},
             "faults": {"GET": self._list_faults, "POST": self._add_fault, "DELETE": self._clear},
             "clock": {"GET": self._clock, "POST": self._advance_clock},
+            "settings": {"GET": self._settings, "POST": self._configure},
+            "indexes/sync": {"POST": self._sync_indexes},
         }
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Response:
@@ -144,6 +148,22 @@ class ControlPlane:
         except ValueError as error:
             return _error(400, "InvalidClock", str(error))
         return json_response(200, self.app.advance_clock(ms))
+
+    def _settings(self, body: bytes) -> Response:
+        return json_response(200, self.app.settings())
+
+    def _configure(self, body: bytes) -> Response:
+        try:
+            spec = json.loads(body or b"null")
+        except ValueError as error:
+            return _error(400, "InvalidJSON", f"body is not JSON: {error}")
+        try:
+            return json_response(200, self.app.configure(spec))
+        except SettingsError as error:
+            return _error(400, "InvalidSettings", str(error))
+
+    def _sync_indexes(self, body: bytes) -> Response:
+        return json_response(200, self.app.sync_indexes())
 
     def _clear(self, body: bytes) -> Response:
         return json_response(200, {"cleared": self.app.faults.clear()})

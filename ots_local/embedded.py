@@ -45,12 +45,14 @@ class OTSLocal:
         access_key_id: str = DEFAULT_ACCESS_KEY_ID,
         access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
         log: Callable[[str], None] | None = None,
+        index_delay_ms: int = 0,
         control_token: str | None = None,
     ) -> None:
         """`data`: a SQLite file to keep everything in (None: in memory). `port=0`: any free
-        port. `log` receives one line per request (None: silent). `control_token`: what HTTP
-        control requests must send in `X-OTS-Local-Token` (None: a random one, in
-        `self.control_token`; this object's own control methods need none)."""
+        port. `log` receives one line per request (None: silent). `index_delay_ms`: the
+        global secondary index delay at start and after `reset` (see `configure`).
+        `control_token`: what HTTP control requests must send in `X-OTS-Local-Token` (None: a
+        random one, in `self.control_token`; this object's own control methods need none)."""
         self.instance = instance
         self.control_token = control_token or secrets.token_hex(16)
         self.data = data
@@ -59,6 +61,7 @@ class OTSLocal:
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.log = log
+        self.index_delay_ms = index_delay_ms
         self.endpoint = ""
         self.is_local = True
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -95,7 +98,8 @@ class OTSLocal:
                 self.access_key_secret,
                 self.data,
                 self.log,
-                self.control_token,
+                index_delay_ms=self.index_delay_ms,
+                control_token=self.control_token,
             )
             self._server = Server(self._app)
             loop.run_until_complete(self._server.start(self.host, self.port))
@@ -174,7 +178,7 @@ class OTSLocal:
         return self._call(lambda app: sorted(app.api.handlers))
 
     def reset(self) -> dict[str, Any]:
-        """Drop every table and row, and clear the faults."""
+        """Drop every table and row, clear the faults, restore the start settings."""
         self._call(lambda app: app.reset())
         return {"status": "ok"}
 
@@ -213,6 +217,24 @@ class OTSLocal:
     def faults(self) -> dict[str, Any]:
         """`{"faults": [...]}`: the active faults."""
         return self._call(lambda app: {"faults": [f.to_json() for f in app.faults.active]})
+
+    def configure(self, index_delay_ms: int | None = None) -> dict[str, Any]:
+        """Change settings (see `ots_local.settings`); returns them all.
+
+        `index_delay_ms`: global secondary index updates become visible to index reads this
+        long after their write (0, the default and what `reset` restores: with the write).
+        Raises `ots_local.settings.SettingsError` for an invalid value.
+        """
+        spec = {} if index_delay_ms is None else {"index_delay_ms": index_delay_ms}
+        return self._call(lambda app: app.configure(spec))
+
+    def settings(self) -> dict[str, Any]:
+        """`{"index_delay_ms": N}`: the current settings."""
+        return self._call(lambda app: app.settings())
+
+    def sync_indexes(self) -> dict[str, Any]:
+        """Apply every delayed index update now: `{"applied": N}`."""
+        return self._call(lambda app: app.sync_indexes())
 
     def clear_faults(self) -> dict[str, Any]:
         """Remove every fault: `{"cleared": N}`."""

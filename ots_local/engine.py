@@ -14,9 +14,17 @@ from typing import Any
 
 from . import errors
 from .filters import Predicate
+from .indexes import (
+    Index,
+    IndexMeta,
+    check_index_meta,
+    check_index_ttl,
+    index_row_visible,
+    whole_index_row,
+)
 from .keys import decode_key, encode_key, key_range
 from .limits import MAX_TABLES, RANGE_MAX_BYTES, RANGE_MAX_ROWS
-from .plainbuffer import AUTO_INCREMENT, Row
+from .plainbuffer import AUTO_INCREMENT, INF_MAX, INF_MIN, Row
 from .rows import (
     BACKWARD,
     EXPECT_EXIST,
@@ -78,34 +86,121 @@ class Engine:
         self.storage = storage
         self.clock = clock
         self.tables: dict[str, Table] = {}
+        self.indexes: dict[str, Index] = {}
         for name, table_id, meta in storage.tables():
             self.tables[name] = Table(TableMeta.from_json(meta), table_id)
+        for name, index_id, base, index_meta in storage.indexes():
+            table = self.tables[base]
+            live = Index(IndexMeta.from_json(index_meta), index_id, table.meta)
+            table.indexes.append(live)
+            self.indexes[name] = live
+        # Global index updates still queued (a restart keeps them), and their delay.
+        self.pending = storage.pending_count()
+        self.index_delay_ms = 0
 
     # --- table operations ---------------------------------------------------------------------
     def table(self, name: str) -> Table:
-        """The table called `name`; ObjectNotExist if there is none."""
+        """The data table called `name`; ObjectNotExist if there is none."""
         table = self.tables.get(name)
         if table is None:
             raise errors.ObjectNotExist()
         return table
 
-    def create_table(self, meta: TableMeta) -> None:
-        check_table_meta(meta)
-        if meta.name in self.tables:
+    def writable(self, name: str) -> Table:
+        """The data table a write goes to; index tables are read-only."""
+        table = self.tables.get(name)
+        if table is None:
+            if name in self.indexes:
+                raise errors.ParameterInvalid(f"Index table {name} is read-only.")
+            raise errors.ObjectNotExist()
+        return table
+
+    def readable(self, name: str) -> Table | Index:
+        """The data table or index table a read goes to; ObjectNotExist if there is none."""
+        table = self.tables.get(name)
+        if table is not None:
+            return table
+        index = self.indexes.get(name)
+        if index is None:
+            raise errors.ObjectNotExist()
+        return index
+
+    def _check_new_name(self, name: str, count: int) -> None:
+        """A new table or index name: free in the instance, within the table quota."""
+        if name in self.tables or name in self.indexes:
             raise errors.ObjectAlreadyExist()
-        if len(self.tables) >= MAX_TABLES:
+        if len(self.tables) + len(self.indexes) + count > MAX_TABLES:
             raise errors.QuotaExhausted()
+
+    def create_table(self, meta: TableMeta, indexes: Sequence[IndexMeta] = ()) -> None:
+        """Create a data table and its indexes (CreateTable with index_metas)."""
+        check_table_meta(meta)
+        for i, index in enumerate(indexes):
+            check_index_meta(index, meta, i)
+            if any(other.name == index.name for other in indexes[:i]):
+                raise errors.ObjectAlreadyExist()
+        self._check_new_name(meta.name, 1 + len(indexes))
+        for index in indexes:
+            self._check_new_name(index.name, 0)
         now = self.clock()
         meta.created_ms = meta.last_increase_ms = now
-        table_id = self.storage.create_table(meta.name, meta.to_json())
-        self.tables[meta.name] = Table(meta, table_id)
+        with self.storage.transaction():
+            table = Table(meta, self.storage.create_table(meta.name, meta.to_json()))
+            for index in indexes:
+                table.indexes.append(self._add_index(index, meta))
+        self.tables[meta.name] = table
+        for live in table.indexes:
+            self.indexes[live.meta.name] = live
+
+    def _add_index(self, index: IndexMeta, base: TableMeta) -> Index:
+        index_id = self.storage.create_index(index.name, base.name, index.to_json())
+        return Index(index, index_id, base)
+
+    def create_index(self, table_name: str, index: IndexMeta, include_base_data: bool) -> None:
+        """Add an index to a data table; with `include_base_data` its rows are indexed now."""
+        table = self.table(table_name)
+        check_index_meta(index, table.meta, len(table.indexes))
+        self._check_new_name(index.name, 1)
+        storage = self.storage
+        with storage.transaction():
+            live = self._add_index(index, table.meta)
+            if include_base_data:
+                # Updates still queued for the other indexes do not concern this one: it
+                # starts from the rows as they are now.
+                types = table.meta.pk_types
+                entries = []
+                everything = key_range([INF_MIN] * len(types), [INF_MAX] * len(types), types, False)
+                assert everything is not None
+                for key, stored in storage.scan(table.id, everything, False, 2**62):
+                    entry = live.entry(decode_key(key, types), stored)
+                    if entry is not None:
+                        entries.append(entry)
+                storage.put_many(live.id, entries)
+        table.indexes.append(live)
+        self.indexes[index.name] = live
+
+    def delete_index(self, table_name: str, index_name: str) -> None:
+        """Drop one index of a data table (DropIndex)."""
+        table = self.table(table_name)
+        live = self.indexes.get(index_name)
+        if live is None or live.base_name != table_name:
+            raise errors.ObjectNotExist(f"Index {index_name} does not exist.")
+        self.storage.drop_index(index_name, live.id)
+        table.indexes.remove(live)
+        del self.indexes[index_name]
+        self.pending = self.storage.pending_count()
 
     def delete_table(self, name: str) -> None:
+        """Drop a data table and its indexes."""
         table = self.table(name)
         self.storage.drop_table(name, table.id)
+        for live in table.indexes:
+            del self.indexes[live.meta.name]
         del self.tables[name]
+        self.pending = self.storage.pending_count()
 
     def list_tables(self) -> list[str]:
+        """The data tables' names (index tables are not listed)."""
         return sorted(self.tables)
 
     def update_table(
@@ -125,6 +220,13 @@ class Engine:
             for key, value in options.items():
                 setattr(updated, key, value)
         check_options(updated)
+        if table.indexes:
+            if updated.max_versions != 1:
+                raise errors.ParameterInvalid(
+                    f"Max versions of table {name} must be 1 when it has index, now is"
+                    f" {updated.max_versions}."
+                )
+            check_index_ttl(updated.time_to_live, updated.allow_update)
         if reserved is not None:
             read, write = reserved
             check_reserved(read, write)
@@ -136,12 +238,70 @@ class Engine:
             updated.read_cu, updated.write_cu = read, write
         self.storage.update_table_meta(name, updated.to_json())
         table.meta = updated
+        # The index tables follow the data table's time-to-live.
+        table.indexes = [Index(live.index_meta, live.id, updated) for live in table.indexes]
+        for live in table.indexes:
+            self.indexes[live.meta.name] = live
         return updated
 
     def reset(self) -> None:
-        """Drop every table."""
+        """Drop every table and index, and go back to the default settings."""
         self.storage.drop_all()
         self.tables.clear()
+        self.indexes.clear()
+        self.pending = 0
+        self.index_delay_ms = 0
+
+    # --- index maintenance --------------------------------------------------------------------
+    def set_index_delay(self, delay_ms: int) -> None:
+        """Delay global index updates by `delay_ms` from now on (0: apply with the write)."""
+        if delay_ms == 0 and self.pending:
+            self.sync_indexes()
+        self.index_delay_ms = delay_ms
+
+    def sync_indexes(self) -> int:
+        """Apply every queued global index update now; returns how many there were."""
+        if not self.pending:
+            return 0
+        applied = self.storage.apply_pending(None)
+        self.pending = 0
+        return applied
+
+    def _apply_due(self) -> None:
+        """Apply the queued index updates that are due (before an index table is read)."""
+        if self.pending:
+            self.pending -= self.storage.apply_pending(self.clock())
+
+    def _update_indexes(
+        self,
+        indexes: list[Index],
+        values: list[Any],
+        old: Columns | None,
+        new: Columns | None,
+        now: int,
+    ) -> None:
+        """Bring a data row's index rows in line with its new content (in the write's
+        transaction): local indexes and global ones without delay at once, delayed global
+        ones through the queue, which keeps their order."""
+        storage = self.storage
+        delay = self.index_delay_ms
+        if not delay and self.pending:
+            self.sync_indexes()  # the queue goes first: updates keep their order
+        for live in indexes:
+            before = live.entry(values, old)
+            after = live.entry(values, new)
+            if before == after:
+                continue
+            del_key = None if before is None else before[0]
+            put_key, put_columns = (None, None) if after is None else after
+            if delay and not live.index_meta.local:
+                storage.queue_index_update(live.id, now + delay, del_key, put_key, put_columns)
+                self.pending += 1
+                continue
+            if del_key is not None and del_key != put_key:
+                storage.delete(live.id, del_key)
+            if put_key is not None and put_columns is not None:
+                storage.put(live.id, put_key, put_columns)
 
     # --- writes -------------------------------------------------------------------------------
     def write(
@@ -155,11 +315,26 @@ class Engine:
     ) -> WriteResult:
         """Apply one PutRow / UpdateRow / DeleteRow (`check_write_shape` passed before).
 
-        Issues at most one writing statement (after any read), so a single write is atomic and
-        durable without a surrounding transaction. Raises ObjectNotExist, InvalidPK,
-        ParameterInvalid, ConditionCheckFail.
+        On a table without indexes this issues at most one writing statement (after any
+        read), so a single write is atomic and durable without a surrounding transaction; with
+        indexes, the row and its index rows (or queued index updates) commit together.
+        Raises ObjectNotExist, InvalidPK, ParameterInvalid, ConditionCheckFail.
         """
-        table = self.table(table_name)
+        table = self.writable(table_name)
+        if not table.indexes:
+            return self._write(table, op, row, condition, return_type, return_columns)
+        with self.storage.transaction():
+            return self._write(table, op, row, condition, return_type, return_columns)
+
+    def _write(
+        self,
+        table: Table,
+        op: int,
+        row: Row,
+        condition: WriteCondition,
+        return_type: int,
+        return_columns: Sequence[str],
+    ) -> WriteResult:
         meta = table.meta
         if op == OP_UPDATE and meta.allow_update is False:
             # The service's message is not documented; code and status are its usual ones.
@@ -211,9 +386,16 @@ class Engine:
         key = encode_key(values, meta.pk_types)
         storage = self.storage
         existence = condition.existence
-        if op == OP_PUT and condition.predicate is None and existence != EXPECT_EXIST:
+        indexes = table.indexes
+        if (
+            op == OP_PUT
+            and condition.predicate is None
+            and existence != EXPECT_EXIST
+            and not indexes
+        ):
             # A PUT replaces the row whatever it held: no need to read it first, unless
-            # EXPECT_NOT_EXIST must tell an expired row (TTL) from a live one.
+            # EXPECT_NOT_EXIST must tell an expired row (TTL) from a live one, or the
+            # old row's index rows must go.
             if existence == EXPECT_IGNORE:
                 storage.put(table.id, key, put)
                 read_cu = 0
@@ -245,6 +427,9 @@ class Engine:
                 new = put
             elif op == OP_UPDATE:
                 new = purge(stored, meta, now) if stored else {}
+                if indexes and new is stored:
+                    # The update works in place: the index rows need the old row as it was.
+                    new = {name: list(versions) for name, versions in new.items()}
                 apply_updates(new, cells, now)
                 trim(new, meta.max_versions)
             else:
@@ -253,6 +438,8 @@ class Engine:
                 storage.put(table.id, key, new)
             elif stored is not None:
                 storage.delete(table.id, key)
+            if indexes:
+                self._update_indexes(indexes, values, stored, new, now)
 
         returned = None
         if return_type == RT_PK:
@@ -271,15 +458,18 @@ class Engine:
         self, table_name: str, primary_key: Sequence[tuple[str, Any]], spec: ReadSpec
     ) -> tuple[ReadRow | None, int]:
         """Read one row; returns it (None if absent or filtered out) and the read CU."""
-        table = self.table(table_name)
+        table = self.readable(table_name)
         meta = table.meta
         values = check_pk(meta, primary_key, write=False)
+        now = self.clock()
+        if isinstance(table, Index):
+            self._apply_due()
         stored = self.storage.get(table.id, encode_key(values, meta.pk_types))
         if stored is None:
             return None, 1
-        row = select(
-            meta, list(zip(meta.pk_names, values, strict=True)), stored, spec, self.clock()
-        )
+        if isinstance(table, Index) and not index_row_visible(stored, table.floor(now)):
+            return None, 1
+        row = select(meta, list(zip(meta.pk_names, values, strict=True)), stored, spec, now)
         return row, capacity_units(row.size) if row else 1
 
     def get_range(
@@ -292,7 +482,7 @@ class Engine:
         spec: ReadSpec,
     ) -> tuple[list[ReadRow], list[tuple[str, Any]] | None, int]:
         """Read a page of rows in [start, end); returns rows, the next start pk and read CU."""
-        table = self.table(table_name)
+        table = self.readable(table_name)
         meta = table.meta
         types = meta.pk_types
         backward = direction == BACKWARD
@@ -310,6 +500,19 @@ class Engine:
             return [], None, 1
         limit = RANGE_MAX_ROWS if limit is None else min(limit, RANGE_MAX_ROWS)
         now = self.clock()
+        is_index = isinstance(table, Index)
+        if is_index:
+            self._apply_due()
+        floor = table.floor(now) if isinstance(table, Index) else None
+        # An index row read whole is ready-made (see `indexes`).
+        whole = (
+            is_index
+            and spec.filter is None
+            and not spec.columns_to_get
+            and spec.time_range is None
+            and spec.start_column is None
+            and spec.end_column is None
+        )
         rows: list[ReadRow] = []
         size = scanned = 0
         next_key = None
@@ -321,8 +524,13 @@ class Engine:
                     next_key = key
                     break
                 scanned += 1
-                pk = list(zip(names, decode_key(key, types), strict=True))
-                row = select(meta, pk, stored, spec, now)
+                if whole:
+                    row = whole_index_row(stored, floor)
+                else:
+                    if is_index and not index_row_visible(stored, floor):
+                        continue
+                    pk = list(zip(names, decode_key(key, types), strict=True))
+                    row = select(meta, pk, stored, spec, now)
                 if row is not None:
                     rows.append(row)
                     size += row.size

@@ -39,3 +39,9 @@ MAX_FILTER_COUNT = 32
 MAX_BODY = 5 * 1024 * 1024  # an HTTP request body
 MAX_HEAD = 64 * 1024  # an HTTP request head (ots_local's own)
 MAX_CLOCK_SKEW_S = 15 * 60  # x-ots-date against the server's clock
+
+# --- secondary indexes -------------------------------------------------------------------------
+MAX_INDEXES_PER_TABLE = 5
+MAX_INDEX_PK_COLUMNS = 4  # index columns; the data table's primary key columns come on top
+MAX_INDEX_ATTRIBUTE_COLUMNS = 32
+MAX_INDEX_DELAY_MS = 600_000  # ots_local's own: the longest index_delay_ms setting

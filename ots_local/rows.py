@@ -61,11 +61,13 @@ class ReadSpec:
 
 @dataclass
 class ReadRow:
-    """A row as returned to the client: pk pairs and `(name, value, timestamp)` cells."""
+    """A row as returned to the client: pk pairs and `(name, value, timestamp)` cells, or
+    only its PlainBuffer row body when that is ready-made (an index row read whole)."""
 
     primary_key: list[tuple[str, Any]]
     cells: list[tuple[str, Any, int]]
     size: int
+    body: bytes | None = None
 
 
 def put_version(versions: list[tuple[int, Any]], ts: int, value: Any) -> None:
@@ -205,10 +207,15 @@ def select(
         return None
     pk = primary_key
     cells = [(name, value, ts) for name in names for ts, value in selected[name]]
+    return ReadRow(pk, cells, row_size(pk, cells))
+
+
+def row_size(pk: list[tuple[str, Any]], cells: list[tuple[str, Any, int]]) -> int:
+    """A returned row's size: its names and values (what reads count and limit)."""
     size = pk_size(pk)
     for name, value, _ in cells:
         cls = value.__class__
         size += len(name) + (
             len(value) if cls is bytes or (cls is str and value.isascii()) else value_size(value)
         )
-    return ReadRow(pk, cells, size)
+    return size

@@ -7,12 +7,15 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .keys import PK_BINARY, PK_INTEGER, PK_STRING
 from .limits import MAX_DEFINED_COLUMNS, MAX_DEVIATION, MAX_NAME_LENGTH, MAX_PK_COLUMNS
 from .plainbuffer import AUTO_INCREMENT, INF_MAX, INF_MIN, type_name
+
+if TYPE_CHECKING:
+    from .indexes import Index
 
 PK_TYPE_NAMES = {PK_INTEGER: "VT_INTEGER", PK_STRING: "VT_STRING", PK_BINARY: "VT_BLOB"}
 _PK_PYTHON_TYPES = {PK_INTEGER: int, PK_STRING: str, PK_BINARY: bytes}
@@ -59,6 +62,7 @@ class Table:
     def __init__(self, meta: TableMeta, table_id: int) -> None:
         self.meta = meta
         self.id = table_id
+        self.indexes: list[Index] = []  # its secondary indexes, oldest first
         self._last_auto_increment = 0
 
     def next_auto_increment(self) -> int:

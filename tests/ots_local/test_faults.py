@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import urllib3
@@ -17,27 +14,9 @@ from ots_local.control import TOKEN_HEADER
 from ots_local.faults import FaultSpecError
 
 from .conftest import make_client
-from .util import ots_error
+from .util import control, ots_error
 
 PK = [("pk", "a")]
-
-
-def control(ots, method, path, payload=None, headers=None, body=None):
-    """Call the HTTP control plane as a script does (token, JSON); returns (status, JSON).
-
-    `headers` replace the default ones; `body` (bytes) replaces the JSON payload.
-    """
-    data = body if body is not None else None if payload is None else json.dumps(payload).encode()
-    if headers is None:
-        headers = {"Content-Type": "application/json", TOKEN_HEADER: ots.control_token}
-    request = urllib.request.Request(
-        f"{ots.endpoint}/__ots_local/{path}", data=data, method=method, headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def stored(client, name):
