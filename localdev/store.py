@@ -35,6 +35,9 @@ DATA_FILE = "ots.sqlite3"
 LOCK_FILE = "ots.lock"
 STATE_FILE = "run.json"
 APP_KEY_FILE = "app-key"
+# What the stack writes under the data directory is for the user alone (the app key is a secret).
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 class StoreError(RuntimeError):
@@ -52,7 +55,9 @@ class DataDir:
         return self.path / DATA_FILE
 
     def ensure(self) -> DataDir:
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Create the directory (0700: the user's alone) if missing; an existing one is kept."""
+        if not self.path.is_dir():
+            self.path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         return self
 
     def app_key(self) -> str:
@@ -61,9 +66,10 @@ class DataDir:
         if file.exists():
             key = file.read_text(encoding="utf-8").strip()
             if key:
+                private(file)  # one written by an older version was readable by everyone
                 return key
         key = "local-" + secrets.token_hex(12)
-        file.write_text(key + "\n", encoding="utf-8")
+        write_private(file, key + "\n")
         return key
 
     def read_state(self) -> dict[str, Any] | None:
@@ -77,12 +83,26 @@ class DataDir:
 
     def write_state(self, state: dict[str, Any]) -> None:
         tmp = self.path / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        write_private(tmp, json.dumps(state, indent=2) + "\n")
         tmp.replace(self.path / STATE_FILE)
 
     def clear_state(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.path / STATE_FILE).unlink()
+
+
+def write_private(file: Path, text: str) -> None:
+    """Write `text` to `file`, readable and writable by the user only (0600) from the start."""
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), FILE_MODE)  # an existing file keeps its mode through O_CREAT
+        out.write(text)
+
+
+def private(file: Path) -> None:
+    """Make an existing file of ours 0600."""
+    if file.stat().st_mode & 0o777 != FILE_MODE:
+        file.chmod(FILE_MODE)
 
 
 @dataclass
@@ -139,7 +159,8 @@ def running_stack(data_dir: DataDir) -> dict[str, Any] | None:
 
 def _lock(data_dir: DataDir, wait_s: float, on_wait: Any = None) -> int:
     """Take the exclusive lock on the data directory, waiting up to `wait_s` seconds."""
-    fd = os.open(data_dir.ensure().path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(data_dir.ensure().path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
     deadline = time.monotonic() + wait_s
     told = False
     while True:
@@ -209,23 +230,10 @@ def connect_or_start_store(data_dir: DataDir, instance: str, wait_s: float = 30.
 
 def ensure_tables(store: Store, tables: list[Table]) -> list[str]:
     """Create the template's tables that do not exist yet; returns the names created."""
-    from tablestore import (  # noqa: PLC0415 (the SDK is only needed once a store runs)
-        CapacityUnit,
-        OTSClient,
-        OTSServiceError,
-        ReservedThroughput,
-        TableMeta,
-        TableOptions,
-    )
-    from tablestore.retry import NoRetryPolicy  # noqa: PLC0415
+    from harness import tables as sdk_tables  # noqa: PLC0415 (the SDK, only once a store runs)
 
-    client = OTSClient(
-        store.endpoint,
-        LOCAL_ACCESS_KEY_ID,
-        LOCAL_ACCESS_KEY_SECRET,
-        store.instance,
-        retry_policy=NoRetryPolicy(),
-        socket_timeout=10,
+    client = sdk_tables.client(
+        store.endpoint, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, store.instance
     )
     created = []
     existing = set(client.list_table())
@@ -233,13 +241,8 @@ def ensure_tables(store: Store, tables: list[Table]) -> list[str]:
         if table.name in existing:
             continue
         try:
-            client.create_table(
-                TableMeta(table.name, list(table.primary_key)),
-                TableOptions(time_to_live=-1, max_version=1),
-                ReservedThroughput(CapacityUnit(0, 0)),
-            )
-        except OTSServiceError as e:
-            if e.get_error_code() != "OTSObjectAlreadyExist":
-                raise StoreError(f"cannot create table {table.name}: {e}") from e
+            sdk_tables.create(client, table.name, table.primary_key, exist_ok=True)
+        except Exception as e:  # the SDK's error or a transport failure: say which table
+            raise StoreError(f"cannot create table {table.name}: {e}") from e
         created.append(table.name)
     return created

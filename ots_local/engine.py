@@ -20,7 +20,6 @@ from .indexes import (
     check_index_meta,
     check_index_ttl,
     index_row_visible,
-    whole_index_row,
 )
 from .keys import decode_key, encode_key, key_range
 from .limits import MAX_TABLES, RANGE_MAX_BYTES, RANGE_MAX_ROWS
@@ -175,7 +174,7 @@ class Engine:
                     entry = live.entry(decode_key(key, types), stored)
                     if entry is not None:
                         entries.append(entry)
-                storage.put_many(live.id, entries)
+                storage.put_index_rows(live.id, entries)
         table.indexes.append(live)
         self.indexes[index.name] = live
 
@@ -293,15 +292,15 @@ class Engine:
             if before == after:
                 continue
             del_key = None if before is None else before[0]
-            put_key, put_columns = (None, None) if after is None else after
+            put_key, put_row = (None, None) if after is None else after
             if delay and not live.index_meta.local:
-                storage.queue_index_update(live.id, now + delay, del_key, put_key, put_columns)
+                storage.queue_index_update(live.id, now + delay, del_key, put_key, put_row)
                 self.pending += 1
                 continue
             if del_key is not None and del_key != put_key:
                 storage.delete(live.id, del_key)
-            if put_key is not None and put_columns is not None:
-                storage.put(live.id, put_key, put_columns)
+            if put_key is not None and put_row is not None:
+                storage.put_index_row(live.id, put_key, put_row)
 
     # --- writes -------------------------------------------------------------------------------
     def write(
@@ -504,38 +503,39 @@ class Engine:
         if is_index:
             self._apply_due()
         floor = table.floor(now) if isinstance(table, Index) else None
-        # An index row read whole is ready-made (see `indexes`).
-        whole = (
-            is_index
-            and spec.filter is None
-            and not spec.columns_to_get
-            and spec.time_range is None
-            and spec.start_column is None
-            and spec.end_column is None
-        )
         rows: list[ReadRow] = []
         size = scanned = 0
         next_key = None
         names = meta.pk_names
-        scan = self.storage.scan(table.id, keys, backward, RANGE_MAX_ROWS + 1)
-        try:
-            for key, stored in scan:
-                if len(rows) >= limit or scanned >= RANGE_MAX_ROWS or size >= RANGE_MAX_BYTES:
-                    next_key = key
-                    break
-                scanned += 1
-                if whole:
-                    row = whole_index_row(stored, floor)
-                else:
+        if is_index and spec.whole_rows():
+            # An index row read whole is ready-made (`storage.IndexRow`).
+            bodies = self.storage.scan_bodies(table.id, keys, backward, RANGE_MAX_ROWS + 1, floor)
+            try:
+                for key, row_size, body in bodies:
+                    if len(rows) >= limit or size >= RANGE_MAX_BYTES:
+                        next_key = key
+                        break
+                    rows.append(ReadRow([], [], row_size, body))
+                    size += row_size
+            finally:
+                bodies.close()  # type: ignore[attr-defined]
+        else:
+            scan = self.storage.scan(table.id, keys, backward, RANGE_MAX_ROWS + 1)
+            try:
+                for key, stored in scan:
+                    if len(rows) >= limit or scanned >= RANGE_MAX_ROWS or size >= RANGE_MAX_BYTES:
+                        next_key = key
+                        break
+                    scanned += 1
                     if is_index and not index_row_visible(stored, floor):
                         continue
                     pk = list(zip(names, decode_key(key, types), strict=True))
                     row = select(meta, pk, stored, spec, now)
-                if row is not None:
-                    rows.append(row)
-                    size += row.size
-        finally:
-            scan.close()  # type: ignore[attr-defined]
+                    if row is not None:
+                        rows.append(row)
+                        size += row.size
+            finally:
+                scan.close()  # type: ignore[attr-defined]
         next_pk = None
         if next_key is not None:
             next_pk = list(zip(names, decode_key(next_key, types), strict=True))

@@ -9,9 +9,9 @@ the predefined column's, or a key value over 1 KB) has no index row.
 Index rows carry one hidden cell under the name `MARKER` (not a valid column name, never
 returned): its timestamp is the oldest of the index primary key cells' timestamps (or the
 newest cell of the row when the index key is the data table's primary key only), so an index
-row expires with the data it was made of under the data table's time-to-live. Its value is
-the row as a read of the whole row returns it, `(PlainBuffer row body, size)`, encoded once
-when the row is written: exports page through index tables, and encoding is most of a read.
+row expires with the data it was made of under the data table's time-to-live. The row is
+also kept as a read of the whole row returns it (`storage.IndexRow`), encoded once when it is
+written: exports page through index tables, and encoding is most of a read.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from .limits import (
     MAX_PK_VALUE_LENGTH,
 )
 from .plainbuffer import encode_row_body
-from .rows import ReadRow, row_size, value_size
-from .storage import Columns
+from .rows import row_size, value_size
+from .storage import Columns, IndexRow
 from .tables import TableMeta, valid_name
 
 MARKER = ""  # the hidden cell of an index row (see the module docstring)
@@ -110,8 +110,8 @@ class Index:
 
     def entry(
         self, pk_values: Sequence[Any], columns: Columns | None
-    ) -> tuple[bytes, Columns] | None:
-        """The index row (storage key, columns) of a data row; None if it has none."""
+    ) -> tuple[bytes, IndexRow] | None:
+        """The index row (storage key, stored row) of a data row; None if it has none."""
         if not columns:
             return None
         values = []
@@ -140,9 +140,10 @@ class Index:
                 row[name] = versions[:1]
                 ts, value = versions[0]
                 cells.append((name, value, ts))
+        row[MARKER] = [(oldest, None)]
         pk = list(zip(self.meta.pk_names, values, strict=True))
-        row[MARKER] = [(oldest, (encode_row_body(pk, cells), row_size(pk, cells)))]
-        return encode_key(values, self.meta.pk_types), row
+        indexed = IndexRow(row, oldest, row_size(pk, cells), encode_row_body(pk, cells))
+        return encode_key(values, self.meta.pk_types), indexed
 
 
 def check_index_meta(index: IndexMeta, base: TableMeta, existing: int) -> None:
@@ -231,12 +232,3 @@ def index_row_visible(stored: Columns, floor: int | None) -> bool:
     """Take an index row's hidden cell out; False if the row has expired."""
     marker = stored.pop(MARKER)
     return floor is None or marker[0][0] > floor
-
-
-def whole_index_row(stored: Columns, floor: int | None) -> ReadRow | None:
-    """An index row read whole (no projection, filter or time range): ready-made, or None if
-    it has expired."""
-    ts, (body, size) = stored[MARKER][0]
-    if floor is not None and ts <= floor:
-        return None
-    return ReadRow([], [], size, body)

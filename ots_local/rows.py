@@ -58,6 +58,16 @@ class ReadSpec:
     start_column: str | None = None
     end_column: str | None = None
 
+    def whole_rows(self) -> bool:
+        """True if the read returns rows whole: no projection, filter or time range."""
+        return (
+            self.filter is None
+            and not self.columns_to_get
+            and self.time_range is None
+            and self.start_column is None
+            and self.end_column is None
+        )
+
 
 @dataclass
 class ReadRow:

@@ -9,10 +9,12 @@ before the server answers, so an acknowledged write survives the process being k
 A row's value is its attribute columns, `{name: [(timestamp, value), ...]}` newest first,
 serialized with `marshal` (compact, fast, and keeps str/bytes/int/float/bool apart).
 
-Secondary indexes are row stores too (`ots_indexes` names them and their data table); the
-index updates still to apply (a global index with a delay) wait in `ots_pending`, written in
-the same transaction as the data table's row, so a restart finds every one of them. Both
-tables are created when missing: a data file of format 1 without them opens unchanged.
+Secondary indexes are row stores too (`ots_indexes` names them and their data table), whose
+rows also keep, in columns of their own, what a read of the whole row returns: its size and
+PlainBuffer body, and the timestamp it expires from (`IndexRow`). The index updates still to
+apply (a global index with a delay) wait in `ots_pending`, written in the same transaction as
+the data table's row, so a restart finds every one of them. Both tables are created when
+missing: a data file of format 1 without them opens unchanged.
 
 Only one thread may use a Storage: the server's event loop owns it, which is also what makes
 every single-row conditional write atomic.
@@ -26,7 +28,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from .keys import KeyRange
 
@@ -34,6 +36,15 @@ from .keys import KeyRange
 SCHEMA_VERSION = 1
 
 Columns = dict[str, list[tuple[int, Any]]]
+
+
+class IndexRow(NamedTuple):
+    """An index row as stored: its columns, and its whole-row read made once."""
+
+    columns: Columns
+    ts: int  # the row has expired once this is at or below the time-to-live's floor
+    size: int
+    body: bytes  # the PlainBuffer row body of the whole row
 
 
 class StorageError(RuntimeError):
@@ -140,14 +151,15 @@ class Storage:
             )
         return table_id
 
-    def _new_row_store(self) -> int:
+    def _new_row_store(self, index: bool = False) -> int:
         row = self.conn.execute(
             "SELECT MAX(COALESCE((SELECT MAX(id) FROM ots_tables), 0),"
             " COALESCE((SELECT MAX(id) FROM ots_indexes), 0)) + 1"
         ).fetchone()
         store_id = int(row[0])
+        extra = ", ts INTEGER NOT NULL, size INTEGER NOT NULL, body BLOB NOT NULL" if index else ""
         self.conn.execute(
-            f"CREATE TABLE t{store_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
+            f"CREATE TABLE t{store_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL{extra}) WITHOUT ROWID"
         )
         return store_id
 
@@ -159,7 +171,7 @@ class Storage:
     def create_index(self, name: str, base: str, meta: str) -> int:
         """Create an index's row store and record it; returns its id."""
         with self.transaction():
-            index_id = self._new_row_store()
+            index_id = self._new_row_store(index=True)
             self.conn.execute(
                 "INSERT INTO ots_indexes (name, id, base, meta) VALUES (?, ?, ?, ?)",
                 (name, index_id, base, meta),
@@ -179,10 +191,12 @@ class Storage:
         due: int,
         del_key: bytes | None,
         put_key: bytes | None,
-        put_columns: Columns | None,
+        put_row: IndexRow | None,
     ) -> None:
         """Queue one index change (delete a row, put a row, or both) to apply at `due` ms."""
-        value = None if put_columns is None else marshal.dumps(put_columns)
+        value = None
+        if put_row is not None:
+            value = marshal.dumps((marshal.dumps(put_row.columns), *put_row[1:]))
         self.conn.execute(
             "INSERT INTO ots_pending (index_id, due, del_key, put_key, put_value)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -211,8 +225,9 @@ class Storage:
                     self.conn.execute(f"DELETE FROM t{index_id} WHERE k=?", (del_key,))  # noqa: S608
                 if put_key is not None:
                     self.conn.execute(
-                        f"INSERT OR REPLACE INTO t{index_id} (k, v) VALUES (?, ?)",  # noqa: S608
-                        (put_key, put_value),
+                        f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (put_key, *marshal.loads(put_value)),  # noqa: S302 (our own data)
                     )
                 last = seq
                 applied += 1
@@ -258,10 +273,46 @@ class Storage:
         sql = f"INSERT OR REPLACE INTO t{table_id} (k, v) VALUES (?, ?)"  # noqa: S608
         self.conn.execute(sql, (key, marshal.dumps(columns)))
 
-    def put_many(self, table_id: int, rows: Iterable[tuple[bytes, Columns]]) -> None:
-        sql = f"INSERT OR REPLACE INTO t{table_id} (k, v) VALUES (?, ?)"  # noqa: S608
+    def put_index_rows(self, index_id: int, rows: Iterable[tuple[bytes, IndexRow]]) -> None:
+        sql = (
+            f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
+            " VALUES (?, ?, ?, ?, ?)"
+        )
         dumps = marshal.dumps
-        self.conn.executemany(sql, ((key, dumps(columns)) for key, columns in rows))
+        self.conn.executemany(
+            sql, ((key, dumps(row.columns), row.ts, row.size, row.body) for key, row in rows)
+        )
+
+    def scan_bodies(
+        self, index_id: int, keys: KeyRange, backward: bool, limit: int, floor: int | None
+    ) -> Iterator[tuple[bytes, int, bytes]]:
+        """Like `scan` over an index store, for whole-row reads: (key, size, body) of up to
+        `limit` rows not expired at `floor`."""
+        where = []
+        params: list[Any] = []
+        if keys.lower is not None:
+            where.append("k >= ?" if keys.lower_inclusive else "k > ?")
+            params.append(keys.lower)
+        if keys.upper is not None:
+            where.append("k <= ?" if keys.upper_inclusive else "k < ?")
+            params.append(keys.upper)
+        if floor is not None:
+            where.append("ts > ?")
+            params.append(floor)
+        sql = f"SELECT k, size, body FROM t{index_id}"  # noqa: S608
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY k DESC" if backward else " ORDER BY k"
+        sql += " LIMIT ?"
+        params.append(limit)
+        cursor = self.conn.execute(sql, params)
+        try:
+            yield from cursor
+        finally:
+            cursor.close()
+
+    def put_index_row(self, index_id: int, key: bytes, row: IndexRow) -> None:
+        self.put_index_rows(index_id, [(key, row)])
 
     def insert(self, table_id: int, key: bytes, columns: Columns) -> bool:
         """Store a row only if its key is free; True if it was stored."""

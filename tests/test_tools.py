@@ -1,4 +1,4 @@
-"""The repo's own tooling: the interpreter finder that the Makefile relies on."""
+"""The repo's own tooling: the interpreter finder that the Makefile relies on, the layer check."""
 
 import subprocess
 import sys
@@ -55,3 +55,17 @@ def test_the_vendor_suite_fails_on_a_claimed_test_and_only_counts_unclaimed_ones
     del results["t::broken"]
     assert summary(results, None)[1] is False
     assert summary({}, claimed)[1] is False  # nothing ran is no success
+
+
+def test_layers_accepts_the_handlers_and_names_an_import_past_the_edge(tmp_path):
+    from tools import layers
+
+    assert layers.problems() == []
+    for name in layers.HANDLERS:
+        (tmp_path / f"{name}.py").write_text("from fccodes import app\n")
+    (tmp_path / "use_code.py").write_text("from fccodes import app\nimport tablestore\n")
+    (tmp_path / "del_code.py").write_text("from fccodes.service import CodeService\n")
+    assert layers.problems(tmp_path) == [
+        "functions/use_code.py imports tablestore: handlers import fccodes.app",
+        "functions/del_code.py imports fccodes.service.CodeService: handlers import fccodes.app",
+    ]

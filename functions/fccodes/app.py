@@ -12,8 +12,8 @@ import threading
 import time
 import traceback
 
-from . import codes, events, log, params
-from .errors import ServiceError, StoreUnavailable
+from . import api, codes, events, log, params
+from .errors import ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
 from .settings import Settings, credentials_from
@@ -24,7 +24,11 @@ TIME_SHARE = 0.9  # of the function timeout: the rest is for answering before FC
 
 
 class Runtime(object):
-    """Everything built once per instance: settings, client factory, store, service."""
+    """Everything built once per instance: settings, client factory, store, service.
+
+    `store` and `service` hold no credentials: each invocation works on `session(credentials)`,
+    so concurrent invocations of one instance never see each other's.
+    """
 
     def __init__(self, settings, factory=None, **service_options):
         self.settings = settings
@@ -38,6 +42,10 @@ class Runtime(object):
         self.service = CodeService(
             self.store, settings.code_length, settings.gen_concurrency, **service_options
         )
+
+    def session(self, credentials):
+        """The service for one invocation, its store requests signed with `credentials`."""
+        return self.service.using(self.store.signed(credentials))
 
     @classmethod
     def from_env(cls, environ=None):
@@ -72,43 +80,49 @@ def initialize(context):
 
 
 class Operation(object):
-    """What a handler module serves: its name, route and the call between decode and render."""
+    """What a handler module serves: its declaration (`fccodes.api`), route and the call between
+    decode and render.
 
-    def __init__(self, name, method, template, run):
-        self.name = name
-        self.route = events.Route(method, template)
+    `run(rt, service, incoming, deadline, fields)` returns (status, body); `service` is this
+    invocation's (its credentials), `fields` the log line's extra fields.
+    """
+
+    def __init__(self, declared, run):
+        self.declared = declared
+        self.name = declared.name
+        self.route = events.Route(declared.method, declared.path)
         self.run = run
 
 
-def _generate(rt, incoming, deadline, fields):
-    request = params.parse_generate(incoming.params, rt.settings, rt.service.clock())
+def _generate(rt, service, incoming, deadline, fields):
+    request = params.parse_generate(incoming.params, rt.settings, service.clock())
     fields["count"] = request.count
-    result = rt.service.generate(request, deadline)
+    result = service.generate(request, deadline)
     fields["batch"] = result.batch
     return 201, events.generated_body(result, rt.settings.timezone)
 
 
-def _redeem(rt, incoming, deadline, fields):
+def _redeem(rt, service, incoming, deadline, fields):
     request = params.parse_redeem(incoming.params, incoming.path_code)
-    result = rt.service.redeem(request, deadline)
+    result = service.redeem(request, deadline)
     fields["replay"] = result.replay
     return 200, events.redeemed_body(result, rt.settings.timezone)
 
 
-def _query(rt, incoming, deadline, fields):
+def _query(rt, service, incoming, deadline, fields):
     key = params.parse_lookup(incoming.params, incoming.path_code)
-    return 200, events.info_body(rt.service.query(key, deadline), rt.settings.timezone)
+    return 200, events.info_body(service.query(key, deadline), rt.settings.timezone)
 
 
-def _delete(rt, incoming, deadline, fields):
+def _delete(rt, service, incoming, deadline, fields):
     key = params.parse_lookup(incoming.params, incoming.path_code)
-    return 200, events.deleted_body(key, rt.service.delete(key, deadline))
+    return 200, events.deleted_body(key, service.delete(key, deadline))
 
 
-GENERATE = Operation("generate", "POST", "/codes", _generate)
-REDEEM = Operation("redeem", "POST", "/codes/{code}/redeem", _redeem)
-QUERY = Operation("query", "GET", "/codes/{code}", _query)
-DELETE = Operation("delete", "DELETE", "/codes/{code}", _delete)
+GENERATE = Operation(api.GENERATE, _generate)
+REDEEM = Operation(api.REDEEM, _redeem)
+QUERY = Operation(api.QUERY, _query)
+DELETE = Operation(api.DELETE, _delete)
 
 
 def handle(operation, event, context):
@@ -122,13 +136,13 @@ def handle(operation, event, context):
         shape = events.shape_of(event)
         incoming = events.decode(event, operation.route)
         shape = incoming.shape
-        raw_code = incoming.path_code or _code_param(incoming.params)
+        raw_code = incoming.path_code or params.raw_code(incoming.params)
         if raw_code:
             fields["code"] = codes.mask(raw_code)
         rt = runtime()
-        rt.store.credentials = credentials_from(context, os.environ)
+        service = rt.session(credentials_from(context, os.environ))
         deadline = _deadline(context, rt.settings.ots_timeout)
-        status, body = operation.run(rt, incoming, deadline, fields)
+        status, body = operation.run(rt, service, incoming, deadline, fields)
         response = events.render(shape, status, body)
         fields["outcome"] = "ok"
     except ServiceError as exc:
@@ -137,7 +151,8 @@ def handle(operation, event, context):
         fields["outcome"] = exc.code
         fields["message"] = exc.message
         if isinstance(exc, StoreUnavailable):
-            level = logging.WARNING
+            # A missing table is the operator's to fix (an error), the rest a passing fault.
+            level = logging.ERROR if exc.code == TableNotFound.code else logging.WARNING
             fields["store_error"] = exc.reason
             if exc.cleanup_complete is not None:
                 fields["cleanup_complete"] = exc.cleanup_complete
@@ -152,14 +167,6 @@ def handle(operation, event, context):
     fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     log.emit(fields, level)
     return response
-
-
-def _code_param(values):
-    for name in ("code", "uuid"):
-        value = values.get(name) if isinstance(values, dict) else None
-        if isinstance(value, str):
-            return value
-    return None
 
 
 def _deadline(context, request_timeout):

@@ -1,4 +1,5 @@
-"""The closed set of errors the service answers with, each carrying its code and HTTP status.
+"""The closed set of errors the service answers with, each carrying its code, HTTP status and
+extra response headers.
 
 `fccodes.events.render_error` is the one place that turns them into responses. Anything that is
 not a `ServiceError` becomes `INTERNAL` there (logged with its traceback, body says nothing).
@@ -18,6 +19,10 @@ class ServiceError(Exception):
 
     def details(self):
         """Extra machine-readable fields for the error body (none by default)."""
+        return {}
+
+    def headers(self):
+        """Extra HTTP response headers (none by default)."""
         return {}
 
 
@@ -74,14 +79,17 @@ class MethodNotAllowed(ServiceError):
             "method %s is not allowed here; use %s" % (method, allowed)
         )
 
+    def headers(self):
+        return {"Allow": self.allowed}
+
 
 class PayloadTooLarge(ServiceError):
     code = "PAYLOAD_TOO_LARGE"
     status = 413
 
-    def __init__(self, size, limit):
+    def __init__(self, size, limit, what="request body"):
         super(PayloadTooLarge, self).__init__(
-            "request body is %d bytes; the limit is %d bytes" % (size, limit)
+            "%s is %d bytes; the limit is %d bytes" % (what, size, limit)
         )
 
 
@@ -109,6 +117,28 @@ class StoreUnavailable(ServiceError):
         if self.cleanup_complete is None:
             return {}
         return {"cleanup_complete": self.cleanup_complete}
+
+    def headers(self):
+        return {"Retry-After": "1"}  # a short pause is enough for what retrying can fix
+
+
+class TableNotFound(StoreUnavailable):
+    """The configured table does not exist: the operator's configuration error, not a passing
+    fault. Not retryable (no Retry-After), and no row can have been written or left behind."""
+
+    code = "TABLE_NOT_FOUND"
+    status = 500
+
+    def __init__(self, table, reason=None):
+        super(TableNotFound, self).__init__(
+            "the code table %r does not exist in the Tablestore instance: create it "
+            "(make deploy does) or correct the CODES_TABLE setting" % table,
+            reason=reason,
+            retryable=False,
+        )
+
+    def headers(self):
+        return {}
 
 
 class ConfigurationError(Exception):

@@ -77,7 +77,9 @@ def decode(event, route):
     Raises InvalidRequest (malformed JSON, wrong path), MethodNotAllowed, PayloadTooLarge.
     """
     if isinstance(event, (bytes, bytearray)) and len(event) > MAX_EVENT_BYTES:
-        raise PayloadTooLarge(len(event), MAX_BODY_BYTES)
+        # The event's size against the event's limit: a gateway event is not the body (base64
+        # makes a body 4/3 larger), and it is not parsed to find the body's.
+        raise PayloadTooLarge(len(event), MAX_EVENT_BYTES, "event")
     data = event if isinstance(event, dict) else _json(event, "body")
     shape = shape_of(data)
     if shape == DIRECT:
@@ -210,12 +212,7 @@ def render_error(shape, error, request_id):
     """Render a ServiceError (anything else must have become errors.ServiceError() first)."""
     body = {"code": error.code, "message": error.message, "request_id": request_id}
     body.update(error.details())
-    headers = {}
-    if error.status == 405:
-        headers["Allow"] = error.allowed
-    elif error.status == 503:
-        headers["Retry-After"] = "1"
-    return render(shape, error.status, {"error": body}, headers)
+    return render(shape, error.status, {"error": body}, error.headers())
 
 
 def _time(ms, tz):

@@ -7,25 +7,25 @@ one code); the original tutorial's names (`num`, `"start period"`, `"end period"
 accepted as aliases.
 """
 
-from . import codes, timefmt
+from . import api, codes, timefmt
 from .errors import InvalidCode, InvalidRequest
 
-MAX_USES_LIMIT = 1000000000
-MAX_USER_ID_LENGTH = 128
-MAX_BATCH_LENGTH = 64
-MAX_CODE_INPUT_LENGTH = 64  # generous for separators; longer input cannot be a code
+# Limits and field names come from the API's declaration (fccodes.api).
+MAX_USES_LIMIT = api.GENERATE.field("max_uses").maximum
+MAX_USER_ID_LENGTH = api.REDEEM.field("user_id").max_length
+MAX_BATCH_LENGTH = api.GENERATE.field("batch").max_length
+MAX_CODE_INPUT_LENGTH = api.MAX_CODE_INPUT_LENGTH
 
-# canonical name -> accepted aliases (the tutorial's names)
-GENERATE_FIELDS = (
-    ("count", ("num",)),
-    ("valid_from", ("start period",)),
-    ("valid_until", ("end period",)),
-    ("max_uses", ()),
-    ("prefix", ()),
-    ("batch", ()),
-)
+
+def _names(operation):
+    """(canonical name, accepted aliases) of each body field of a declared operation."""
+    return tuple((f.name, f.aliases) for f in operation.body)
+
+
+GENERATE_FIELDS = _names(api.GENERATE)
+# Direct invoke (no path) names the code in the body, as `code` or the tutorial's `uuid`.
 CODE_FIELD = ("code", ("uuid",))
-REDEEM_FIELDS = (CODE_FIELD, ("user_id", ()))
+REDEEM_FIELDS = (CODE_FIELD, *_names(api.REDEEM))
 LOOKUP_FIELDS = (CODE_FIELD,)
 
 
@@ -105,6 +105,19 @@ def parse_lookup(params, path_code=None):
     return _code(values, path_code)
 
 
+def raw_code(params):
+    """The code as given in the parameters (under its name or an alias), for the log line;
+    None when absent or not a string. Nothing is validated here."""
+    if not isinstance(params, dict):
+        return None
+    canonical, aliases = CODE_FIELD
+    for name in (canonical, *aliases):
+        value = params.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
 def _fields(params, spec):
     """{canonical: (name as given, value)}, nulls dropped; unknown or doubled names rejected."""
     if not isinstance(params, dict):
@@ -115,14 +128,16 @@ def _fields(params, spec):
         for alias in aliases:
             names[alias] = canonical
     values = {}  # type: dict
+    seen = {}  # type: dict
     for given, value in params.items():
         canonical = names.get(given)
         if canonical is None:
             raise InvalidRequest(given, _unknown(given, [c for c, _ in spec]))
-        if canonical in values:
-            raise InvalidRequest(
-                given, "given twice (as %r and %r)" % (values[canonical][0], given)
-            )
+        # A null counts as not given, but not as a licence to name a field twice: the answer
+        # must not depend on which of the two names comes first in the object.
+        if canonical in seen:
+            raise InvalidRequest(given, "given twice (as %r and %r)" % (seen[canonical], given))
+        seen[canonical] = given
         if value is not None:
             values[canonical] = (given, value)
     return values

@@ -1,7 +1,7 @@
 """The four operations: generate, redeem, query, delete.
 
-Business rules live here and nowhere else; the service talks to a `CodeStore` (which raises
-`StoreUnavailable`), never to the SDK, and never reads the environment. Times are epoch
+Business rules live here and nowhere else; the service talks to a `fccodes.port.Store` (which
+raises `StoreUnavailable`), never to the SDK, and never reads the environment. Times are epoch
 milliseconds; rendering them is the edge's job.
 
 Row attributes beyond the contract's (docs/functions.md lists them): `prefix` (how to display
@@ -9,6 +9,7 @@ the key), `nonce` (which generate call wrote the row), `redeem_tx` (which redeem
 last) and `redeemers` (multi-use codes: who redeemed recently, for replays).
 """
 
+import copy
 import hashlib
 import secrets
 import threading
@@ -21,9 +22,10 @@ from .errors import (
     CodeNotFound,
     CodeNotYetValid,
     StoreUnavailable,
+    TableNotFound,
 )
+from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 from .retry import Backoff
-from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 
 UNUSED = "UNUSED"
 USED = "USED"
@@ -117,8 +119,11 @@ class CodeInfo(object):
 
 
 def status_of(row, now):
-    """The derived status: USED, EXPIRED, NOT_YET_VALID or UNUSED (in that precedence)."""
-    if row.get("state") == USED:
+    """The derived status: USED, EXPIRED, NOT_YET_VALID or UNUSED (in that precedence).
+
+    Query shows it; redeem refuses anything but UNUSED with the matching error (REFUSALS).
+    """
+    if row.get("state") == USED or row.get("uses", 0) >= row.get("max_uses", 1):
         return USED
     if row.get("valid_until") is not None and now >= row["valid_until"]:
         return EXPIRED
@@ -127,12 +132,17 @@ def status_of(row, now):
     return UNUSED
 
 
-class CodeService(object):
-    """The operations over a CodeStore.
+# Why a code that is not UNUSED cannot be redeemed.
+REFUSALS = {USED: CodeAlreadyUsed, EXPIRED: CodeExpired, NOT_YET_VALID: CodeNotYetValid}
 
-    `clock()` gives epoch milliseconds and `random_bytes(n)` n random bytes: both injectable so
-    tests can travel in time and force collisions. `code_length` and `gen_concurrency` come
-    from the settings.
+
+class CodeService(object):
+    """The operations over a Store (`fccodes.port`).
+
+    `using(store)` gives the same service over another store: the edge binds one per
+    invocation, with that invocation's credentials. `clock()` gives epoch milliseconds and
+    `random_bytes(n)` n random bytes: both injectable so tests can travel in time and force
+    collisions. `code_length` and `gen_concurrency` come from the settings.
     """
 
     def __init__(
@@ -150,6 +160,12 @@ class CodeService(object):
         self.clock = clock
         self.random_bytes = random_bytes
         self.sleep = sleep
+
+    def using(self, store):
+        """This service over `store` (same settings and injected parts)."""
+        other = copy.copy(self)
+        other.store = store
+        return other
 
     # --- generate -----------------------------------------------------------------------------
     def generate(self, request, deadline):
@@ -225,12 +241,9 @@ class CodeService(object):
                 (max_uses == 1 and row.get("redeemed_by") == user_id) or me in redeemers
             ):
                 return Redeemed(key, prefix, uses, max_uses, row.get("redeemed_at"), True)
-            if row.get("state") == USED or uses >= max_uses:
-                raise CodeAlreadyUsed()
-            if now < row.get("valid_from", 0):
-                raise CodeNotYetValid()
-            if row.get("valid_until") is not None and now >= row["valid_until"]:
-                raise CodeExpired()
+            status = status_of(row, now)
+            if status != UNUSED:
+                raise REFUSALS[status]()
             # Valid and not used up: a multi-use code (or a single-use one whose prefix was
             # guessed wrong). Compare-and-set on `uses`: only one writer moves it from n to n+1.
             put = {"uses": uses + 1, "redeemed_at": now, "redeem_tx": tx}
@@ -379,8 +392,10 @@ class _Generation(object):
             return
         # Whatever went wrong (the store, or a bug), no row of a failed call may stay behind.
         cleanup_complete = self._cleanup(deadline)
-        error = next((e for e in errors if not isinstance(e, StoreUnavailable)), errors[0])
-        if isinstance(error, StoreUnavailable):
+        error = next((e for e in errors if not isinstance(e, StoreUnavailable)), None)
+        # A missing table is told as such: nothing was written, so nothing can remain.
+        error = error or next((e for e in errors if isinstance(e, TableNotFound)), errors[0])
+        if isinstance(error, StoreUnavailable) and not isinstance(error, TableNotFound):
             error.cleanup_complete = cleanup_complete
             error.message = self._failure_message(cleanup_complete)
         raise error

@@ -7,8 +7,9 @@ timeout, a 5xx) and `retryable` whether trying again can help. Each method makes
 request; retrying, with a budget that fits in the function timeout, is the caller's business
 (`fccodes.retry`), which is why the SDK's own retry policy is switched off here.
 
-`ClientFactory` builds the OTS client lazily, once per instance, and again only when the
-credentials rotate (FC hands out STS tokens that expire).
+`ClientFactory` builds OTS clients lazily, one per set of credentials, so a rotated STS token
+(FC hands out tokens that expire) gets a new client. The interface the service sees, with its
+plain values (`Expect`, batch outcomes, limits), is `fccodes.port`.
 """
 
 import logging
@@ -47,16 +48,10 @@ from tablestore import (  # noqa: E402
 )
 from tablestore.retry import NoRetryPolicy  # noqa: E402  (not exported by `tablestore`)
 
-from .errors import StoreUnavailable  # noqa: E402
+from .errors import StoreUnavailable, TableNotFound  # noqa: E402
+from .port import CONDITION_FAILED, FAILED, OK, Expect, Store  # noqa: E402
 
 PK = "code"
-BATCH_WRITE_LIMIT = 200  # rows per BatchWriteRow
-BATCH_GET_LIMIT = 100  # rows per BatchGetRow
-
-# Outcomes of one row in a batch write.
-OK = "ok"
-CONDITION_FAILED = "condition_failed"
-FAILED = "failed"  # transient: the row may or may not have been written
 
 # The service refused before doing anything: safe to retry any request.
 _THROTTLED = frozenset(
@@ -74,6 +69,7 @@ _THROTTLED = frozenset(
 # Failed somewhere inside the service: a write may have been applied anyway.
 _AMBIGUOUS = frozenset(("OTSTimeout", "OTSInternalServerError", "OTSServerUnavailable"))
 _CONDITION_FAILED = "OTSConditionCheckFail"
+_NO_SUCH_TABLE = "OTSObjectNotExist"  # for row operations: the table does not exist
 
 _COMPARATORS = {
     "==": ComparatorType.EQUAL,
@@ -85,27 +81,16 @@ _COMPARATORS = {
 }
 
 
-class Expect(object):
-    """A column condition: `column op value`; `if_missing` is the result when the column is absent.
-
-    The service states its rules with these; the store turns them into SDK conditions.
-    """
-
-    __slots__ = ("column", "if_missing", "op", "value")
-
-    def __init__(self, column, op, value, if_missing=False):
-        self.column = column
-        self.op = op
-        self.value = value
-        self.if_missing = if_missing
-
-
 class ClientFactory(object):
-    """Builds and caches the OTS client; a new one only when the credentials change.
+    """Builds and caches OTS clients, one per set of credentials, built on first use.
 
-    Thread-safe (FC instances may run concurrent requests). `client_class` and `options` let
-    tests aim it anywhere; production uses the SDK's `OTSClient` with no SDK-level retries.
+    Thread-safe: an FC instance with concurrency > 1 runs invocations in threads, each with the
+    credentials of its own context. The last CACHED clients are kept, so a rotation (old and
+    new STS token in flight together) builds each client once. `client_class` lets tests aim
+    it anywhere; production uses the SDK's `OTSClient` with no SDK-level retries.
     """
+
+    CACHED = 4
 
     def __init__(self, endpoint, instance, timeout, max_connections=64, client_class=None):
         self.endpoint = endpoint
@@ -115,38 +100,51 @@ class ClientFactory(object):
         self.client_class = client_class or OTSClient
         self.builds = 0  # how many clients were built: a rotation test reads it
         self._lock = threading.Lock()
-        self._credentials = None
-        self._client = None
+        self._clients = []  # type: list  # [(credentials, client)], most recent last
 
     def client(self, credentials):
-        """The client for `credentials`, built on first use or when they rotated."""
+        """The client for `credentials`, built on first use (or again once evicted)."""
         with self._lock:
-            if self._client is None or credentials != self._credentials:
-                self._client = self.client_class(
-                    self.endpoint,
-                    credentials.access_key_id,
-                    credentials.access_key_secret,
-                    self.instance,
-                    sts_token=credentials.security_token,
-                    socket_timeout=self.timeout,
-                    max_connection=self.max_connections,
-                    retry_policy=NoRetryPolicy(),
-                    logger_name=SDK_LOGGER,
-                )
-                self._credentials = credentials
-                self.builds += 1
-            return self._client
+            for i, (known, client) in enumerate(self._clients):
+                if known == credentials:
+                    if i != len(self._clients) - 1:
+                        self._clients.append(self._clients.pop(i))
+                    return client
+            client = self.client_class(
+                self.endpoint,
+                credentials.access_key_id,
+                credentials.access_key_secret,
+                self.instance,
+                sts_token=credentials.security_token,
+                socket_timeout=self.timeout,
+                max_connection=self.max_connections,
+                retry_policy=NoRetryPolicy(),
+                logger_name=SDK_LOGGER,
+            )
+            self.builds += 1
+            self._clients = [*self._clients[-(self.CACHED - 1) :], (credentials, client)]
+            return client
 
 
-class CodeStore(object):
-    """The `codes` table: one row per code, primary key `code` (the normalized key)."""
+class CodeStore(Store):
+    """The `codes` table: one row per code, primary key `code` (the normalized key).
 
-    def __init__(self, factory, table):
+    Requests are signed with `credentials`; `signed` gives the same table with other
+    credentials (one per invocation: nothing is shared between concurrent ones).
+    """
+
+    def __init__(self, factory, table, credentials=None):
         self.factory = factory
         self.table = table
-        self.credentials = None  # set by the edge for each invocation
+        self.credentials = credentials
+
+    def signed(self, credentials):
+        """This store, its requests signed with `credentials`."""
+        return CodeStore(self.factory, self.table, credentials)
 
     def _client(self):
+        if self.credentials is None:
+            raise RuntimeError("CodeStore used without credentials: call signed() first")
         return self.factory.client(self.credentials)
 
     # --- single rows --------------------------------------------------------------------------
@@ -160,7 +158,7 @@ class CodeStore(object):
                 self.table, [(PK, key)], columns_to_get=_with_pk(columns), max_version=1
             )
         except Exception as exc:
-            raise _translate(exc, write=False) from exc
+            raise _translate(exc, write=False, table=self.table) from exc
         return _attributes(row)
 
     def update_if(self, key, put, expect, delete=()):
@@ -177,7 +175,7 @@ class CodeStore(object):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         return True
 
     def delete_if(self, key, expect=()):
@@ -191,7 +189,7 @@ class CodeStore(object):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         return True
 
     # --- batches ------------------------------------------------------------------------------
@@ -235,11 +233,11 @@ class CodeStore(object):
         try:
             response = self._client().batch_get_row(request)
         except Exception as exc:
-            raise _translate(exc, write=False) from exc
+            raise _translate(exc, write=False, table=self.table) from exc
         found = {}
         for key, item in zip(keys, response.get_result_by_table(self.table) or []):
             if not item.is_ok:
-                raise _store_error(item.error_code, item.error_message, write=False)
+                raise _store_error(item.error_code, item.error_message, False, self.table)
             attributes = _attributes(item.row)
             if attributes is not None:
                 found[key] = attributes
@@ -251,7 +249,7 @@ class CodeStore(object):
         try:
             response = self._client().batch_write_row(request)
         except Exception as exc:
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         results = _batch_results(response, self.table, items[0])
         if len(results) != len(items):
             raise StoreUnavailable(
@@ -265,7 +263,7 @@ class CodeStore(object):
             elif item.error_code == _CONDITION_FAILED:
                 outcomes.append(CONDITION_FAILED)
             else:
-                error = _store_error(item.error_code, item.error_message, write=True)
+                error = _store_error(item.error_code, item.error_message, True, self.table)
                 if not error.retryable:
                     raise error
                 outcomes.append(FAILED)
@@ -319,21 +317,23 @@ def _is_condition_failure(exc):
     return isinstance(exc, OTSServiceError) and exc.code == _CONDITION_FAILED
 
 
-def _store_error(code, message, write, server_error=False):
+def _store_error(code, message, write, table, server_error=False):
     """The StoreUnavailable for a Tablestore error code (of a request, or of one batch row)."""
     reason = "%s: %s" % (code, message)
+    if code == _NO_SUCH_TABLE:
+        return TableNotFound(table, reason=reason)
     if code in _THROTTLED:
         return StoreUnavailable(reason=reason)
     if code in _AMBIGUOUS or server_error:
         return StoreUnavailable(reason=reason, maybe_applied=write)
-    # Authentication, a missing table, a bad request: retrying cannot help.
+    # Authentication, a bad request: retrying cannot help.
     return StoreUnavailable(reason=reason, retryable=False)
 
 
-def _translate(exc, write):
+def _translate(exc, write, table):
     """The StoreUnavailable for an SDK or transport failure."""
     if isinstance(exc, OTSServiceError):
-        return _store_error(exc.code, exc.message, write, (exc.http_status or 0) >= 500)
+        return _store_error(exc.code, exc.message, write, table, (exc.http_status or 0) >= 500)
     # Transport errors (urllib3: connection refused, reset, dropped, read timeout) and the
     # SDK's own response checks: the request may have reached the server and been applied.
     return StoreUnavailable(

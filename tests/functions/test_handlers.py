@@ -13,7 +13,7 @@ import gen_code
 import query_code
 import use_code
 from fccodes import app
-from fccodes.settings import Credentials
+from fccodes.settings import Credentials, credentials_from
 
 from .helpers import (
     EVENT_BODY,
@@ -469,11 +469,35 @@ def test_no_retry_runs_past_the_function_timeout(wiring, ots):
     assert [fault["count"] for fault in ots.faults()["faults"]] == [1]  # one attempt only
 
 
-def test_a_missing_table_is_store_unavailable_without_retries(wiring, log_lines):
+MISSING_TABLE = (
+    "the code table 'no_such_table' does not exist in the Tablestore instance: create it "
+    "(make deploy does) or correct the CODES_TABLE setting"
+)
+
+
+@pytest.mark.parametrize(
+    ("handler", "event"),
+    [
+        (query_code, "apigw_query_code.json"),
+        (use_code, "apigw_use_code.json"),
+        (del_code, "apigw_del_code.json"),
+        (gen_code, "apigw_gen_code.json"),
+    ],
+)
+def test_a_missing_table_is_a_configuration_error_not_a_retryable_one(
+    handler, event, wiring, log_lines, caplog
+):
     wiring.install(table="no_such_table")
-    _, body, _ = call(query_code, {"code": EVENT_CODE}, wiring.context)
-    assert body["error"]["code"] == "STORE_UNAVAILABLE"
-    assert "OTSObjectNotExist" in log_lines()[-1]["store_error"]
+    status, body, headers = call(handler, load_event(event), wiring.context)
+    assert (status, body) == (
+        500,
+        {"error": {"code": "TABLE_NOT_FOUND", "message": MISSING_TABLE, "request_id": "req-1"}},
+    )
+    assert "Retry-After" not in headers
+    line = log_lines()[-1]
+    assert line["outcome"] == "TABLE_NOT_FOUND" and "OTSObjectNotExist" in line["store_error"]
+    assert "cleanup_complete" not in line
+    assert [r.levelname for r in caplog.records if r.name == "fccodes"][-1] == "ERROR"
 
 
 def test_internal_errors_leak_nothing_and_log_the_traceback(wiring, monkeypatch, log_lines):
@@ -551,7 +575,7 @@ def test_the_sdk_renders_no_debug_text(wiring, monkeypatch):
     assert body["count"] == 450
     call(use_code, {"code": body["codes"][0]}, wiring.context)
     assert rendered == []
-    client = runtime.factory.client(runtime.store.credentials)
+    client = runtime.factory.client(credentials_from(wiring.context, {}))
     assert client.logger.level > logging.DEBUG  # the test the SDK makes, on every version
 
 
@@ -572,9 +596,10 @@ def test_initializer_builds_the_client_once_and_rotation_rebuilds_it(wiring, ots
     _, body, _ = call(query_code, {"code": EVENT_CODE}, rotated)
     assert body["error"]["code"] == "CODE_NOT_FOUND"  # the rebuilt client works
     assert runtime.factory.builds == 2
-    assert runtime.store.credentials == Credentials(
-        ots.access_key_id, ots.access_key_secret, "sts-token-2"
-    )
+    # Both clients are kept: invocations still holding the old token reuse theirs.
+    runtime.factory.client(Credentials(ots.access_key_id, ots.access_key_secret, "sts-token-2"))
+    runtime.factory.client(credentials_from(wiring.context, {}))
+    assert runtime.factory.builds == 2
 
 
 def test_initializer_fails_fast_on_bad_configuration(monkeypatch):
@@ -594,3 +619,11 @@ def test_credentials_from_the_environment_on_python312_runtimes(wiring, ots, mon
     monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
     _, body, _ = call(query_code, {"code": EVENT_CODE}, FCContext(credentials=None))
     assert body["error"]["code"] == "CODE_NOT_FOUND"
+
+
+def test_a_missing_table_during_a_parallel_generate_is_still_told_as_such(wiring):
+    wiring.install(table="no_such_table", gen_concurrency=4)
+    body = json.loads(gen_code.handler(b'{"count": 1000}', wiring.context))  # 5 chunks at once
+    assert body == {
+        "error": {"code": "TABLE_NOT_FOUND", "message": MISSING_TABLE, "request_id": "req-1"}
+    }

@@ -13,6 +13,7 @@ from tablestore import (
     BatchGetRowRequest,
     BatchWriteRowRequest,
     CapacityUnit,
+    ComparatorType,
     Condition,
     DeleteRowItem,
     PutRowItem,
@@ -20,6 +21,7 @@ from tablestore import (
     Row,
     SecondaryIndexMeta,
     SecondaryIndexType,
+    SingleColumnCondition,
     TableInBatchGetRowItem,
     TableInBatchWriteRowItem,
     TableMeta,
@@ -27,6 +29,7 @@ from tablestore import (
     UpdateRowItem,
 )
 
+from harness import ots_server
 from ots_local import OTSLocal
 from ots_local.settings import SettingsError
 
@@ -51,6 +54,7 @@ def put(client, code, table="codes", **attributes):
 
 
 PK_OF = {"codes": ["code"], "codes_by_batch": ["batch", "code"]}
+KEY = PK_OF["codes_by_batch"]
 
 
 def scan(client, table, **kwargs):
@@ -287,7 +291,35 @@ def test_index_rows_expire_with_the_table_time_to_live(client):
     assert [pk for pk, _ in scan(client, "codes_by_batch")] == [("b", "new"), ("b", "old")]
     assert until(lambda: len(scan(client, "codes_by_batch")) == 1)
     assert scan(client, "codes_by_batch") == [(("b", "new"), {"uses": 2})]
+    assert scan(client, "codes_by_batch", columns_to_get=[*KEY, "uses"]) == [
+        (("b", "new"), {"uses": 2})
+    ]
+    assert (
+        client.get_row("codes_by_batch", [("batch", "b"), ("code", "old")], max_version=1)[1]
+        is None
+    )
     assert client.get_row("codes", [("code", "old")], max_version=1)[1] is None
+
+
+def test_filters_and_projections_on_index_reads(client):
+    create_codes(client, indexes=[BY_BATCH])
+    for i, status in enumerate(["UNUSED", "USED", "UNUSED"]):
+        put(client, f"K{i}", batch="b", status=status, uses=i)
+    unused = SingleColumnCondition("status", "UNUSED", ComparatorType.EQUAL)
+    assert scan(client, "codes_by_batch", column_filter=unused, columns_to_get=[*KEY, "uses"]) == [
+        (("b", "K0"), {"uses": 0}),
+        (("b", "K2"), {"uses": 2}),
+    ]
+    pages = client.get_range(
+        "codes_by_batch",
+        "BACKWARD",
+        [("batch", INF_MAX), ("code", INF_MAX)],
+        [("batch", INF_MIN), ("code", INF_MIN)],
+        limit=2,
+        max_version=1,
+    )
+    assert [row.primary_key[1][1] for row in pages[2]] == ["K2", "K1"]
+    assert pages[1] == [("batch", "b"), ("code", "K0")]
 
 
 # --- the service's rules ---------------------------------------------------------------------
@@ -475,3 +507,28 @@ def test_a_pending_index_update_survives_a_restart(tmp_path):
         client = make_client(ots)
         assert ots.health()["pending_index_updates"] == 0
         assert scan(client, "codes_by_batch") == [(("b1", "A"), {"status": "UNUSED"})]
+
+
+def test_acknowledged_writes_and_their_index_rows_survive_kill_9(tmp_path):
+    """A data row and its index row (or its queued index update) commit together."""
+    data = tmp_path / "ots.sqlite3"
+    server = ots_server.start(data_file=data, use_real=False, extra_args=["--quiet"])
+    client = make_client(server)
+    create_codes(client, indexes=[BY_BATCH])
+    for i in range(20):
+        put(client, f"now{i}", batch="b1", status="UNUSED")
+    assert server.control("POST", "settings", {"index_delay_ms": 600_000})["index_delay_ms"]
+    for i in range(20):
+        put(client, f"later{i}", batch="b2", status="UNUSED")
+    client.update_row("codes", Row([("code", "now0")], {"put": [("batch", "b2")]}), None)
+    server.kill()  # SIGKILL: no chance to apply anything
+    again = ots_server.start(data_file=data, use_real=False, extra_args=["--quiet"])
+    try:
+        rows = scan(make_client(again), "codes_by_batch")
+        by_batch = {"b1": set(), "b2": set()}
+        for (batch, code), _ in rows:
+            by_batch[batch].add(code)
+        assert by_batch["b1"] == {f"now{i}" for i in range(1, 20)}
+        assert by_batch["b2"] == {f"later{i}" for i in range(20)} | {"now0"}
+    finally:
+        again.stop()

@@ -19,7 +19,7 @@ import sys
 import time
 from urllib.request import Request, urlopen
 
-from tests.support import process
+from harness import process
 
 READY_RE = re.compile(r"^ots_local ready: endpoint=(\S+) instance=(\S+)")
 REAL_ENV = (
@@ -30,7 +30,7 @@ REAL_ENV = (
 )
 
 LOCAL_ACCESS_KEY_ID = "test-access-key-id"
-LOCAL_ACCESS_KEY_SECRET = "test-access-key-secret"
+LOCAL_ACCESS_KEY_SECRET = "test-access-key-secret"  # noqa: S105 (the local server's, not a secret)
 
 
 class ControlPlaneUnavailable(RuntimeError):
