@@ -250,6 +250,8 @@ def test_a_table_with_secondary_indexes_takes_each_row_once_per_batch(client, ta
         [SecondaryIndexMeta(f"{name}_by_v", ["v"], [])],
     )
     tables.created.append(name)
+    if not tables.is_local:
+        tables._wait_until_loaded(name)
     with ots_error(400, "OTSParameterInvalid") as info:
         write(client, (name, [put("a", v=1), put("b", v=2), put("a", v=3)]))
     assert "twice" in info.value.get_error_message()
