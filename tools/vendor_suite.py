@@ -53,6 +53,7 @@ def fetch(version: str = VENDOR_VERSION, cache: Path = CACHE) -> Path:
     """The unpacked source distribution of `tablestore==version` (downloaded once)."""
     target = cache / f"tablestore-{version}"
     if (target / "tests").is_dir():
+        (target / "pytest.ini").write_text(PYTEST_INI)  # ours may have changed since
         return target
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
