@@ -61,8 +61,17 @@ ENV_APP_SECRET = "FC_CODES_APP_SECRET"  # noqa: S105 (a variable name)
 # throttling burst costs Tablestore nothing.
 BURST_CODE = "AAAA-AAAA-AAAA-AAAA"
 
-# Which function does what: the API's declaration (functions/fccodes/api.py).
+# Which function does what, and its route: the API's declaration (functions/fccodes/api.py).
 OPERATIONS = {op.name: op.function for op in api.OPERATIONS}
+GENERATE_ROUTE = (api.GENERATE.method, api.GENERATE.path)
+
+
+def route(operation: str, code: str) -> tuple[str, str]:
+    """(method, path) of a declared operation on `code`, e.g. ("POST", "/codes/X/redeem")."""
+    op = api.BY_NAME[operation]
+    return op.method, op.path.replace("{code}", code)
+
+
 SMOKE_USER = "fc-codes-smoke"
 OTHER_USER = "fc-codes-smoke-other"
 
@@ -357,7 +366,7 @@ def gateway_timeout_ms(infra: Any = FRONTDOOR_TEMPLATE) -> int:
     for props in frontdoor.aliyun_resources(frontdoor.load_infra(infra)).values():
         p = props.get("Properties") or {}
         config = p.get("RequestConfig") or {}
-        if (config.get("RequestHttpMethod"), config.get("RequestPath")) == ("POST", "/codes"):
+        if (config.get("RequestHttpMethod"), config.get("RequestPath")) == GENERATE_ROUTE:
             return int((p.get("ServiceConfig") or {}).get("ServiceTimeOut", 0))
     raise ConfigError("frontdoor.yml declares no POST /codes API")
 
@@ -379,11 +388,11 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
     deleted: set[str] = set()
 
     def admin_unsigned() -> str:
-        expect_status(client.call("POST", "/codes", {"count": 1}), 401)
+        expect_status(client.call(*GENERATE_ROUTE, {"count": 1}), 401)
         return "POST /codes without the App's signature: 401"
 
     def generate() -> str:
-        answer = expect_status(client.call("POST", "/codes", {"count": 3}, signed=True), 201)
+        answer = expect_status(client.call(*GENERATE_ROUTE, {"count": 3}, signed=True), 201)
         codes = (answer.body or {}).get("codes")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise StepFailed("expected a list of codes")
@@ -395,39 +404,38 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
         return f"3 codes in {answer.ms:.0f} ms (gateway timeout {timeout_ms} ms)"
 
     def query_unused() -> str:
-        answer = expect_status(client.call("GET", f"/codes/{created[0]}"), 200)
+        answer = expect_status(client.call(*route("query", created[0])), 200)
         if (answer.body or {}).get("status") != "UNUSED":
             raise StepFailed(f"expected status UNUSED, got {(answer.body or {}).get('status')!r}")
         return f"{mask(created[0])} is UNUSED (anonymous)"
 
     def redeem() -> str:
-        path = f"/codes/{created[0]}/redeem"
-        expect_status(client.call("POST", path, {"user_id": SMOKE_USER}), 200)
+        expect_status(client.call(*route("redeem", created[0]), {"user_id": SMOKE_USER}), 200)
         return f"{mask(created[0])} redeemed (anonymous)"
 
     def redeem_again() -> str:
-        path = f"/codes/{created[0]}/redeem"
-        expect_status(client.call("POST", path, {"user_id": OTHER_USER}), 409, "CODE_ALREADY_USED")
+        again = client.call(*route("redeem", created[0]), {"user_id": OTHER_USER})
+        expect_status(again, 409, "CODE_ALREADY_USED")
         return "409 CODE_ALREADY_USED as expected"
 
     def delete_unsigned() -> str:
-        expect_status(client.call("DELETE", f"/codes/{created[0]}"), 401)
+        expect_status(client.call(*route("delete", created[0])), 401)
         return "DELETE without the App's signature: 401"
 
     def delete() -> str:
-        expect_status(client.call("DELETE", f"/codes/{created[0]}", signed=True), 200)
+        expect_status(client.call(*route("delete", created[0]), signed=True), 200)
         deleted.add(created[0])
         return f"{mask(created[0])} deleted"
 
     def query_deleted() -> str:
-        expect_status(client.call("GET", f"/codes/{created[0]}"), 404, "CODE_NOT_FOUND")
+        expect_status(client.call(*route("query", created[0])), 404, "CODE_NOT_FOUND")
         return "404 CODE_NOT_FOUND as expected"
 
     def cleanup() -> str:
         failures = []
         for code in created:
             if code not in deleted:
-                answer = client.call("DELETE", f"/codes/{code}", signed=True)
+                answer = client.call(*route("delete", code), signed=True)
                 if answer.status == 200:
                     deleted.add(code)
                 else:
@@ -439,7 +447,7 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
     def throttled() -> str:
         # Last: once the smoke App is throttled, its calls fail until the window ends.
         for n in range(1, burst + 1):
-            answer = client.call("DELETE", f"/codes/{BURST_CODE}", signed=True)
+            answer = client.call(*route("delete", BURST_CODE), signed=True)
             if answer.status == 429:
                 return (
                     f"429 after {n} signed calls ({answer.headers.get('x-ca-error-message', '')})"
