@@ -33,26 +33,59 @@ JSON_TYPE = "application/json; charset=utf-8"
 
 
 class Route(object):
-    """The HTTP method and path an operation answers, e.g. POST /codes/{code}/redeem."""
+    """The HTTP method and path an operation answers, e.g. POST /codes/{code}/redeem.
 
-    def __init__(self, method, template):
+    `{code}` and `{batch}` are path parameters. `query` says whether the operation reads the
+    query string (listings); the others ignore it, as they always did.
+    """
+
+    def __init__(self, method, template, query=False):
         self.method = method
         self.template = template
+        self.query = query
+        self.names = re.findall(r"\{(\w+)\}", template)
+        pattern = re.escape(template)
+        for name in self.names:
+            pattern = pattern.replace(re.escape("{%s}" % name), "([^/]+)")
         # Any leading path is allowed: custom domains and gateways often mount us under one.
-        pattern = re.escape(template).replace(re.escape("{code}"), "([^/]+)")
         self.regex = re.compile(r"^(?:/.*)?%s/?$" % pattern)
-        self.has_code = "{code}" in template
+        self.has_code = "code" in self.names
+
+    def match(self, path):
+        """{name: value} of the path parameters, or None when `path` is not this route's."""
+        found = self.regex.match(path.split("?", 1)[0])
+        if found is None:
+            return None
+        return {name: _unquote(value) for name, value in zip(self.names, found.groups())}
 
 
 class Incoming(object):
-    """A decoded invocation: its shape, the parameters, and the code from the path if any."""
+    """A decoded invocation: its shape, the parameters, the path parameters (`code`, `batch`),
+    the request headers (gateways only) and which route it came by."""
 
-    __slots__ = ("params", "path_code", "shape")
+    __slots__ = ("headers", "params", "path", "route", "shape")
 
-    def __init__(self, shape, params, path_code=None):
+    def __init__(self, shape, params, path=None, headers=None, route=None):
         self.shape = shape
         self.params = params
-        self.path_code = path_code
+        self.path = path or {}
+        self.headers = headers or {}
+        self.route = route
+
+    @property
+    def path_code(self):
+        return self.path.get("code")
+
+    @property
+    def path_batch(self):
+        return self.path.get("batch")
+
+    def accepts(self, media_type):
+        """Whether the Accept header names `media_type` (direct invokes: never)."""
+        for key, value in self.headers.items():
+            if isinstance(key, str) and key.lower() == "accept" and isinstance(value, str):
+                return media_type in value.lower()
+        return False
 
 
 def shape_of(event):
@@ -72,7 +105,15 @@ def shape_of(event):
 
 
 def decode(event, route):
-    """The Incoming for an FC event (bytes, as FC passes it; str and dict accepted too).
+    """The Incoming for an FC event of a one-route function (see `decode_any`)."""
+    return decode_any(event, [route])
+
+
+def decode_any(event, routes):
+    """The Incoming for an FC event (bytes, as FC passes it; str and dict accepted too), for a
+    function that serves `routes`. A gateway request picks its route by method and path; a
+    direct invoke of a function with several routes names it in an `action` field (the
+    route's position in `routes` is its action's index in `actions`, see `app.Function`).
 
     Raises InvalidRequest (malformed JSON, wrong path), MethodNotAllowed, PayloadTooLarge.
     """
@@ -86,14 +127,15 @@ def decode(event, route):
         size = len(event) if isinstance(event, (bytes, bytearray, str)) else 0
         if size > MAX_BODY_BYTES:
             raise PayloadTooLarge(size, MAX_BODY_BYTES)
-        return Incoming(DIRECT, data)
+        return Incoming(DIRECT, data, route=routes[0] if len(routes) == 1 else None)
     # Gateways send these fields with these types; anything else is a malformed event (400),
     # never a crash.
     if shape == API_GATEWAY:
         method = data["httpMethod"]  # a string: that is how shape_of recognised the shape
         path = _string(data, "path", "path") or ""
-        path_parameters = _object(data, "pathParameters", "pathParameters")
-        path_code = _string(path_parameters, "code", "pathParameters.code")
+        given = _object(data, "pathParameters", "pathParameters")
+        for name in ("code", "batch"):
+            _string(given, name, "pathParameters." + name)
     else:
         http = _object(data["requestContext"], "http", "requestContext.http")
         method = _string(http, "method", "requestContext.http.method") or ""
@@ -102,19 +144,50 @@ def decode(event, route):
             or _string(http, "path", "requestContext.http.path")
             or ""
         )
-        path_code = None
+        given = {}
     method = method.upper()
-    if method != route.method:
-        raise MethodNotAllowed(method, route.method)
-    if (route.has_code and path_code is None) or shape == HTTP_TRIGGER:
-        match = route.regex.match(path.split("?", 1)[0])
-        if match is None:
-            # Not echoed: the path may hold a code, and error messages are logged.
-            raise InvalidRequest("path", "does not match %s %s" % (route.method, route.template))
-        if route.has_code and path_code is None:
-            path_code = _unquote(match.group(1))
+    route, path_values = _route(routes, method, path, given)
     params = _body(data) if method in ("POST", "PUT", "PATCH") else {}
-    return Incoming(shape, params, path_code if route.has_code else None)
+    if route.query and method == "GET":
+        params = _query(data)
+    headers = _object(data, "headers", "headers")
+    return Incoming(shape, params, path_values, headers, route)
+
+
+def _route(routes, method, path, given):
+    """(route, path parameters) for a gateway request: the first route whose path matches."""
+    if len(routes) == 1 and routes[0].method != method:
+        raise MethodNotAllowed(method, routes[0].method)  # as before: the method decides first
+    allowed = []
+    for route in routes:
+        # API Gateway names the path parameters; the HTTP trigger only has the path.
+        values = {name: given[name] for name in route.names if given.get(name) is not None}
+        if len(values) < len(route.names) or len(routes) > 1:
+            matched = route.match(path)
+            if matched is None:
+                continue
+            matched.update(values)
+            values = matched
+        if route.method != method:
+            allowed.append(route.method)
+            continue
+        return route, values
+    if allowed:
+        raise MethodNotAllowed(method, ", ".join(sorted(set(allowed))))
+    # Not echoed: the path may hold a code, and error messages are logged.
+    raise InvalidRequest(
+        "path",
+        "does not match %s" % " or ".join("%s %s" % (r.method, r.template) for r in routes),
+    )
+
+
+def _query(data):
+    """The query parameters as a dict of strings ({} when absent)."""
+    query = _object(data, "queryParameters", "queryParameters")
+    for key, value in query.items():
+        if not isinstance(value, str):
+            raise InvalidRequest(key, "must be a string (a query parameter)")
+    return dict(query)
 
 
 def _object(data, key, field):
