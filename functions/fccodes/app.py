@@ -13,11 +13,11 @@ import time
 import traceback
 
 from . import codes, events, log, params
-from .errors import ServiceError, StoreUnavailable
+from .errors import InvalidRequest, ServiceError, StoreUnavailable
 from .retry import Deadline
 from .service import CodeService
 from .settings import Settings, credentials_from
-from .store import ClientFactory, CodeStore
+from .store import BatchTable, ClientFactory, CodeStore
 
 DEFAULT_TIMEOUT = 60.0  # seconds, when the context does not say (FC always does)
 TIME_SHARE = 0.9  # of the function timeout: the rest is for answering before FC kills us
@@ -35,8 +35,13 @@ class Runtime(object):
             max_connections=max(16, 2 * settings.gen_concurrency),
         )
         self.store = CodeStore(self.factory, settings.table)
+        self.batches = BatchTable(self.factory, settings.batches_table)
         self.service = CodeService(
-            self.store, settings.code_length, settings.gen_concurrency, **service_options
+            self.store,
+            settings.code_length,
+            settings.gen_concurrency,
+            batches=self.batches,
+            **service_options,
         )
 
     @classmethod
@@ -72,20 +77,39 @@ def initialize(context):
 
 
 class Operation(object):
-    """What a handler module serves: its name, route and the call between decode and render."""
+    """What a handler serves: its name, route and the call between decode and render.
 
-    def __init__(self, name, method, template, run):
+    `action` names it in a direct invoke of a function with several operations.
+    """
+
+    def __init__(self, name, method, template, run, action=None, query=False):
         self.name = name
-        self.route = events.Route(method, template)
+        self.route = events.Route(method, template, query=query)
         self.run = run
+        self.action = action
+        self.operations = [self]
+
+
+class Function(object):
+    """A handler module serving several operations: a gateway request picks one by method and
+    path; a direct invoke by its `action` field."""
+
+    def __init__(self, name, operations):
+        self.name = name
+        self.operations = operations
+        self.route = None
 
 
 def _generate(rt, incoming, deadline, fields):
-    request = params.parse_generate(incoming.params, rt.settings, rt.service.clock())
+    request = params.parse_generate(
+        incoming.params, rt.settings, rt.service.clock(), incoming.headers
+    )
     fields["count"] = request.count
     result = rt.service.generate(request, deadline)
     fields["batch"] = result.batch
-    return 201, events.generated_body(result, rt.settings.timezone)
+    if result.replay:
+        fields["replay"] = True
+    return (200 if result.replay else 201), events.generated_body(result, rt.settings.timezone)
 
 
 def _redeem(rt, incoming, deadline, fields):
@@ -105,31 +129,127 @@ def _delete(rt, incoming, deadline, fields):
     return 200, events.deleted_body(key, rt.service.delete(key, deadline))
 
 
+def _show_batch(rt, incoming, deadline, fields):
+    request = params.parse_batch(incoming.params, incoming.path_batch)
+    fields["batch"] = request.batch
+    info = rt.service.batch_info(request.batch, deadline)
+    return 200, events.batch_body(info, rt.settings.timezone)
+
+
+def _list_batch(rt, incoming, deadline, fields):
+    request = params.parse_batch(incoming.params, incoming.path_batch, listing=True)
+    fields["batch"] = request.batch
+    record, page = rt.service.batch_codes(request, deadline)
+    fields["count"] = len(page.items)
+    if incoming.accepts("text/csv"):
+        return events.CSV(events.codes_csv(request.batch, record, page, rt.settings.timezone))
+    return 200, events.codes_page_body(request.batch, record, page, rt.settings.timezone)
+
+
+def _batch_switch(disabled):
+    def run(rt, incoming, deadline, fields):
+        request = params.parse_batch(incoming.params, incoming.path_batch)
+        fields["batch"] = request.batch
+        record = rt.service.set_batch_disabled(request.batch, disabled, deadline)
+        return 200, events.switched_batch_body(request.batch, record)
+
+    return run
+
+
+def _code_switch(disabled):
+    def run(rt, incoming, deadline, fields):
+        key = params.parse_lookup(incoming.params, incoming.path_code)
+        info = rt.service.set_code_disabled(key, disabled, deadline)
+        return 200, events.info_body(info, rt.settings.timezone)
+
+    return run
+
+
+def _rollback(rt, incoming, deadline, fields):
+    request = params.parse_rollback(incoming.params, incoming.path_code)
+    info, done = rt.service.rollback(request, deadline)
+    fields["rolled_back"] = done
+    return 200, events.rolled_back_body(info, done, rt.settings.timezone)
+
+
+def _redemptions(rt, incoming, deadline, fields):
+    request = params.parse_redemptions(incoming.params, incoming.path_code)
+    prefix, page = rt.service.redemptions(request, deadline)
+    return 200, events.redemptions_body(request.key, prefix, page, rt.settings.timezone)
+
+
 GENERATE = Operation("generate", "POST", "/codes", _generate)
 REDEEM = Operation("redeem", "POST", "/codes/{code}/redeem", _redeem)
 QUERY = Operation("query", "GET", "/codes/{code}", _query)
 DELETE = Operation("delete", "DELETE", "/codes/{code}", _delete)
+BATCH = Function(
+    "batch",
+    [
+        Operation("batch_codes", "GET", "/batches/{batch}/codes", _list_batch, "codes", True),
+        Operation(
+            "batch_disable", "POST", "/batches/{batch}/disable", _batch_switch(True), "disable"
+        ),
+        Operation(
+            "batch_enable", "POST", "/batches/{batch}/enable", _batch_switch(False), "enable"
+        ),
+        Operation("batch_show", "GET", "/batches/{batch}", _show_batch, "show"),
+    ],
+)
+CODE_ADMIN = Function(
+    "code_admin",
+    [
+        Operation("code_disable", "POST", "/codes/{code}/disable", _code_switch(True), "disable"),
+        Operation("code_enable", "POST", "/codes/{code}/enable", _code_switch(False), "enable"),
+        Operation("rollback", "POST", "/codes/{code}/rollback", _rollback, "rollback"),
+        Operation(
+            "redemptions", "GET", "/codes/{code}/redemptions", _redemptions, "redemptions", True
+        ),
+    ],
+)
 
 
-def handle(operation, event, context):
-    """Serve one invocation of `operation`; never raises, always answers and logs once."""
+def _pick(function, incoming):
+    """The operation an invocation asks for (direct invokes of several: the `action` field)."""
+    if incoming.route is not None:
+        for operation in function.operations:
+            if operation.route is incoming.route:
+                return operation
+    actions = [op.action for op in function.operations]
+    given = incoming.params.pop("action", None)
+    for operation in function.operations:
+        if operation.action == given:
+            return operation
+    raise InvalidRequest("action", "must be one of %s" % ", ".join(actions))
+
+
+def handle(function, event, context):
+    """Serve one invocation of `function` (an Operation, or a Function of several); never
+    raises, always answers and logs once."""
     started = time.monotonic()
     request_id = getattr(context, "request_id", None) or ""
-    fields = {"request_id": request_id, "operation": operation.name}
+    fields = {"request_id": request_id, "operation": function.name}
     shape = events.DIRECT
     level = logging.INFO
     try:
         shape = events.shape_of(event)
-        incoming = events.decode(event, operation.route)
+        incoming = events.decode_any(event, [op.route for op in function.operations])
         shape = incoming.shape
+        operation = _pick(function, incoming)
+        fields["operation"] = operation.name
         raw_code = incoming.path_code or _code_param(incoming.params)
         if raw_code:
             fields["code"] = codes.mask(raw_code)
         rt = runtime()
         rt.store.credentials = credentials_from(context, os.environ)
+        rt.batches.credentials = rt.store.credentials
         deadline = _deadline(context, rt.settings.ots_timeout)
-        status, body = operation.run(rt, incoming, deadline, fields)
-        response = events.render(shape, status, body)
+        result = operation.run(rt, incoming, deadline, fields)
+        if isinstance(result, events.CSV):
+            status = 200
+            response = events.render_csv(shape, result)
+        else:
+            status, body = result
+            response = events.render(shape, status, body)
         fields["outcome"] = "ok"
     except ServiceError as exc:
         status = exc.status

@@ -295,9 +295,14 @@ def _time(ms, tz):
     return None if ms is None else timefmt.from_ms(ms, tz)
 
 
+def _metadata(text):
+    """Stored metadata (compact JSON text) as the object it was given as; None when absent."""
+    return None if text is None else json.loads(text)
+
+
 def generated_body(result, tz):
     prefix_length = len(result.prefix)
-    return {
+    body = {
         "batch": result.batch,
         "count": len(result.keys),
         "codes": [codes.display(key, prefix_length) for key in result.keys],
@@ -306,7 +311,13 @@ def generated_body(result, tz):
         "valid_until": _time(result.valid_until, tz),
         "max_uses": result.max_uses,
         "created_at": _time(result.created_at, tz),
+        "metadata": _metadata(result.metadata),
+        "customer": result.customer,
+        "per_user_limit": result.per_user_limit,
     }
+    if result.replay:
+        body["replay"] = True
+    return body
 
 
 def redeemed_body(result, tz):
@@ -317,6 +328,8 @@ def redeemed_body(result, tz):
         "uses": result.uses,
         "max_uses": result.max_uses,
         "redeemed_at": _time(result.redeemed_at, tz),
+        "redemption_id": result.redemption_id,
+        "metadata": _metadata(result.metadata),
     }
 
 
@@ -331,8 +344,131 @@ def info_body(info, tz):
         "uses": info.uses,
         "created_at": _time(info.created_at, tz),
         "redeemed_at": _time(info.redeemed_at, tz),
+        "metadata": _metadata(info.metadata),
     }
 
 
 def deleted_body(key, prefix):
     return {"code": codes.display(key, len(prefix)), "deleted": True}
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+CSV_TYPE = "text/csv; charset=utf-8"
+# The columns of an export: the fields of GET /codes/{code}, in its order.
+CODE_FIELDS = (
+    "code",
+    "status",
+    "batch",
+    "valid_from",
+    "valid_until",
+    "max_uses",
+    "uses",
+    "created_at",
+    "redeemed_at",
+    "metadata",
+)
+
+
+class CSV(object):
+    """A CSV answer: the text, and the cursor of the next page (a response header)."""
+
+    __slots__ = ("next_cursor", "text")
+
+    def __init__(self, text_and_cursor):
+        self.text, self.next_cursor = text_and_cursor
+
+
+def render_csv(shape, answer):
+    if shape == DIRECT:  # no Accept header on a direct invoke: never reached, but safe
+        return answer.text
+    headers = {"Content-Type": CSV_TYPE, "Cache-Control": "no-store"}
+    if answer.next_cursor is not None:
+        headers["X-Next-Cursor"] = answer.next_cursor
+    return json.dumps(
+        {"isBase64Encoded": False, "statusCode": 200, "headers": headers, "body": answer.text},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def batch_record_body(batch, record, tz):
+    return {
+        "batch": batch,
+        "state": record.get("state"),
+        "count": record.get("count", 0),
+        "prefix": record.get("prefix"),
+        "valid_from": _time(record.get("valid_from"), tz),
+        "valid_until": _time(record.get("valid_until"), tz),
+        "max_uses": record.get("max_uses", 1),
+        "metadata": _metadata(record.get("metadata")),
+        "customer": record.get("customer"),
+        "per_user_limit": record.get("per_user_limit"),
+        "created_at": _time(record.get("created_at"), tz),
+    }
+
+
+def batch_body(info, tz):
+    body = batch_record_body(info.batch, info.record, tz)
+    body["figures"] = info.figures
+    return body
+
+
+def switched_batch_body(batch, record):
+    return {"batch": batch, "state": record.get("state")}
+
+
+def _code_row(batch, record, key, row, status, tz):
+    prefix = row.get("prefix") or ""
+    return {
+        "code": codes.display(key, len(prefix)),
+        "status": status,
+        "batch": batch,
+        "valid_from": _time(row.get("valid_from"), tz),
+        "valid_until": _time(row.get("valid_until"), tz),
+        "max_uses": row.get("max_uses", 1),
+        "uses": row.get("uses", 0),
+        "created_at": _time(row.get("created_at"), tz),
+        "redeemed_at": _time(row.get("redeemed_at"), tz),
+        "metadata": _metadata(record.get("metadata")),
+    }
+
+
+def codes_page_body(batch, record, page, tz):
+    return {
+        "batch": batch,
+        "codes": [_code_row(batch, record, k, row, st, tz) for k, row, st in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
+def codes_csv(batch, record, page, tz):
+    """(CSV text with a header row, next cursor) for one page of a batch's codes."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CODE_FIELDS)
+    metadata = record.get("metadata") or ""
+    for key, row, status in page.items:
+        item = _code_row(batch, {}, key, row, status, tz)
+        item["metadata"] = metadata
+        writer.writerow(["" if item[f] is None else item[f] for f in CODE_FIELDS])
+    return out.getvalue(), page.next_cursor
+
+
+def rolled_back_body(info, done, tz):
+    body = info_body(info, tz)
+    body["rolled_back"] = done
+    return body
+
+
+def redemptions_body(key, prefix, page, tz):
+    return {
+        "code": codes.display(key, len(prefix)),
+        "redemptions": [
+            {"user_id": user, "redeemed_at": _time(at, tz), "redemption_id": rid}
+            for at, user, rid in page.items
+        ],
+        "next_cursor": page.next_cursor,
+    }

@@ -11,23 +11,21 @@ import pytest
 from tablestore import (
     INF_MAX,
     INF_MIN,
-    CapacityUnit,
     Direction,
     OTSClient,
-    ReservedThroughput,
-    TableMeta,
-    TableOptions,
 )
 from tablestore.retry import NoRetryPolicy
 
 from fccodes import app
 from fccodes.service import wall_clock_ms
 from fccodes.settings import Settings
+from fccodes.store import create_tables
 from tests.support import ots_server
 
 from .helpers import FCContext, server_credentials
 
 TABLE = "codes"
+BATCHES = "batches"
 
 
 @pytest.fixture(scope="session")
@@ -56,11 +54,7 @@ def sdk(ots):
 def table(ots, sdk):
     """An empty `codes` table, and no faults."""
     ots.reset()
-    sdk.create_table(
-        TableMeta(TABLE, [("code", "STRING")]),
-        TableOptions(),
-        ReservedThroughput(CapacityUnit(0, 0)),
-    )
+    create_tables(sdk, TABLE, BATCHES, index=False)
     yield TABLE
     ots.clear_faults()
 
