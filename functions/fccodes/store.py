@@ -54,6 +54,7 @@ from tablestore.retry import NoRetryPolicy  # noqa: E402  (not exported by `tabl
 from .errors import StoreUnavailable  # noqa: E402
 
 PK = "code"
+BATCH_KEY = ("pk", "sk")  # the batches table's key columns
 BATCH_WRITE_LIMIT = 200  # rows per BatchWriteRow
 BATCH_GET_LIMIT = 100  # rows per BatchGetRow
 
@@ -249,7 +250,7 @@ class CodeStore(object):
                     Direction.FORWARD,
                     start,
                     end,
-                    columns_to_get=list(columns),
+                    columns_to_get=[first, PK, *columns],
                     limit=want,
                     max_version=1,
                 )
@@ -338,11 +339,11 @@ def _batch_results(response, table, first_item):
     return by_table.get(table) or []
 
 
-def _columns(attributes):
+def _columns(attributes, key=(PK,)):
     return [
         (name, value)
         for name, value in sorted(attributes.items())
-        if name != PK and value is not None
+        if name not in key and value is not None
     ]
 
 
@@ -448,7 +449,7 @@ class BatchTable(object):
         condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
         try:
             self._client().put_row(
-                self.table, Row([("pk", pk), ("sk", sk)], _columns(attributes)), condition
+                self.table, Row([("pk", pk), ("sk", sk)], _columns(attributes, BATCH_KEY)), condition
             )
         except Exception as exc:
             if _is_condition_failure(exc):
@@ -493,7 +494,8 @@ class BatchTable(object):
                     Direction.FORWARD,
                     start,
                     end,
-                    columns_to_get=None if columns is None else list(columns),
+                    # The key too: a row's key is returned only when asked for with columns.
+                    columns_to_get=None if columns is None else ["pk", "sk", *columns],
                     limit=None if limit is None else limit - len(found),
                     max_version=1,
                 )
@@ -510,7 +512,7 @@ class BatchTable(object):
         """
         condition = Condition(RowExistenceExpectation.IGNORE)
         items = [
-            PutRowItem(Row([("pk", pk), ("sk", sk)], _columns(attributes)), condition)
+            PutRowItem(Row([("pk", pk), ("sk", sk)], _columns(attributes, BATCH_KEY)), condition)
             for sk, attributes in rows
         ]
         request = BatchWriteRowRequest()
