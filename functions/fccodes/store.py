@@ -447,10 +447,9 @@ class BatchTable(object):
     def insert(self, pk, sk, attributes):
         """PutRow if no such row exists; False if one does (nothing written)."""
         condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
+        row = Row([("pk", pk), ("sk", sk)], _columns(attributes, BATCH_KEY))
         try:
-            self._client().put_row(
-                self.table, Row([("pk", pk), ("sk", sk)], _columns(attributes, BATCH_KEY)), condition
-            )
+            self._client().put_row(self.table, row, condition)
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False

@@ -8,6 +8,7 @@ import time
 
 import admin_code
 import batch_code
+
 import gen_code
 import use_code
 

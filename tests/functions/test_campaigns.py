@@ -10,6 +10,7 @@ import json
 
 import admin_code
 import batch_code
+
 import gen_code
 import query_code
 import use_code
