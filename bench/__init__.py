@@ -7,7 +7,7 @@
 - `bench.worker`: the measuring side of `bench.perf`, run inside each runtime's interpreter.
 
 This file and `bench.worker` run on Python 3.6 too (FC's python3 runtime); both take the FC
-context of the handler tests (`tests.functions.helpers.FCContext`).
+context of the shared harness (`harness.fc.FCContext`).
 """
 
 import os

@@ -38,18 +38,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tablestore import (
-    INF_MAX,
-    INF_MIN,
-    CapacityUnit,
-    Direction,
-    OTSClient,
-    ReservedThroughput,
-    TableMeta,
-    TableOptions,
-)
-from tablestore.retry import NoRetryPolicy
-
 import del_code
 import gen_code
 import query_code
@@ -57,10 +45,10 @@ import use_code
 from bench import fuzz, report
 from fccodes import app
 from fccodes.settings import Settings
-from tests.functions.helpers import FCContext, server_credentials
-from tests.support import ots_server
+from harness import ots_server, tables
+from harness.fc import FCContext, server_credentials
 
-TABLE = "codes"
+TABLE = tables.CODES
 HANDLERS = (
     ("generate", gen_code),
     ("redeem", use_code),
@@ -157,14 +145,7 @@ class Harness:
 
     def __init__(self, server: ots_server.OTSServer) -> None:
         self.server = server
-        self.sdk = OTSClient(
-            server.endpoint,
-            server.access_key_id,
-            server.access_key_secret,
-            server.instance,
-            retry_policy=NoRetryPolicy(),
-            socket_timeout=30,
-        )
+        self.sdk = tables.client_for(server, timeout=30)
 
     def context(self, timeout: float = 30) -> FCContext:
         return FCContext(
@@ -177,27 +158,11 @@ class Harness:
 
     def fresh_table(self) -> None:
         self.server.reset()
-        self.sdk.create_table(
-            TableMeta(TABLE, [("code", "STRING")]),
-            TableOptions(),
-            ReservedThroughput(CapacityUnit(0, 0)),
-        )
+        tables.create(self.sdk, TABLE)
 
     def rows(self, columns: list[str]) -> dict[str, dict[str, Any]]:
         """{key: {column: value}} of the whole table (a scan: checks only)."""
-        found = {}
-        start: Any = [("code", INF_MIN)]
-        while start is not None:
-            _, start, page, _ = self.sdk.get_range(
-                TABLE,
-                Direction.FORWARD,
-                start,
-                [("code", INF_MAX)],
-                columns_to_get=["code", *columns],
-                max_version=1,
-            )
-            for row in page:
-                found[row.primary_key[0][1]] = {c[0]: c[1] for c in row.attribute_columns}
+        found: dict[str, dict[str, Any]] = tables.scan(self.sdk, TABLE, columns)
         return found
 
 

@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import ots_server  # noqa: E402 (after the repo root is on sys.path)
+from harness import ots_server  # noqa: E402 (after the repo root is on sys.path)
 
 ACCESS_KEY_ID = ots_server.LOCAL_ACCESS_KEY_ID
 ACCESS_KEY_SECRET = ots_server.LOCAL_ACCESS_KEY_SECRET

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench import report
-from tests.support import ots_server
+from harness import ots_server
 
 ROOT = report.ROOT
 # The FC runtimes' virtualenvs, as `make test` builds them; the newest runtime is this

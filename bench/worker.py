@@ -38,27 +38,24 @@ logging.getLogger().addHandler(logging.StreamHandler(open(os.devnull, "w")))  # 
 import tablestore  # noqa: E402
 from tablestore import (  # noqa: E402
     BatchWriteRowRequest,
-    CapacityUnit,
     ComparatorType,
     CompositeColumnCondition,
     Condition,
     LogicalOperator,
     OTSClient,
     PutRowItem,
-    ReservedThroughput,
     Row,
     RowExistenceExpectation,
     SingleColumnCondition,
     TableInBatchWriteRowItem,
-    TableMeta,
-    TableOptions,
 )
 from tablestore.retry import NoRetryPolicy  # noqa: E402
 
 import gen_code  # noqa: E402
 import use_code  # noqa: E402
 from fccodes import codes  # noqa: E402
-from tests.functions.helpers import Attributes, FCContext  # noqa: E402
+from harness import tables  # noqa: E402
+from harness.fc import Attributes, FCContext  # noqa: E402
 
 TABLE = os.environ.get("CODES_TABLE", "codes")
 BATCH = 200  # rows per BatchWriteRow: the service's limit, and the tutorial's batch size
@@ -111,13 +108,7 @@ class Worker(object):
 
     def fresh_table(self):
         """An empty `codes` table: every measurement starts from the same state."""
-        if TABLE in self.client.list_table():
-            self.client.delete_table(TABLE)
-        self.client.create_table(
-            TableMeta(TABLE, [("code", "STRING")]),
-            TableOptions(),
-            ReservedThroughput(CapacityUnit(0, 0)),
-        )
+        tables.recreate(self.client, TABLE)
         return {}
 
     # --- generation -----------------------------------------------------------------------------

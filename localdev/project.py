@@ -11,8 +11,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.checks import fun_region
-from tools.templates import FUN_TEMPLATE, Route, Table, TemplateError, load_fun_template
+from tools.templates import (
+    FUN_TEMPLATE,
+    Route,
+    Table,
+    TemplateError,
+    fun_region,
+    load_fun_template,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REGION = "cn-hangzhou"

@@ -209,23 +209,10 @@ def connect_or_start_store(data_dir: DataDir, instance: str, wait_s: float = 30.
 
 def ensure_tables(store: Store, tables: list[Table]) -> list[str]:
     """Create the template's tables that do not exist yet; returns the names created."""
-    from tablestore import (  # noqa: PLC0415 (the SDK is only needed once a store runs)
-        CapacityUnit,
-        OTSClient,
-        OTSServiceError,
-        ReservedThroughput,
-        TableMeta,
-        TableOptions,
-    )
-    from tablestore.retry import NoRetryPolicy  # noqa: PLC0415
+    from harness import tables as sdk_tables  # noqa: PLC0415 (the SDK, only once a store runs)
 
-    client = OTSClient(
-        store.endpoint,
-        LOCAL_ACCESS_KEY_ID,
-        LOCAL_ACCESS_KEY_SECRET,
-        store.instance,
-        retry_policy=NoRetryPolicy(),
-        socket_timeout=10,
+    client = sdk_tables.client(
+        store.endpoint, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, store.instance
     )
     created = []
     existing = set(client.list_table())
@@ -233,13 +220,8 @@ def ensure_tables(store: Store, tables: list[Table]) -> list[str]:
         if table.name in existing:
             continue
         try:
-            client.create_table(
-                TableMeta(table.name, list(table.primary_key)),
-                TableOptions(time_to_live=-1, max_version=1),
-                ReservedThroughput(CapacityUnit(0, 0)),
-            )
-        except OTSServiceError as e:
-            if e.get_error_code() != "OTSObjectAlreadyExist":
-                raise StoreError(f"cannot create table {table.name}: {e}") from e
+            sdk_tables.create(client, table.name, table.primary_key, exist_ok=True)
+        except Exception as e:  # the SDK's error or a transport failure: say which table
+            raise StoreError(f"cannot create table {table.name}: {e}") from e
         created.append(table.name)
     return created

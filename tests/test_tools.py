@@ -1,4 +1,4 @@
-"""The repo's own tooling: the interpreter finder that the Makefile relies on."""
+"""The repo's own tooling: the interpreter finder that the Makefile relies on, the layer check."""
 
 import subprocess
 import sys
@@ -27,3 +27,17 @@ def test_find_python_fails_clearly_for_a_missing_version():
     )
     assert proc.returncode == 1
     assert "no working python2.1 found" in proc.stderr
+
+
+def test_layers_accepts_the_handlers_and_names_an_import_past_the_edge(tmp_path):
+    from tools import layers
+
+    assert layers.problems() == []
+    for name in layers.HANDLERS:
+        (tmp_path / f"{name}.py").write_text("from fccodes import app\n")
+    (tmp_path / "use_code.py").write_text("from fccodes import app\nimport tablestore\n")
+    (tmp_path / "del_code.py").write_text("from fccodes.service import CodeService\n")
+    assert layers.problems(tmp_path) == [
+        "functions/use_code.py imports tablestore: handlers import fccodes.app",
+        "functions/del_code.py imports fccodes.service.CodeService: handlers import fccodes.app",
+    ]

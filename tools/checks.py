@@ -24,6 +24,7 @@ from tools.templates import (
     Route,
     SResource,
     TemplateError,
+    endpoint_parts,
     load_fun_template,
     load_s_yaml,
     path_template_parameters,
@@ -39,9 +40,6 @@ ROUTES = {
 }
 FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
 ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
-OTS_ENDPOINT_RE = re.compile(
-    r"^https://([a-z][a-z0-9-]{1,14}[a-z0-9])\.([a-z0-9-]+)\.ots\.aliyuncs\.com$"
-)
 # Funcraft accepts only python3 among Python runtimes (it is Python 3.6 on FC).
 FUN_RUNTIMES = {"python3"}
 # FC 3.0 Python runtimes we support (fc3 names; there is no python3.11).
@@ -67,21 +65,6 @@ FC3_REGIONS = {
     "cn-hangzhou", "cn-hongkong", "cn-huhehaote", "cn-qingdao", "cn-shanghai", "cn-shenzhen",
     "cn-zhangjiakou", "eu-central-1", "eu-west-1", "us-east-1", "us-west-1",
 }  # fmt: skip
-
-
-def endpoint_parts(endpoint: str) -> tuple[str, str] | None:
-    """(instance, region) of a Tablestore public endpoint, or None if it is not one."""
-    m = OTS_ENDPOINT_RE.match(endpoint)
-    return (m.group(1), m.group(2)) if m else None
-
-
-def fun_region(tpl: FunTemplate) -> str | None:
-    """The region template.yml is written for: the one in its OTS_ENDPOINT."""
-    for fn in tpl.functions.values():
-        parts = endpoint_parts(str(fn.env.get("OTS_ENDPOINT", "")))
-        if parts:
-            return parts[1]
-    return None
 
 
 def check_functions(tpl: FunTemplate, env_names: set[str]) -> list[str]:

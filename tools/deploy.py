@@ -29,6 +29,7 @@ from tools.templates import (
     ROOT,
     S_YAML,
     TemplateError,
+    fun_region,
     load_fun_template,
     load_s_yaml,
 )
@@ -84,7 +85,7 @@ def preflight(
         if tool == "s":
             regions = {r.props.get("region") for r in resources.values()}
         else:
-            regions = {checks.fun_region(tpl)}
+            regions = {fun_region(tpl)}
     except (OSError, TemplateError, KeyError, TypeError) as e:
         raise PreflightError([*problems, f"cannot read the template: {e}"]) from e
     wanted = env.get(ENV_REGION)

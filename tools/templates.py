@@ -28,6 +28,9 @@ API_TYPE = "Aliyun::Serverless::Api"
 FC_ARN_RE = re.compile(r"^acs:fc:::services/\$\{([^}.]+)\.Arn\}/functions/\$\{([^}.]+)\.Arn\}/$")
 # Serverless Devs variables we resolve ourselves: `${vars.name}`. Other magic (`${config(...)}`,
 # `${env(...)}`) is left as is: it only has a value at deploy time.
+OTS_ENDPOINT_RE = re.compile(
+    r"^https://([a-z][a-z0-9-]{1,14}[a-z0-9])\.([a-z0-9-]+)\.ots\.aliyuncs\.com$"
+)
 S_VARS_RE = re.compile(r"\$\{vars\.([A-Za-z0-9_]+)\}")
 
 
@@ -85,6 +88,21 @@ class FunTemplate:
     tables: list[Table]
     policy_statements: list[dict[str, Any]] = field(default_factory=list)
     ros_resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def endpoint_parts(endpoint: str) -> tuple[str, str] | None:
+    """(instance, region) of a Tablestore public endpoint, or None if it is not one."""
+    m = OTS_ENDPOINT_RE.match(endpoint)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def fun_region(tpl: FunTemplate) -> str | None:
+    """The region template.yml is written for: the one in its OTS_ENDPOINT."""
+    for fn in tpl.functions.values():
+        parts = endpoint_parts(str(fn.env.get("OTS_ENDPOINT", "")))
+        if parts:
+            return parts[1]
+    return None
 
 
 def load_yaml(path: Path) -> dict[str, Any]:

@@ -24,7 +24,11 @@ TIME_SHARE = 0.9  # of the function timeout: the rest is for answering before FC
 
 
 class Runtime(object):
-    """Everything built once per instance: settings, client factory, store, service."""
+    """Everything built once per instance: settings, client factory, store, service.
+
+    `store`, `batches` and `service` hold no credentials: each invocation works on
+    `session(credentials)`, so concurrent invocations of one instance never see each other's.
+    """
 
     def __init__(self, settings, factory=None, **service_options):
         self.settings = settings
@@ -43,6 +47,10 @@ class Runtime(object):
             batches=self.batches,
             **service_options,
         )
+
+    def session(self, credentials):
+        """The service for one invocation, its store requests signed with `credentials`."""
+        return self.service.using(self.store.signed(credentials), self.batches.signed(credentials))
 
     @classmethod
     def from_env(cls, environ=None):
@@ -79,6 +87,8 @@ def initialize(context):
 class Operation(object):
     """What a handler serves: its name, route and the call between decode and render.
 
+    `run(rt, service, incoming, deadline, fields)` returns (status, body) or an events.CSV;
+    `service` is this invocation's (its credentials), `fields` the log line's extra fields.
     `action` names it in a direct invoke of a function with several operations.
     """
 
@@ -100,46 +110,44 @@ class Function(object):
         self.route = None
 
 
-def _generate(rt, incoming, deadline, fields):
-    request = params.parse_generate(
-        incoming.params, rt.settings, rt.service.clock(), incoming.headers
-    )
+def _generate(rt, service, incoming, deadline, fields):
+    request = params.parse_generate(incoming.params, rt.settings, service.clock(), incoming.headers)
     fields["count"] = request.count
-    result = rt.service.generate(request, deadline)
+    result = service.generate(request, deadline)
     fields["batch"] = result.batch
     if result.replay:
         fields["replay"] = True
     return (200 if result.replay else 201), events.generated_body(result, rt.settings.timezone)
 
 
-def _redeem(rt, incoming, deadline, fields):
+def _redeem(rt, service, incoming, deadline, fields):
     request = params.parse_redeem(incoming.params, incoming.path_code)
-    result = rt.service.redeem(request, deadline)
+    result = service.redeem(request, deadline)
     fields["replay"] = result.replay
     return 200, events.redeemed_body(result, rt.settings.timezone)
 
 
-def _query(rt, incoming, deadline, fields):
+def _query(rt, service, incoming, deadline, fields):
     key = params.parse_lookup(incoming.params, incoming.path_code)
-    return 200, events.info_body(rt.service.query(key, deadline), rt.settings.timezone)
+    return 200, events.info_body(service.query(key, deadline), rt.settings.timezone)
 
 
-def _delete(rt, incoming, deadline, fields):
+def _delete(rt, service, incoming, deadline, fields):
     key = params.parse_lookup(incoming.params, incoming.path_code)
-    return 200, events.deleted_body(key, rt.service.delete(key, deadline))
+    return 200, events.deleted_body(key, service.delete(key, deadline))
 
 
-def _show_batch(rt, incoming, deadline, fields):
+def _show_batch(rt, service, incoming, deadline, fields):
     request = params.parse_batch(incoming.params, incoming.path_batch)
     fields["batch"] = request.batch
-    info = rt.service.batch_info(request.batch, deadline)
+    info = service.batch_info(request.batch, deadline)
     return 200, events.batch_body(info, rt.settings.timezone)
 
 
-def _list_batch(rt, incoming, deadline, fields):
+def _list_batch(rt, service, incoming, deadline, fields):
     request = params.parse_batch(incoming.params, incoming.path_batch, listing=True)
     fields["batch"] = request.batch
-    record, page = rt.service.batch_codes(request, deadline)
+    record, page = service.batch_codes(request, deadline)
     fields["count"] = len(page.items)
     if incoming.accepts("text/csv"):
         return events.CSV(events.codes_csv(request.batch, record, page, rt.settings.timezone))
@@ -147,34 +155,34 @@ def _list_batch(rt, incoming, deadline, fields):
 
 
 def _batch_switch(disabled):
-    def run(rt, incoming, deadline, fields):
+    def run(rt, service, incoming, deadline, fields):
         request = params.parse_batch(incoming.params, incoming.path_batch)
         fields["batch"] = request.batch
-        record = rt.service.set_batch_disabled(request.batch, disabled, deadline)
+        record = service.set_batch_disabled(request.batch, disabled, deadline)
         return 200, events.switched_batch_body(request.batch, record)
 
     return run
 
 
 def _code_switch(disabled):
-    def run(rt, incoming, deadline, fields):
+    def run(rt, service, incoming, deadline, fields):
         key = params.parse_lookup(incoming.params, incoming.path_code)
-        info = rt.service.set_code_disabled(key, disabled, deadline)
+        info = service.set_code_disabled(key, disabled, deadline)
         return 200, events.info_body(info, rt.settings.timezone)
 
     return run
 
 
-def _rollback(rt, incoming, deadline, fields):
+def _rollback(rt, service, incoming, deadline, fields):
     request = params.parse_rollback(incoming.params, incoming.path_code)
-    info, done = rt.service.rollback(request, deadline)
+    info, done = service.rollback(request, deadline)
     fields["rolled_back"] = done
     return 200, events.rolled_back_body(info, done, rt.settings.timezone)
 
 
-def _redemptions(rt, incoming, deadline, fields):
+def _redemptions(rt, service, incoming, deadline, fields):
     request = params.parse_redemptions(incoming.params, incoming.path_code)
-    prefix, page = rt.service.redemptions(request, deadline)
+    prefix, page = service.redemptions(request, deadline)
     return 200, events.redemptions_body(request.key, prefix, page, rt.settings.timezone)
 
 
@@ -236,14 +244,13 @@ def handle(function, event, context):
         shape = incoming.shape
         operation = _pick(function, incoming)
         fields["operation"] = operation.name
-        raw_code = incoming.path_code or _code_param(incoming.params)
+        raw_code = incoming.path_code or params.raw_code(incoming.params)
         if raw_code:
             fields["code"] = codes.mask(raw_code)
         rt = runtime()
-        rt.store.credentials = credentials_from(context, os.environ)
-        rt.batches.credentials = rt.store.credentials
+        service = rt.session(credentials_from(context, os.environ))
         deadline = _deadline(context, rt.settings.ots_timeout)
-        result = operation.run(rt, incoming, deadline, fields)
+        result = operation.run(rt, service, incoming, deadline, fields)
         if isinstance(result, events.CSV):
             status = 200
             response = events.render_csv(shape, result)
@@ -272,14 +279,6 @@ def handle(function, event, context):
     fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     log.emit(fields, level)
     return response
-
-
-def _code_param(values):
-    for name in ("code", "uuid"):
-        value = values.get(name) if isinstance(values, dict) else None
-        if isinstance(value, str):
-            return value
-    return None
 
 
 def _deadline(context, request_timeout):

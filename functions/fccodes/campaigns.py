@@ -31,8 +31,8 @@ from .errors import (
     StoreUnavailable,
     UserLimitReached,
 )
+from .port import BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 from .retry import Backoff
-from .store import BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 
 GENERATING = "GENERATING"
 ACTIVE = "ACTIVE"

@@ -1,4 +1,5 @@
-"""The closed set of errors the service answers with, each carrying its code and HTTP status.
+"""The closed set of errors the service answers with, each carrying its code, HTTP status and
+extra response headers.
 
 `fccodes.events.render_error` is the one place that turns them into responses. Anything that is
 not a `ServiceError` becomes `INTERNAL` there (logged with its traceback, body says nothing).
@@ -18,6 +19,10 @@ class ServiceError(Exception):
 
     def details(self):
         """Extra machine-readable fields for the error body (none by default)."""
+        return {}
+
+    def headers(self):
+        """Extra HTTP response headers (none by default)."""
         return {}
 
 
@@ -74,6 +79,9 @@ class MethodNotAllowed(ServiceError):
             "method %s is not allowed here; use %s" % (method, allowed)
         )
 
+    def headers(self):
+        return {"Allow": self.allowed}
+
 
 class PayloadTooLarge(ServiceError):
     code = "PAYLOAD_TOO_LARGE"
@@ -109,6 +117,9 @@ class StoreUnavailable(ServiceError):
         if self.cleanup_complete is None:
             return {}
         return {"cleanup_complete": self.cleanup_complete}
+
+    def headers(self):
+        return {"Retry-After": "1"}  # a short pause is enough for what retrying can fix
 
 
 class ConfigurationError(Exception):

@@ -283,12 +283,7 @@ def render_error(shape, error, request_id):
     """Render a ServiceError (anything else must have become errors.ServiceError() first)."""
     body = {"code": error.code, "message": error.message, "request_id": request_id}
     body.update(error.details())
-    headers = {}
-    if error.status == 405:
-        headers["Allow"] = error.allowed
-    elif error.status == 503:
-        headers["Retry-After"] = "1"
-    return render(shape, error.status, {"error": body}, headers)
+    return render(shape, error.status, {"error": body}, error.headers())
 
 
 def _time(ms, tz):

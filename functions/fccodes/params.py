@@ -193,6 +193,19 @@ def parse_lookup(params, path_code=None):
     return _code(values, path_code)
 
 
+def raw_code(params):
+    """The code as given in the parameters (under its name or an alias), for the log line;
+    None when absent or not a string. Nothing is validated here."""
+    if not isinstance(params, dict):
+        return None
+    canonical, aliases = CODE_FIELD
+    for name in (canonical, *aliases):
+        value = params.get(name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
 def _fields(params, spec):
     """{canonical: (name as given, value)}, nulls dropped; unknown or doubled names rejected."""
     if not isinstance(params, dict):

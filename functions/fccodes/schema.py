@@ -1,46 +1,33 @@
-"""The Tablestore schema as plain data: tables, their keys, the codes table's batch index.
+"""The Tablestore schema the functions rely on, from schema.json beside this module.
 
 The functions only read and write rows; whoever creates the tables (`make run`, the tests,
-`python -m tools.codes setup` for a deployment) builds them from these values, so there is one
-description of the schema. docs/functions.md ("Data") explains every choice and its cost.
+`python -m tools.codes setup` for a deployment) builds them from the same schema.json
+(`harness.tables`), so there is one description of it. docs/functions.md ("Data") explains
+every choice and its cost.
+
+The codes table has one row per code (the product contract) plus predefined columns for its
+global index `<table>_by_batch`. Every code row carries `bshard` = `<batch>#<shard>`, the shard
+a hash of the code mod SHARDS: the index, keyed by `bshard` (then `code`, which Tablestore
+appends), holds the codes of one batch in SHARDS partition keys rather than one, and a listing
+reads them shard after shard.
+
+The batches table has two STRING key columns. `pk` is the partition key: `b:<batch>` for a
+batch (its record and the lists of its keys), `i:<hash>` for an idempotency key,
+`u:<user tag>:<batch>` for a user's per-user-limit slots in a batch (spread over partitions by
+the user's hash, so a popular batch is no hot partition).
 """
 
+import json
+import os
 import zlib
 
-# The codes table: one row per code (product contract).
-CODES_PK = (("code", "STRING"),)
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.json")) as _f:
+    SCHEMA = json.load(_f)
 
-# The batches table: two STRING key columns. `pk` is the partition key: `b:<batch>` for a
-# batch (its record and the lists of its keys), `i:<hash>` for an idempotency key,
-# `u:<user tag>:<batch>` for a user's per-user-limit slots in a batch (spread over partitions
-# by the user's hash, so a popular batch is no hot partition).
-BATCHES_PK = (("pk", "STRING"), ("sk", "STRING"))
-
-# Every code row carries `bshard` = `<batch>#<shard>`, shard = a hash of the code mod SHARDS.
-# The global index below is keyed by it (then by `code`, which Tablestore appends): the codes
-# of one batch are SHARDS contiguous ranges, in SHARDS partition keys rather than one, and a
-# listing reads them shard after shard.
-SHARDS = 16
-INDEX_SUFFIX = "_by_batch"
-
-# Predefined columns of the codes table (a global index can only hold predefined columns).
-DEFINED_COLUMNS = (
-    ("bshard", "STRING"),
-    ("batch", "STRING"),
-    ("state", "STRING"),
-    ("valid_from", "INTEGER"),
-    ("valid_until", "INTEGER"),
-    ("max_uses", "INTEGER"),
-    ("uses", "INTEGER"),
-    ("created_at", "INTEGER"),
-    ("redeemed_at", "INTEGER"),
-    ("prefix", "STRING"),
-    ("disabled", "INTEGER"),
-    ("batch_disabled", "INTEGER"),
-)
-INDEX_PK = ("bshard",)
-# The index's attribute columns: what a listing shows and what the figures count.
-INDEX_COLUMNS = tuple(name for name, _ in DEFINED_COLUMNS if name not in INDEX_PK)
+SHARDS = SCHEMA["shards"]
+INDEX_SUFFIX = SCHEMA["codes"]["index"]["suffix"]
+# What a listing shows and the figures count: the index's attribute columns.
+INDEX_COLUMNS = tuple(SCHEMA["codes"]["index"]["columns"])
 
 
 def index_name(codes_table):

@@ -10,6 +10,7 @@ last) and `redeemers` (multi-use codes: who redeemed recently, for replays).
 """
 
 import contextlib
+import copy
 import hashlib
 import json
 import secrets
@@ -47,8 +48,8 @@ from .errors import (
     InvalidRequest,
     StoreUnavailable,
 )
+from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 from .retry import Backoff
-from .store import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 
 UNUSED = "UNUSED"
 USED = "USED"
@@ -182,7 +183,11 @@ class CodeInfo(object):
 
 def status_of(row, now):
     """The derived status: DISABLED (the code or its batch), USED, EXPIRED, NOT_YET_VALID or
-    UNUSED (in that precedence)."""
+    UNUSED (in that precedence).
+
+    Query shows it; listings and figures count it; redeem refuses anything but UNUSED with the
+    matching error (REFUSALS).
+    """
     if is_disabled(row):
         return CODE_DISABLED
     if row.get("state") == USED or row.get("uses", 0) >= row.get("max_uses", 1):
@@ -204,11 +209,12 @@ REFUSALS = {
 
 
 class CodeService(CampaignOps):
-    """The operations over a CodeStore.
+    """The operations over a Store (`fccodes.port`) and the batches table.
 
-    `clock()` gives epoch milliseconds and `random_bytes(n)` n random bytes: both injectable so
-    tests can travel in time and force collisions. `code_length` and `gen_concurrency` come
-    from the settings.
+    `using(store, batches)` gives the same service over other stores: the edge binds them per
+    invocation, with that invocation's credentials. `clock()` gives epoch milliseconds and
+    `random_bytes(n)` n random bytes: both injectable so tests can travel in time and force
+    collisions. `code_length` and `gen_concurrency` come from the settings.
     """
 
     def __init__(
@@ -229,6 +235,14 @@ class CodeService(CampaignOps):
         self.clock = clock
         self.random_bytes = random_bytes
         self.sleep = sleep
+
+    def using(self, store, batches=None):
+        """This service over `store` and `batches` (same settings, injected parts, hints)."""
+        other = copy.copy(self)
+        other.store = store
+        if batches is not None:
+            other.batches = batches
+        return other
 
     # --- generate -----------------------------------------------------------------------------
     def generate(self, request, deadline):

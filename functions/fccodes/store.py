@@ -7,8 +7,9 @@ timeout, a 5xx) and `retryable` whether trying again can help. Each method makes
 request; retrying, with a budget that fits in the function timeout, is the caller's business
 (`fccodes.retry`), which is why the SDK's own retry policy is switched off here.
 
-`ClientFactory` builds the OTS client lazily, once per instance, and again only when the
-credentials rotate (FC hands out STS tokens that expire).
+`ClientFactory` builds OTS clients lazily, one per set of credentials, so a rotated STS token
+(FC hands out tokens that expire) gets a new client. The interface the service sees, with its
+plain values (`Expect`, batch outcomes, limits), is `fccodes.port`.
 """
 
 import logging
@@ -52,16 +53,10 @@ from tablestore import (  # noqa: E402
 from tablestore.retry import NoRetryPolicy  # noqa: E402  (not exported by `tablestore`)
 
 from .errors import StoreUnavailable  # noqa: E402
+from .port import CONDITION_FAILED, FAILED, OK, BatchRows, Expect, Store  # noqa: E402
 
 PK = "code"
 BATCH_KEY = ("pk", "sk")  # the batches table's key columns
-BATCH_WRITE_LIMIT = 200  # rows per BatchWriteRow
-BATCH_GET_LIMIT = 100  # rows per BatchGetRow
-
-# Outcomes of one row in a batch write.
-OK = "ok"
-CONDITION_FAILED = "condition_failed"
-FAILED = "failed"  # transient: the row may or may not have been written
 
 # The service refused before doing anything: safe to retry any request.
 _THROTTLED = frozenset(
@@ -90,27 +85,16 @@ _COMPARATORS = {
 }
 
 
-class Expect(object):
-    """A column condition: `column op value`; `if_missing` is the result when the column is absent.
-
-    The service states its rules with these; the store turns them into SDK conditions.
-    """
-
-    __slots__ = ("column", "if_missing", "op", "value")
-
-    def __init__(self, column, op, value, if_missing=False):
-        self.column = column
-        self.op = op
-        self.value = value
-        self.if_missing = if_missing
-
-
 class ClientFactory(object):
-    """Builds and caches the OTS client; a new one only when the credentials change.
+    """Builds and caches OTS clients, one per set of credentials, built on first use.
 
-    Thread-safe (FC instances may run concurrent requests). `client_class` and `options` let
-    tests aim it anywhere; production uses the SDK's `OTSClient` with no SDK-level retries.
+    Thread-safe: an FC instance with concurrency > 1 runs invocations in threads, each with the
+    credentials of its own context. The last CACHED clients are kept, so a rotation (old and
+    new STS token in flight together) builds each client once. `client_class` lets tests aim
+    it anywhere; production uses the SDK's `OTSClient` with no SDK-level retries.
     """
+
+    CACHED = 4
 
     def __init__(self, endpoint, instance, timeout, max_connections=64, client_class=None):
         self.endpoint = endpoint
@@ -120,38 +104,51 @@ class ClientFactory(object):
         self.client_class = client_class or OTSClient
         self.builds = 0  # how many clients were built: a rotation test reads it
         self._lock = threading.Lock()
-        self._credentials = None
-        self._client = None
+        self._clients = []  # type: list  # [(credentials, client)], most recent last
 
     def client(self, credentials):
-        """The client for `credentials`, built on first use or when they rotated."""
+        """The client for `credentials`, built on first use (or again once evicted)."""
         with self._lock:
-            if self._client is None or credentials != self._credentials:
-                self._client = self.client_class(
-                    self.endpoint,
-                    credentials.access_key_id,
-                    credentials.access_key_secret,
-                    self.instance,
-                    sts_token=credentials.security_token,
-                    socket_timeout=self.timeout,
-                    max_connection=self.max_connections,
-                    retry_policy=NoRetryPolicy(),
-                    logger_name=SDK_LOGGER,
-                )
-                self._credentials = credentials
-                self.builds += 1
-            return self._client
+            for i, (known, client) in enumerate(self._clients):
+                if known == credentials:
+                    if i != len(self._clients) - 1:
+                        self._clients.append(self._clients.pop(i))
+                    return client
+            client = self.client_class(
+                self.endpoint,
+                credentials.access_key_id,
+                credentials.access_key_secret,
+                self.instance,
+                sts_token=credentials.security_token,
+                socket_timeout=self.timeout,
+                max_connection=self.max_connections,
+                retry_policy=NoRetryPolicy(),
+                logger_name=SDK_LOGGER,
+            )
+            self.builds += 1
+            self._clients = [*self._clients[-(self.CACHED - 1) :], (credentials, client)]
+            return client
 
 
-class CodeStore(object):
-    """The `codes` table: one row per code, primary key `code` (the normalized key)."""
+class CodeStore(Store):
+    """The `codes` table: one row per code, primary key `code` (the normalized key).
 
-    def __init__(self, factory, table):
+    Requests are signed with `credentials`; `signed` gives the same table with other
+    credentials (one per invocation: nothing is shared between concurrent ones).
+    """
+
+    def __init__(self, factory, table, credentials=None):
         self.factory = factory
         self.table = table
-        self.credentials = None  # set by the edge for each invocation
+        self.credentials = credentials
+
+    def signed(self, credentials):
+        """This store, its requests signed with `credentials`."""
+        return CodeStore(self.factory, self.table, credentials)
 
     def _client(self):
+        if self.credentials is None:
+            raise RuntimeError("CodeStore used without credentials: call signed() first")
         return self.factory.client(self.credentials)
 
     # --- single rows --------------------------------------------------------------------------
@@ -412,7 +409,7 @@ def _pk_value(row, name):
     return None
 
 
-class BatchTable(object):
+class BatchTable(BatchRows):
     """The batches table: primary key (`pk`, `sk`), both STRING; rows are dicts of plain values.
 
     Holds batch records, the key lists of batches, idempotency keys and per-user slots (see
@@ -533,50 +530,3 @@ class BatchTable(object):
                     raise error
                 outcomes.append(FAILED)
         return outcomes
-
-
-def create_tables(client, codes_table, batches_table, index=True):
-    """Create the codes table (with its predefined columns and, if `index`, its batch index)
-    and the batches table, as `fccodes.schema` describes them. For set-up tools and tests:
-    the functions themselves never create anything (their RAM policy does not allow it).
-
-    `client` is an SDK OTSClient; tables that exist already are left alone (returned names
-    say which were created). Raises the SDK's errors.
-    """
-    from tablestore import (
-        CapacityUnit,
-        ReservedThroughput,
-        SecondaryIndexMeta,
-        SecondaryIndexType,
-        TableMeta,
-        TableOptions,
-    )
-
-    from . import schema
-
-    existing = set(client.list_table())
-    created = []
-    if codes_table not in existing:
-        meta = TableMeta(codes_table, list(schema.CODES_PK), list(schema.DEFINED_COLUMNS))
-        indexes = []
-        if index:
-            indexes.append(
-                SecondaryIndexMeta(
-                    schema.index_name(codes_table),
-                    list(schema.INDEX_PK),
-                    list(schema.INDEX_COLUMNS),
-                    index_type=SecondaryIndexType.GLOBAL_INDEX,
-                )
-            )
-        client.create_table(
-            meta, TableOptions(), ReservedThroughput(CapacityUnit(0, 0)), secondary_indexes=indexes
-        )
-        created.append(codes_table)
-    if batches_table not in existing:
-        client.create_table(
-            TableMeta(batches_table, list(schema.BATCHES_PK)),
-            TableOptions(),
-            ReservedThroughput(CapacityUnit(0, 0)),
-        )
-        created.append(batches_table)
-    return created

@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from tests.support import localdev_stack, process
+from harness import process
+from tests.support import localdev_stack
 
 TEMPLATE = os.path.join(process.ROOT, "template.yml")
 APP_KEY = "runtime-app-key"

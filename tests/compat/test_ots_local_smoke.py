@@ -3,7 +3,7 @@
 Python 3.10 + tablestore 5.4.1 (python3.10). Python 3.6 syntax on purpose.
 
 `make test-py36` / `make test-py310` run this file; the server is `python -m ots_local` under
-the dev venv's Python, started by tests/support/ots_server.py. With OTS_TEST_* set, the same
+the dev venv's Python, started by harness/ots_server.py. With OTS_TEST_* set, the same
 tests run against that real instance, and the ones needing the control plane skip.
 """
 
@@ -33,7 +33,7 @@ from tablestore import (
 )
 from tablestore.retry import NoRetryPolicy
 
-from tests.support import ots_server
+from harness import ots_server
 
 CONTROL_PLANE_SKIP = "needs the ots_local control plane; OTS_TEST_* points at a real instance"
 

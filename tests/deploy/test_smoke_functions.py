@@ -14,21 +14,10 @@ import re
 
 import pytest
 import responses
-from tablestore import (
-    INF_MAX,
-    INF_MIN,
-    CapacityUnit,
-    Direction,
-    OTSClient,
-    ReservedThroughput,
-    TableMeta,
-    TableOptions,
-)
-from tablestore.retry import NoRetryPolicy
 
 from fccodes import app
-from tests.functions.helpers import FCContext, server_credentials
-from tests.support import ots_server
+from harness import ots_server, tables
+from harness.fc import FCContext, server_credentials
 from tools import smoke
 from tools.templates import load_fun_template
 
@@ -49,15 +38,7 @@ def deployed(ots, monkeypatch):
     tpl = load_fun_template()
     table = tpl.tables[0]
     ots.reset()
-    sdk = OTSClient(
-        ots.endpoint, ots.access_key_id, ots.access_key_secret, ots.instance,
-        retry_policy=NoRetryPolicy(),
-    )  # fmt: skip
-    sdk.create_table(
-        TableMeta(table.name, list(table.primary_key)),
-        TableOptions(),
-        ReservedThroughput(CapacityUnit(0, 0)),
-    )
+    tables.create(tables.client_for(ots), table.name, table.primary_key)
     env = tpl.functions["gen_code"].env
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -109,9 +90,4 @@ def test_the_smoke_test_passes_against_the_real_functions(deployed, capsys):
     assert invoked[3][1]["error"]["code"] == "CODE_ALREADY_USED"
     assert invoked[5][1]["error"]["code"] == "CODE_NOT_FOUND"
     # Nothing left behind in the table.
-    sdk = OTSClient(ots.endpoint, ots.access_key_id, ots.access_key_secret, ots.instance)
-    _, _, rows, _ = sdk.get_range(
-        tpl.tables[0].name, Direction.FORWARD, [("code", INF_MIN)], [("code", INF_MAX)],
-        max_version=1,
-    )  # fmt: skip
-    assert rows == []
+    assert tables.scan(tables.client_for(ots), tpl.tables[0].name) == {}

@@ -16,6 +16,7 @@ from tools.templates import (
     FUN_TEMPLATE,
     S_YAML,
     TemplateError,
+    fun_region,
     load_fun_template,
     load_s_yaml,
     load_yaml,
@@ -74,7 +75,7 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
         ("GET", "/codes/[code]"): ("query_code", "ANONYMOUS", ("code",)),
         ("DELETE", "/codes/[code]"): ("del_code", "APP", ("code",)),
     }
-    assert checks.fun_region(tpl) == "cn-hangzhou"
+    assert fun_region(tpl) == "cn-hangzhou"
 
 
 @pytest.mark.parametrize(

@@ -8,24 +8,15 @@ import json
 import logging
 
 import pytest
-from tablestore import (
-    INF_MAX,
-    INF_MIN,
-    Direction,
-    OTSClient,
-)
-from tablestore.retry import NoRetryPolicy
 
 from fccodes import app
 from fccodes.service import wall_clock_ms
 from fccodes.settings import Settings
-from fccodes.store import create_tables
-from tests.support import ots_server
+from harness import ots_server, tables
+from harness.fc import FCContext, server_credentials
 
-from .helpers import FCContext, server_credentials
-
-TABLE = "codes"
-BATCHES = "batches"
+TABLE = tables.CODES
+BATCHES = tables.BATCHES
 
 
 @pytest.fixture(scope="session")
@@ -40,21 +31,14 @@ def ots():
 @pytest.fixture(scope="session")
 def sdk(ots):
     """A plain SDK client for arranging and inspecting rows."""
-    return OTSClient(
-        ots.endpoint,
-        ots.access_key_id,
-        ots.access_key_secret,
-        ots.instance,
-        retry_policy=NoRetryPolicy(),
-        socket_timeout=10,
-    )
+    return tables.client_for(ots)
 
 
 @pytest.fixture
 def table(ots, sdk):
     """An empty `codes` table, and no faults."""
     ots.reset()
-    create_tables(sdk, TABLE, BATCHES, index=False)
+    tables.create_service_tables(sdk, TABLE, BATCHES, index=False)
     yield TABLE
     ots.clear_faults()
 
@@ -94,20 +78,7 @@ def rows(sdk, table):
     """rows(columns=None) -> {key: attributes} of every row (a full scan: tests only)."""
 
     def scan(columns=None):
-        found = {}
-        start = [("code", INF_MIN)]
-        while start is not None:
-            _, start, page, _ = sdk.get_range(
-                TABLE,
-                Direction.FORWARD,
-                start,
-                [("code", INF_MAX)],
-                columns_to_get=None if columns is None else ["code", *columns],
-                max_version=1,
-            )
-            for row in page:
-                found[row.primary_key[0][1]] = {c[0]: c[1] for c in row.attribute_columns}
-        return found
+        return tables.scan(sdk, TABLE, columns)
 
     return scan
 

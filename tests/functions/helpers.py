@@ -1,4 +1,5 @@
-"""Test helpers for functions/: a small FC-like context, recorded events, a scripted random source.
+"""Test helpers for functions/: recorded events, a scripted random source, a settable clock,
+and the FC context of the shared harness (`harness.fc`, re-exported).
 
 Python 3.6 compatible: these tests also run on FC's runtimes.
 """
@@ -8,37 +9,25 @@ import os
 import threading
 
 from fccodes import codes
+from harness.fc import Attributes, FCContext, server_credentials
+
+__all__ = [
+    "EVENT_BODY",
+    "EVENT_CODE",
+    "Attributes",
+    "Clock",
+    "FCContext",
+    "ScriptedRandom",
+    "load_event",
+    "load_event_json",
+    "server_credentials",
+]
 
 EVENTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "events")
 
 # The code the recorded events under tests/events/ refer to, and the random symbols behind it.
 EVENT_CODE = "7K3M-Q9XD-2FHN-W4TX"
 EVENT_BODY = "7K3MQ9XD2FHNW4T"
-
-
-class Attributes(object):
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-
-class FCContext(object):
-    """What FC hands a Python handler, as far as we use it."""
-
-    def __init__(self, request_id="req-1", credentials=None, timeout=30, name="fn"):
-        self.request_id = request_id
-        self.credentials = credentials
-        self.function = Attributes(name=name, handler="index.handler", memory=512, timeout=timeout)
-        self.service = Attributes(name="fc-codes")
-        self.region = "cn-hangzhou"
-        self.account_id = "1234567890"
-
-
-def server_credentials(server):
-    return Attributes(
-        access_key_id=server.access_key_id,
-        access_key_secret=server.access_key_secret,
-        security_token="",
-    )
 
 
 def load_event(name):

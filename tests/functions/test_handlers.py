@@ -13,7 +13,7 @@ import gen_code
 import query_code
 import use_code
 from fccodes import app, schema
-from fccodes.settings import Credentials
+from fccodes.settings import Credentials, credentials_from
 
 from .helpers import (
     EVENT_BODY,
@@ -559,7 +559,7 @@ def test_the_sdk_renders_no_debug_text(wiring, monkeypatch):
     assert body["count"] == 450
     call(use_code, {"code": body["codes"][0]}, wiring.context)
     assert rendered == []
-    client = runtime.factory.client(runtime.store.credentials)
+    client = runtime.factory.client(credentials_from(wiring.context, {}))
     assert client.logger.level > logging.DEBUG  # the test the SDK makes, on every version
 
 
@@ -580,9 +580,10 @@ def test_initializer_builds_the_client_once_and_rotation_rebuilds_it(wiring, ots
     _, body, _ = call(query_code, {"code": EVENT_CODE}, rotated)
     assert body["error"]["code"] == "CODE_NOT_FOUND"  # the rebuilt client works
     assert runtime.factory.builds == 2
-    assert runtime.store.credentials == Credentials(
-        ots.access_key_id, ots.access_key_secret, "sts-token-2"
-    )
+    # Both clients are kept: invocations still holding the old token reuse theirs.
+    runtime.factory.client(Credentials(ots.access_key_id, ots.access_key_secret, "sts-token-2"))
+    runtime.factory.client(credentials_from(wiring.context, {}))
+    assert runtime.factory.builds == 2
 
 
 def test_initializer_fails_fast_on_bad_configuration(monkeypatch):

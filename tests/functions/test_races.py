@@ -1,12 +1,15 @@
-"""Concurrent redemptions through the real handler: never more successes than max_uses."""
+"""Concurrent invocations through the real handler: never more successes than max_uses, and
+never another invocation's credentials."""
 
 import json
+import sys
 import threading
 
 import gen_code
+import query_code
 import use_code
 
-from .helpers import EVENT_BODY, EVENT_CODE, ScriptedRandom
+from .helpers import EVENT_BODY, EVENT_CODE, Attributes, FCContext, ScriptedRandom
 
 THREADS = 16
 
@@ -89,3 +92,51 @@ def test_the_same_user_racing_itself_on_a_single_use_code(wiring, rows):
     outcomes = [outcome(r) for r in redeem_all_at_once(wiring, ["same-user"] * 8)]
     assert outcomes.count("ok") == 1
     assert outcomes.count("replay") == 7
+
+
+def test_concurrent_invocations_sign_with_their_own_credentials(wiring, ots):
+    """One instance serving invocations on threads (FC instance concurrency > 1), each with the
+    credentials of its own context: a right secret always reaches the table (404 for an unknown
+    code), a wrong one never does (503), however the invocations interleave."""
+    good = [
+        FCContext(
+            credentials=Attributes(
+                access_key_id=ots.access_key_id,
+                access_key_secret=ots.access_key_secret,
+                security_token="sts-%d" % i,
+            )
+        )
+        for i in range(3)
+    ]
+    bad = [
+        FCContext(
+            credentials=Attributes(
+                access_key_id=ots.access_key_id, access_key_secret="wrong-%d" % i
+            )
+        )
+        for i in range(3)
+    ]
+    contexts = good + bad
+    start = threading.Barrier(len(contexts))
+    outcomes = [[] for _ in contexts]
+    event = json.dumps({"code": EVENT_CODE}).encode("utf-8")
+
+    def run(i, context):
+        start.wait()
+        for _ in range(25):
+            body = json.loads(query_code.handler(event, context))
+            outcomes[i].append(body["error"]["code"])
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(contexts)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often: interleave every step of the handler
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    for i, seen in enumerate(outcomes):
+        expected = "CODE_NOT_FOUND" if i < len(good) else "STORE_UNAVAILABLE"
+        assert seen == [expected] * 25, (i, sorted(set(seen)))

@@ -28,8 +28,8 @@ from tablestore import (
 )
 from tablestore.retry import NoRetryPolicy
 
+from harness.ots_server import real_instance_from_env
 from ots_local import OTSLocal
-from tests.support.ots_server import real_instance_from_env
 
 CONTROL_PLANE_SKIP = (
     "needs the ots_local control plane, and OTS_TEST_* points the suite at a real Tablestore"

@@ -1,5 +1,5 @@
 """`python -m ots_local` as a subprocess: the ready line, the SDK over loopback, the control plane
-over HTTP (tests/support/ots_server.py), logging, clean shutdown."""
+over HTTP (harness/ots_server.py), logging, clean shutdown."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tablestore import (
     TableOptions,
 )
 
-from tests.support import ots_server
+from harness import ots_server
 
 from .conftest import make_client
 from .util import ots_error

@@ -26,8 +26,8 @@ from tablestore import (
     TableOptions,
 )
 
+from harness import ots_server
 from ots_local import OTSLocal
-from tests.support import ots_server
 
 from .conftest import make_client
 from .util import columns

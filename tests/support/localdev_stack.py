@@ -15,7 +15,7 @@ import sys
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
-from tests.support import process
+from harness import process
 
 READY_RE = re.compile(r"^localdev ready: url=(\S+) ots=(\S+)")
 LOCAL_ACCESS_KEY_ID = "fc-codes-local-key-id"

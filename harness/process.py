@@ -1,4 +1,4 @@
-"""Start a server subprocess, wait for its ready line, stop it: shared by the test launchers.
+"""Start a server subprocess, wait for its ready line, stop it: shared by the launchers.
 
 Python 3.6 compatible and free of third-party imports (the runtime test environments use it).
 """
@@ -7,7 +7,7 @@ import os
 import subprocess
 import threading
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def start_and_wait(cmd, ready_re, what, timeout, max_lines=20000):

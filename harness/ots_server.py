@@ -17,7 +17,7 @@ import subprocess
 import sys
 from urllib.request import Request, urlopen
 
-from tests.support import process
+from harness import process
 
 READY_RE = re.compile(r"^ots_local ready: endpoint=(\S+) instance=(\S+)")
 REAL_ENV = (
@@ -28,7 +28,7 @@ REAL_ENV = (
 )
 
 LOCAL_ACCESS_KEY_ID = "test-access-key-id"
-LOCAL_ACCESS_KEY_SECRET = "test-access-key-secret"
+LOCAL_ACCESS_KEY_SECRET = "test-access-key-secret"  # noqa: S105 (the local server's, not a secret)
 
 
 class ControlPlaneUnavailable(RuntimeError):
