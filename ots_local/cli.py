@@ -30,6 +30,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="FILE",
         help="keep tables and rows in this SQLite file (default: in memory)",
     )
+    parser.add_argument(
+        "--index-delay-ms",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="global secondary index updates become visible MS after their write (default 0)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log one line per request")
     return parser.parse_args(argv)
 
@@ -40,7 +47,9 @@ def _print(line: str) -> None:
 
 async def serve(args: argparse.Namespace) -> int:
     # Imported here: the SDK's protobuf modules load only once the arguments are fine.
-    from .server import OTSLocalApp, Server  # noqa: PLC0415
+    from .app import OTSLocalApp  # noqa: PLC0415
+    from .settings import SettingsError  # noqa: PLC0415
+    from .transport import Server  # noqa: PLC0415
 
     try:
         app = OTSLocalApp(
@@ -49,7 +58,11 @@ async def serve(args: argparse.Namespace) -> int:
             args.access_key_secret,
             args.data,
             None if args.quiet else _print,
+            args.index_delay_ms,
         )
+    except SettingsError as error:
+        print(f"ots_local: --index-delay-ms: {error}", file=sys.stderr)
+        return 2
     except (StorageError, OSError) as error:
         print(f"ots_local: cannot open --data {args.data}: {error}", file=sys.stderr)
         return 1

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from .server import OTSLocalApp, Server
+from .app import OTSLocalApp
+from .transport import Server
 
 DEFAULT_INSTANCE = "ots-local"
 DEFAULT_ACCESS_KEY_ID = "ots-local-access-key-id"
@@ -42,9 +43,11 @@ class OTSLocal:
         access_key_id: str = DEFAULT_ACCESS_KEY_ID,
         access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
         log: Callable[[str], None] | None = None,
+        index_delay_ms: int = 0,
     ) -> None:
         """`data`: a SQLite file to keep everything in (None: in memory). `port=0`: any free
-        port. `log` receives one line per request (None: silent)."""
+        port. `log` receives one line per request (None: silent). `index_delay_ms`: the
+        global secondary index delay at start and after `reset` (see `configure`)."""
         self.instance = instance
         self.data = data
         self.host = host
@@ -52,6 +55,7 @@ class OTSLocal:
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.log = log
+        self.index_delay_ms = index_delay_ms
         self.endpoint = ""
         self.is_local = True
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -83,7 +87,12 @@ class OTSLocal:
         asyncio.set_event_loop(loop)
         try:
             self._app = OTSLocalApp(
-                self.instance, self.access_key_id, self.access_key_secret, self.data, self.log
+                self.instance,
+                self.access_key_id,
+                self.access_key_secret,
+                self.data,
+                self.log,
+                self.index_delay_ms,
             )
             self._server = Server(self._app)
             loop.run_until_complete(self._server.start(self.host, self.port))
@@ -158,7 +167,7 @@ class OTSLocal:
         return self._call(lambda app: app.health())
 
     def reset(self) -> dict[str, Any]:
-        """Drop every table and row, and clear the faults."""
+        """Drop every table and row, clear the faults, restore the start settings."""
         self._call(lambda app: app.reset())
         return {"status": "ok"}
 
@@ -188,6 +197,24 @@ class OTSLocal:
     def faults(self) -> dict[str, Any]:
         """`{"faults": [...]}`: the active faults."""
         return self._call(lambda app: {"faults": [f.to_json() for f in app.faults.active]})
+
+    def configure(self, index_delay_ms: int | None = None) -> dict[str, Any]:
+        """Change settings (see `ots_local.settings`); returns them all.
+
+        `index_delay_ms`: global secondary index updates become visible to index reads this
+        long after their write (0, the default and what `reset` restores: with the write).
+        Raises `ots_local.settings.SettingsError` for an invalid value.
+        """
+        spec = {} if index_delay_ms is None else {"index_delay_ms": index_delay_ms}
+        return self._call(lambda app: app.configure(spec))
+
+    def settings(self) -> dict[str, Any]:
+        """`{"index_delay_ms": N}`: the current settings."""
+        return self._call(lambda app: app.settings())
+
+    def sync_indexes(self) -> dict[str, Any]:
+        """Apply every delayed index update now: `{"applied": N}`."""
+        return self._call(lambda app: app.sync_indexes())
 
     def clear_faults(self) -> dict[str, Any]:
         """Remove every fault: `{"cleared": N}`."""

@@ -1,7 +1,7 @@
 """Tablestore errors with their exact wire identity.
 
 Each class carries the HTTP status and error code that the real service answers with; the
-message is given per instance, in the real service's wording. `api.py` and `server.py` turn any
+message is given per instance, in the real service's wording. `api.py` and `app.py` turn any
 `OTSError` into a protobuf `Error` body, so the SDK raises `OTSServiceError` with the same
 `get_http_status()`, `get_error_code()` and `get_error_message()` as against the real service.
 """

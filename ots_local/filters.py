@@ -18,14 +18,12 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from .errors import ParameterInvalid
+from .limits import MAX_FILTER_COUNT, MAX_FILTER_DEPTH
 from .plainbuffer import parse_variant
 from .sdk import filter_pb2 as fpb
 
 Columns = dict[str, list[tuple[int, Any]]]
 Predicate = Callable[[Columns], bool]
-
-MAX_FILTER_DEPTH = 32
-MAX_FILTER_COUNT = 32
 
 _COMPARE: dict[int, Callable[[Any, Any], bool]] = {
     fpb.CT_EQUAL: lambda a, b: a == b,

@@ -9,6 +9,13 @@ before the server answers, so an acknowledged write survives the process being k
 A row's value is its attribute columns, `{name: [(timestamp, value), ...]}` newest first,
 serialized with `marshal` (compact, fast, and keeps str/bytes/int/float/bool apart).
 
+Secondary indexes are row stores too (`ots_indexes` names them and their data table), whose
+rows also keep, in columns of their own, what a read of the whole row returns: its size and
+PlainBuffer body, and the timestamp it expires from (`IndexRow`). The index updates still to
+apply (a global index with a delay) wait in `ots_pending`, written in the same transaction as
+the data table's row, so a restart finds every one of them. Both tables are created when
+missing: a data file of format 1 without them opens unchanged.
+
 Only one thread may use a Storage: the server's event loop owns it, which is also what makes
 every single-row conditional write atomic.
 """
@@ -19,9 +26,9 @@ import fcntl
 import marshal
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
 from .keys import KeyRange
 
@@ -29,6 +36,15 @@ from .keys import KeyRange
 SCHEMA_VERSION = 1
 
 Columns = dict[str, list[tuple[int, Any]]]
+
+
+class IndexRow(NamedTuple):
+    """An index row as stored: its columns, and its whole-row read made once."""
+
+    columns: Columns
+    ts: int  # the row has expired once this is at or below the time-to-live's floor
+    size: int
+    body: bytes  # the PlainBuffer row body of the whole row
 
 
 class StorageError(RuntimeError):
@@ -88,6 +104,15 @@ class Storage:
                 f"{path}: not an ots_local data file of format {SCHEMA_VERSION}"
                 f" (user_version={version})"
             )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS ots_indexes (name TEXT PRIMARY KEY,"
+            " id INTEGER NOT NULL UNIQUE, base TEXT NOT NULL, meta TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS ots_pending (seq INTEGER PRIMARY KEY,"
+            " index_id INTEGER NOT NULL, due INTEGER NOT NULL, del_key BLOB, put_key BLOB,"
+            " put_value BLOB)"
+        )
 
     # --- transactions -------------------------------------------------------------------------
     @contextmanager
@@ -116,22 +141,106 @@ class Storage:
     def create_table(self, name: str, meta: str) -> int:
         """Create a table's row store and record its metadata; returns its id."""
         with self.transaction():
-            row = self.conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM ots_tables").fetchone()
-            table_id = int(row[0])
-            self.conn.execute(
-                f"CREATE TABLE t{table_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID"
-            )
+            table_id = self._new_row_store()
             self.conn.execute(
                 "INSERT INTO ots_tables (name, id, meta) VALUES (?, ?, ?)", (name, table_id, meta)
             )
         return table_id
+
+    def _new_row_store(self, index: bool = False) -> int:
+        row = self.conn.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM ots_tables), 0),"
+            " COALESCE((SELECT MAX(id) FROM ots_indexes), 0)) + 1"
+        ).fetchone()
+        store_id = int(row[0])
+        extra = ", ts INTEGER NOT NULL, size INTEGER NOT NULL, body BLOB NOT NULL" if index else ""
+        self.conn.execute(
+            f"CREATE TABLE t{store_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL{extra}) WITHOUT ROWID"
+        )
+        return store_id
+
+    # --- indexes ------------------------------------------------------------------------------
+    def indexes(self) -> list[tuple[str, int, str, str]]:
+        """Every stored index as (name, id, data table name, meta JSON), oldest first."""
+        return list(self.conn.execute("SELECT name, id, base, meta FROM ots_indexes ORDER BY id"))
+
+    def create_index(self, name: str, base: str, meta: str) -> int:
+        """Create an index's row store and record it; returns its id."""
+        with self.transaction():
+            index_id = self._new_row_store(index=True)
+            self.conn.execute(
+                "INSERT INTO ots_indexes (name, id, base, meta) VALUES (?, ?, ?, ?)",
+                (name, index_id, base, meta),
+            )
+        return index_id
+
+    def drop_index(self, name: str, index_id: int) -> None:
+        """Drop an index, its rows and its pending updates."""
+        with self.transaction():
+            self.conn.execute(f"DROP TABLE t{index_id}")
+            self.conn.execute("DELETE FROM ots_indexes WHERE name=?", (name,))
+            self.conn.execute("DELETE FROM ots_pending WHERE index_id=?", (index_id,))
+
+    def queue_index_update(
+        self,
+        index_id: int,
+        due: int,
+        del_key: bytes | None,
+        put_key: bytes | None,
+        put_row: IndexRow | None,
+    ) -> None:
+        """Queue one index change (delete a row, put a row, or both) to apply at `due` ms."""
+        value = None
+        if put_row is not None:
+            value = marshal.dumps((marshal.dumps(put_row.columns), *put_row[1:]))
+        self.conn.execute(
+            "INSERT INTO ots_pending (index_id, due, del_key, put_key, put_value)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (index_id, due, del_key, put_key, value),
+        )
+
+    def pending_count(self) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM ots_pending").fetchone()[0])
+
+    def apply_pending(self, now: int | None) -> int:
+        """Apply queued index changes in order, up to the first not due at `now` (None: all).
+
+        Returns how many were applied; they leave the queue in the same transaction.
+        """
+        with self.transaction():
+            entries = self.conn.execute(
+                "SELECT seq, index_id, due, del_key, put_key, put_value FROM ots_pending"
+                " ORDER BY seq"
+            ).fetchall()
+            last = None
+            applied = 0
+            for seq, index_id, due, del_key, put_key, put_value in entries:
+                if now is not None and due > now:
+                    break
+                if del_key is not None and del_key != put_key:
+                    self.conn.execute(f"DELETE FROM t{index_id} WHERE k=?", (del_key,))  # noqa: S608
+                if put_key is not None:
+                    self.conn.execute(
+                        f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (put_key, *marshal.loads(put_value)),  # noqa: S302 (our own data)
+                    )
+                last = seq
+                applied += 1
+            if last is not None:
+                self.conn.execute("DELETE FROM ots_pending WHERE seq<=?", (last,))
+        return applied
 
     def update_table_meta(self, name: str, meta: str) -> None:
         with self.transaction():
             self.conn.execute("UPDATE ots_tables SET meta=? WHERE name=?", (meta, name))
 
     def drop_table(self, name: str, table_id: int) -> None:
+        """Drop a table, its rows and its indexes."""
         with self.transaction():
+            for index_name, index_id, base, _ in self.indexes():
+                if base == name:
+                    self.drop_index(index_name, index_id)
             self.conn.execute(f"DROP TABLE t{table_id}")
             self.conn.execute("DELETE FROM ots_tables WHERE name=?", (name,))
 
@@ -140,7 +249,11 @@ class Storage:
         with self.transaction():
             for _, table_id, _ in self.tables():
                 self.conn.execute(f"DROP TABLE t{table_id}")
+            for _, index_id, _, _ in self.indexes():
+                self.conn.execute(f"DROP TABLE t{index_id}")
             self.conn.execute("DELETE FROM ots_tables")
+            self.conn.execute("DELETE FROM ots_indexes")
+            self.conn.execute("DELETE FROM ots_pending")
         if self.path is None:
             return
         self.conn.execute("VACUUM")
@@ -155,6 +268,47 @@ class Storage:
     def put(self, table_id: int, key: bytes, columns: Columns) -> None:
         sql = f"INSERT OR REPLACE INTO t{table_id} (k, v) VALUES (?, ?)"  # noqa: S608
         self.conn.execute(sql, (key, marshal.dumps(columns)))
+
+    def put_index_rows(self, index_id: int, rows: Iterable[tuple[bytes, IndexRow]]) -> None:
+        sql = (
+            f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
+            " VALUES (?, ?, ?, ?, ?)"
+        )
+        dumps = marshal.dumps
+        self.conn.executemany(
+            sql, ((key, dumps(row.columns), row.ts, row.size, row.body) for key, row in rows)
+        )
+
+    def scan_bodies(
+        self, index_id: int, keys: KeyRange, backward: bool, limit: int, floor: int | None
+    ) -> Iterator[tuple[bytes, int, bytes]]:
+        """Like `scan` over an index store, for whole-row reads: (key, size, body) of up to
+        `limit` rows not expired at `floor`."""
+        where = []
+        params: list[Any] = []
+        if keys.lower is not None:
+            where.append("k >= ?" if keys.lower_inclusive else "k > ?")
+            params.append(keys.lower)
+        if keys.upper is not None:
+            where.append("k <= ?" if keys.upper_inclusive else "k < ?")
+            params.append(keys.upper)
+        if floor is not None:
+            where.append("ts > ?")
+            params.append(floor)
+        sql = f"SELECT k, size, body FROM t{index_id}"  # noqa: S608
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY k DESC" if backward else " ORDER BY k"
+        sql += " LIMIT ?"
+        params.append(limit)
+        cursor = self.conn.execute(sql, params)
+        try:
+            yield from cursor
+        finally:
+            cursor.close()
+
+    def put_index_row(self, index_id: int, key: bytes, row: IndexRow) -> None:
+        self.put_index_rows(index_id, [(key, row)])
 
     def insert(self, table_id: int, key: bytes, columns: Columns) -> bool:
         """Store a row only if its key is free; True if it was stored."""

@@ -25,6 +25,7 @@ from tablestore import (
     PutRowItem,
     ReservedThroughput,
     Row,
+    SecondaryIndexMeta,
     SingleColumnCondition,
     TableInBatchGetRowItem,
     TableInBatchWriteRowItem,
@@ -179,3 +180,47 @@ def test_drop_after_applies_without_answering(local, client, table):
     with pytest.raises(urllib3.exceptions.HTTPError):
         client.put_row(table, Row([("pk", "d"), ("n", 1)], [("v", 1)]))
     assert client.get_row(table, [("pk", "d"), ("n", 1)], max_version=1)[1] is not None
+
+
+def index_rows(client, index):
+    start = [("batch", INF_MIN), ("code", INF_MIN)]
+    end = [("batch", INF_MAX), ("code", INF_MAX)]
+    rows = client.get_range(index, "FORWARD", start, end, max_version=1)[2]
+    return [([value for _, value in row.primary_key], columns(row)) for row in rows]
+
+
+def until(fact, timeout=10.0):
+    """A global index is asynchronous on the real service: wait for the fact."""
+    deadline = time.time() + timeout
+    while True:
+        value = fact()
+        if value or time.time() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def test_secondary_indexes_with_the_runtime_sdk(server, client):
+    name = "compat_" + uuid.uuid4().hex[:8]
+    index = name + "_by_batch"
+    client.create_table(
+        TableMeta(name, [("code", "STRING")], [("batch", "STRING"), ("status", "STRING")]),
+        TableOptions(),
+        ReservedThroughput(CapacityUnit(0, 0)),
+        [SecondaryIndexMeta(index, ["batch"], ["status"])],
+    )
+    try:
+        if not server.is_local:
+            time.sleep(5)
+        described = client.describe_table(name).secondary_indexes
+        assert [(i.index_name, i.primary_key_names, i.defined_column_names) for i in described] == [
+            (index, ["batch"], ["status"])
+        ]
+        client.put_row(name, Row([("code", "B")], [("batch", "b1"), ("status", "UNUSED")]))
+        client.put_row(name, Row([("code", "A")], [("batch", "b1"), ("status", "USED")]))
+        client.put_row(name, Row([("code", "C")], [("status", "UNUSED")]))
+        expected = [(["b1", "A"], {"status": "USED"}), (["b1", "B"], {"status": "UNUSED"})]
+        assert until(lambda: index_rows(client, index) == expected)
+        client.delete_secondary_index(name, index)
+        assert client.describe_table(name).secondary_indexes == []
+    finally:
+        client.delete_table(name)

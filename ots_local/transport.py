@@ -1,11 +1,11 @@
-"""The HTTP server: a small HTTP/1.1 server on an asyncio loop, in front of the API and the
-control plane.
+"""The HTTP transport: a small HTTP/1.1 server on an asyncio loop, in front of an app.
 
-One event loop thread owns all data: each request is parsed, authenticated and applied
+One event loop thread owns all data: each request is parsed and handed to the app
 synchronously in the socket's reader callback, which makes every conditional write atomic
-without locks. Only an injected latency yields to the loop (`asyncio.sleep`), so it never
-blocks other clients. Each answer goes out in one `send`, Nagle is off and connections are
-kept alive: the SDK (urllib3) otherwise pays ~40 ms per request to Nagle + delayed ACK.
+without locks. Only an answer the app delays (a coroutine, e.g. an injected latency) yields to
+the loop, so it never blocks other clients. Each answer goes out in one `send`, Nagle is off
+and connections are kept alive: the SDK (urllib3) otherwise pays ~40 ms per request to Nagle +
+delayed ACK.
 
 HTTP support is what Tablestore clients need: `Content-Length` bodies (no chunked requests),
 keep-alive, pipelining, `Connection: close`.
@@ -14,29 +14,16 @@ keep-alive, pipelining, `Connection: close`.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
-import hashlib
-import json
 import logging
 import socket
-import time
-import traceback
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from . import errors
-from .api import API
-from .auth import Authenticator
-from .faults import Faults, FaultSpecError
-from .model import Engine
-from .sdk import pb2 as pb
-from .storage import Storage
+from .limits import MAX_BODY, MAX_HEAD
 
-CONTROL_PREFIX = "/__ots_local/"
-MAX_BODY = 5 * 1024 * 1024
-MAX_HEAD = 64 * 1024
-_REASONS = {
+REASONS = {
     200: "OK",
     400: "Bad Request",
     403: "Forbidden",
@@ -66,237 +53,25 @@ class Response:
         self.action = action
 
 
-def _http(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
-    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
+def http_response(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\n"]
     head.extend(f"{name}: {value}\r\n" for name, value in headers)
     head.append(f"Content-Length: {len(body)}\r\n\r\n")
     return "".join(head).encode("latin-1") + body
 
 
-def _json_response(status: int, payload: Any) -> Response:
-    body = json.dumps(payload).encode()
-    return Response(_http(status, [("Content-Type", "application/json")], body))
+class App(Protocol):
+    """What the transport serves: one answer per request (`app.OTSLocalApp`)."""
 
+    endpoint: str
 
-class OTSLocalApp:
-    """Routes requests: `/__ots_local/*` to the control plane, anything else to the API."""
-
-    def __init__(
-        self,
-        instance: str,
-        access_key_id: str,
-        access_key_secret: str,
-        data: str | None = None,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        self.instance = instance
-        self.data = data
-        self.storage = Storage(data)
-        self.engine = Engine(self.storage)
-        self.api = API(self.engine)
-        self.auth = Authenticator(access_key_id, access_key_secret, instance)
-        self.faults = Faults(frozenset(self.api.handlers))
-        self.log = log
-        self.endpoint = ""
-        self._request_prefix = f"{time.time_ns() // 1000:x}"[-10:]
-        self._request_count = 0
-        self._date_second = -1
-        self._date_text = ""
-
-    def close(self) -> None:
-        self.storage.close()
-
-    # --- helpers ------------------------------------------------------------------------------
-    def _date(self) -> str:
-        now = time.time()
-        second = int(now)
-        if second != self._date_second:
-            self._date_second = second
-            self._date_text = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(second))
-        return self._date_text
-
-    def _ots_response(
-        self, api: str, status: int, body: bytes, key: bytes | None, close: bool = False
-    ) -> Response:
-        """An API response with the headers the SDK checks, signed when `key` is known."""
-        self._request_count += 1
-        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 (the protocol's)
-        request_id = f"{self._request_prefix}-{self._request_count:08x}"
-        # The x-ots-* headers in name order: they are also the signature's canonical string.
-        ots_headers = (
-            f"x-ots-contentmd5:{md5}\nx-ots-contenttype:protocol buffer\n"
-            f"x-ots-date:{self._date()}\nx-ots-requestid:{request_id}"
-        )
-        head = [
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-            ots_headers.replace("\n", "\r\n"),
-        ]
-        if key is not None:
-            head.append("authorization: " + self.auth.authorization(api, ots_headers, key))
-        if close:
-            head.append("Connection: close")
-        head.append(f"Content-Length: {len(body)}\r\n\r\n")
-        return Response("\r\n".join(head).encode("latin-1") + body, CLOSE if close else KEEP)
-
-    def _error(
-        self, api: str, error: errors.OTSError, key: bytes | None, close: bool = False
-    ) -> Response:
-        body = pb.Error(code=error.code, message=error.message).SerializeToString()
-        # AuthFailed is never signed: the client would check it with a key we rejected.
-        if isinstance(error, errors.AuthFailed):
-            key = None
-        return self._ots_response(api, error.http_status, body, key, close)
-
-    def _log(self, method: str, path: str, status: int, started: float, note: str = "") -> None:
-        if self.log is not None:
-            elapsed = (time.perf_counter() - started) * 1000
-            self.log(f"{method} {path} {status}{' ' + note if note else ''} {elapsed:.2f}ms")
-
-    # --- requests -----------------------------------------------------------------------------
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
     ) -> Response | Coroutine[Any, Any, Response]:
-        """Answer one request; a coroutine when the answer must wait (latency fault)."""
-        started = time.perf_counter()
-        if path.startswith(CONTROL_PREFIX):
-            response = self.control(method, path[len(CONTROL_PREFIX) :], body)
-            self._log(method, path, int(response.data[9:12]), started)
-            return response
-        api = path.rstrip("/").rsplit("/", 1)[-1]
-        if method != "POST":
-            return self._finish(method, path, started, api, errors.MethodNotAllowed(), None)
-        try:
-            key = self.auth.verify(api, headers, body)
-        except errors.OTSError as error:
-            return self._finish(method, path, started, api, error, None)
-        handler = self.api.handlers.get(api)
-        if handler is None:
-            return self._finish(method, path, started, api, self.api.unsupported(api), key)
-        latency, fault = self.faults.pick(api)
-        run = functools.partial(self._run, method, path, started, api, handler, body, key, fault)
-        return self._delayed(latency, run) if latency else run()
-
-    @staticmethod
-    async def _delayed(latency_ms: float, run: Callable[[], Response]) -> Response:
-        await asyncio.sleep(latency_ms / 1000)
-        return run()
-
-    def _run(
-        self,
-        method: str,
-        path: str,
-        started: float,
-        api: str,
-        handler: Callable[[bytes], bytes],
-        body: bytes,
-        key: bytes,
-        fault: Any,
-    ) -> Response:
-        kind = fault.kind if fault is not None else None
-        if kind == "drop_before":
-            self._log(method, path, 0, started, "dropped (fault drop_before)")
-            return Response(b"", DROP)
-        if kind == "busy":
-            return self._finish(method, path, started, api, errors.ServerBusy(), key, "busy")
-        if kind == "timeout":
-            return self._finish(
-                method, path, started, api, errors.OperationTimeout(), key, "timeout"
-            )
-        try:
-            payload = handler(body)
-        except errors.OTSError as error:
-            response = self._finish(method, path, started, api, error, key)
-        except Exception:
-            logger.exception("ots_local: %s failed", api)
-            if self.log is not None:
-                self.log(traceback.format_exc().rstrip())
-            response = self._finish(method, path, started, api, errors.InternalServerError(), key)
-        else:
-            response = self._ots_response(api, 200, payload, key)
-            self._log(method, path, 200, started)
-        if kind == "drop_after":
-            self._log(method, path, 0, started, "dropped after applying (fault drop_after)")
-            return Response(b"", DROP)
-        return response
-
-    def _finish(
-        self,
-        method: str,
-        path: str,
-        started: float,
-        api: str,
-        error: errors.OTSError,
-        key: bytes | None,
-        fault: str = "",
-    ) -> Response:
-        note = f"{error.code} {error.message}" + (f" (fault {fault})" if fault else "")
-        self._log(method, path, error.http_status, started, note)
-        return self._error(api, error, key)
+        """The answer, or a coroutine producing it when it must wait."""
 
     def reject(self, status_error: errors.OTSError) -> Response:
-        """An error answered before the request could be read (then the connection closes)."""
-        return self._error("", status_error, None, close=True)
-
-    # --- control plane ------------------------------------------------------------------------
-    def control(self, method: str, path: str, body: bytes) -> Response:
-        """`/__ots_local/health`, `/reset`, `/faults` (JSON in, JSON out)."""
-        path = path.rstrip("/")
-        routes: dict[str, dict[str, Callable[[bytes], Response]]] = {
-            "health": {"GET": self._health},
-            "reset": {"POST": self._reset},
-            "faults": {"GET": self._list_faults, "POST": self._add_fault, "DELETE": self._clear},
-        }
-        methods = routes.get(path)
-        if methods is None:
-            return _json_response(
-                404,
-                {"error": {"code": "NotFound", "message": f"no control endpoint {path!r}"}},
-            )
-        action = methods.get(method)
-        if action is None:
-            message = f"{path} accepts {', '.join(methods)}, not {method}"
-            return _json_response(405, {"error": {"code": "MethodNotAllowed", "message": message}})
-        return action(body)
-
-    def health(self) -> dict[str, Any]:
-        return {
-            "status": "ok",
-            "instance": self.instance,
-            "endpoint": self.endpoint,
-            "data": self.data,
-            "tables": len(self.engine.tables),
-            "faults": len(self.faults.active),
-        }
-
-    def reset(self) -> None:
-        self.engine.reset()
-        self.faults.clear()
-
-    def _health(self, body: bytes) -> Response:
-        return _json_response(200, self.health())
-
-    def _reset(self, body: bytes) -> Response:
-        self.reset()
-        return _json_response(200, {"status": "ok"})
-
-    def _list_faults(self, body: bytes) -> Response:
-        return _json_response(200, {"faults": [fault.to_json() for fault in self.faults.active]})
-
-    def _add_fault(self, body: bytes) -> Response:
-        try:
-            spec = json.loads(body or b"null")
-        except ValueError as error:
-            return _json_response(
-                400, {"error": {"code": "InvalidJSON", "message": f"body is not JSON: {error}"}}
-            )
-        try:
-            fault = self.faults.add(spec)
-        except FaultSpecError as error:
-            return _json_response(400, {"error": {"code": "InvalidFault", "message": str(error)}})
-        return _json_response(200, fault.to_json())
-
-    def _clear(self, body: bytes) -> Response:
-        return _json_response(200, {"cleared": self.faults.clear()})
+        """The answer to a request that could not be read (the connection then closes)."""
 
 
 class Connection:
@@ -488,7 +263,7 @@ class Connection:
 class Server:
     """The listening socket and its connections, on the current event loop."""
 
-    def __init__(self, app: OTSLocalApp) -> None:
+    def __init__(self, app: App) -> None:
         self.app = app
         self.connections: set[Connection] = set()
         self.listener: socket.socket | None = None
