@@ -38,7 +38,7 @@ def sdk(ots):
 def table(ots, sdk):
     """An empty `codes` table, and no faults."""
     ots.reset()
-    tables.create_service_tables(sdk, TABLE, BATCHES, index=False)
+    tables.create_service_tables(sdk, TABLE, BATCHES)
     yield TABLE
     ots.clear_faults()
 

@@ -272,3 +272,159 @@ def test_rollback_never_goes_below_zero_and_needs_one_name(wiring):
         400,
         "user_id: give either user_id or redemption_id (one of them)",
     )
+
+
+# --- GET /batches/{batch} and /batches/{batch}/codes ----------------------------------------
+def show(context, batch):
+    return call(batch_code, apigw("GET", "/batches/" + batch, batch=batch), context)
+
+
+def list_all(context, batch, limit, headers=None, **query):
+    """Every page of the listing: (codes in order, pages)."""
+    found, pages, cursor = [], 0, None
+    while True:
+        params = dict(query, limit=str(limit))
+        if cursor:
+            params["cursor"] = cursor
+        event = apigw(
+            "GET", "/batches/%s/codes" % batch, query=params, headers=headers, batch=batch
+        )
+        status, body, response_headers = call(batch_code, event, context)
+        assert status == 200, body
+        pages += 1
+        if isinstance(body, str):  # CSV
+            lines = body.splitlines()
+            assert lines[0] == (
+                "code,status,batch,valid_from,valid_until,max_uses,uses,created_at,"
+                "redeemed_at,metadata"
+            )
+            found.extend(line.split(",")[0] for line in lines[1:])
+            cursor = response_headers.get("X-Next-Cursor")
+        else:
+            found.extend(item["code"] for item in body["codes"])
+            cursor = body["next_cursor"]
+        if cursor is None:
+            return found, pages
+
+
+def test_show_a_batch_with_its_figures(wiring):
+    clock = Clock(T0)
+    wiring.install(clock=clock)
+    meta = {"pack": "silver"}
+    body = generate(
+        wiring.context,
+        count=6,
+        batch="autumn",
+        max_uses=2,
+        metadata=meta,
+        prefix="FAW",
+        valid_until=(T0 + 3600000) // 1000,
+    )
+    codes = body["codes"]
+    redeem(wiring.context, codes[0], "a")
+    redeem(wiring.context, codes[0], "b")  # used up: 2 redemptions
+    redeem(wiring.context, codes[1], "a")  # 1 of 2
+    call(admin_code, apigw("POST", "/codes/%s/disable" % codes[2], code=codes[2]), wiring.context)
+    status, info, _ = show(wiring.context, "autumn")
+    assert status == 200
+    assert info == {
+        "batch": "autumn",
+        "state": "ACTIVE",
+        "count": 6,
+        "prefix": "FAW",
+        "valid_from": "2026-12-01T00:00:00+08:00",
+        "valid_until": "2026-12-01T01:00:00+08:00",
+        "max_uses": 2,
+        "metadata": meta,
+        "customer": None,
+        "per_user_limit": None,
+        "created_at": "2026-12-01T00:00:00+08:00",
+        "figures": {
+            "unused": 4,
+            "used": 1,
+            "expired": 0,
+            "not_yet_valid": 0,
+            "disabled": 1,
+            "redemptions": 3,
+            "indexed": 6,
+        },
+    }
+    clock.now_ms = T0 + 3600000  # an hour later every code not used up has expired
+    _, info, _ = show(wiring.context, "autumn")
+    assert info["figures"]["expired"] == 4 and info["figures"]["used"] == 1
+    answer = show(wiring.context, "winter")
+    assert (answer[0], error_code(answer)) == (404, "BATCH_NOT_FOUND")
+
+
+def test_list_a_batch_in_pages_json_and_csv_each_code_once(wiring):
+    codes = generate(wiring.context, count=250, batch="paged")["codes"]
+    generate(wiring.context, count=30, batch="other")
+    listed, pages = list_all(wiring.context, "paged", 40)
+    assert sorted(listed) == sorted(codes) and pages >= 7
+    csv_listed, _ = list_all(wiring.context, "paged", 100, headers={"Accept": "text/csv"})
+    assert sorted(csv_listed) == sorted(codes)
+    for code in codes[:10]:
+        redeem(wiring.context, code, "x")
+    used, _ = list_all(wiring.context, "paged", 1000, status="used")
+    assert sorted(used) == sorted(codes[:10])
+
+
+def test_a_listing_while_codes_are_redeemed_lists_each_code_exactly_once(wiring):
+    codes = generate(wiring.context, count=120, batch="busy")["codes"]
+    found, cursor, n = [], None, 0
+    while True:
+        query = {"limit": "25"}
+        if cursor:
+            query["cursor"] = cursor
+        event = apigw("GET", "/batches/busy/codes", query=query, batch="busy")
+        _, body, _ = call(batch_code, event, wiring.context)
+        found.extend(item["code"] for item in body["codes"])
+        for code in codes[n : n + 20]:  # redemptions between the pages
+            redeem(wiring.context, code, "r")
+        n += 20
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(found) == sorted(codes)
+
+
+def test_listing_refuses_bad_parameters(wiring):
+    generate(wiring.context, count=1, batch="b1")
+    cases = [
+        ({"limit": "0"}, "limit: must be an integer from 1 to 5000"),
+        ({"limit": "5001"}, "limit: must be an integer from 1 to 5000"),
+        (
+            {"status": "GONE"},
+            "status: must be one of UNUSED, USED, EXPIRED, NOT_YET_VALID, DISABLED",
+        ),
+        ({"cursor": "eyJub3QiOiJvdXJzIn0"}, "cursor: is not a cursor this API gave out"),
+        ({"colour": "red"}, "colour: unknown field; expected limit, cursor, status"),
+    ]
+    for query, message in cases:
+        event = apigw("GET", "/batches/b1/codes", query=query, batch="b1")
+        status, body, _ = call(batch_code, event, wiring.context)
+        assert (status, body["error"]["message"]) == (400, message)
+    # a cursor of another batch is refused too
+    generate(wiring.context, count=3, batch="b2")
+    event = apigw("GET", "/batches/b2/codes", query={"limit": "1"}, batch="b2")
+    cursor = call(batch_code, event, wiring.context)[1]["next_cursor"]
+    event = apigw("GET", "/batches/b1/codes", query={"cursor": cursor}, batch="b1")
+    assert call(batch_code, event, wiring.context)[0] == 400
+
+
+def test_disable_does_not_need_the_index_and_figures_show_its_lag(wiring, ots):
+    """With the index 10 minutes behind, disable still reaches every code (it walks the
+    batch's key lists), and the figures say how much of the batch the index holds."""
+    ots.control("POST", "settings", {"index_delay_ms": 600000})
+    try:
+        codes = generate(wiring.context, count=30, batch="lagging")["codes"]
+        _, info, _ = show(wiring.context, "lagging")
+        assert (info["count"], info["figures"]["indexed"]) == (30, 0)
+        call(batch_code, {"action": "disable", "batch": "lagging"}, wiring.context)
+        for code in codes:
+            assert error_code(redeem(wiring.context, code, "late")) == "CODE_DISABLED"
+        ots.control("POST", "indexes/sync")
+        _, info, _ = show(wiring.context, "lagging")
+        assert info["figures"]["disabled"] == 30 and info["state"] == "DISABLED"
+    finally:
+        ots.control("POST", "settings", {"index_delay_ms": 0})
