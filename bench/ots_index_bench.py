@@ -7,13 +7,16 @@ ots_local runs as a subprocess on 127.0.0.1, in memory. A codes table (fc-codes'
 unique code key, the batch, status, uses, validity) with a global index on `batch` that
 carries the status columns is loaded through BatchWriteRow, then the whole batch is read
 back from the index with GetRange pages of 5,000 rows, the way an export lists a batch.
-Prints the load rate and the best of `--runs` full reads, in rows per second.
+Prints the load rate and the best and median of `--runs` full reads, in rows per second,
+with the load average (the figures move with whatever else the machine runs).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         load = args.rows / (time.perf_counter() - started)
         print(f"load: {args.rows:,} rows with one global index, {load:,.0f} rows/s", flush=True)
 
-        best = 0.0
+        rates = []
         for run in range(args.runs):
             start = [("batch", BATCH), ("code", INF_MIN)]
             end = [("batch", BATCH), ("code", INF_MAX)]
@@ -108,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
                 start = next_pk
             elapsed = time.perf_counter() - started
             assert read == args.rows, (read, args.rows)
-            best = max(best, read / elapsed)
+            rates.append(read / elapsed)
             print(f"run {run + 1}: {read:,} rows in {elapsed:.2f} s, {read / elapsed:,.0f} rows/s")
         print(
-            f"GetRange on the index, pages of {args.page:,}: best {best:,.0f} rows/s"
-            f" (Python {platform.python_version()}, server and client on this machine)"
+            f"GetRange on the index, pages of {args.page:,}: best {max(rates):,.0f} rows/s,"
+            f" median {statistics.median(rates):,.0f} (Python {platform.python_version()},"
+            f" server and client on this machine, load average {os.getloadavg()[0]:.1f})"
         )
     finally:
         server.stop()
