@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support import ots_server  # noqa: E402 (after the repo root is on sys.path)
+from harness import ots_server  # noqa: E402 (after the repo root is on sys.path)
 
 BATCH = "20261130T000000Z-ABCD"
 
