@@ -39,6 +39,19 @@ def index_name(codes=CODES):
     return codes + schema()["codes"]["index"]["suffix"]
 
 
+def create_declared(sdk, name, primary_key, exist_ok=False):
+    """Create a table a template declares (by name and key, as `fun deploy` would), completed
+    from schema.json: a table keyed like the codes table also gets the predefined columns and
+    the batch index that Funcraft cannot declare. True if created."""
+    spec = schema()
+    if [list(c) for c in primary_key] != spec["codes"]["primary_key"]:
+        return create(sdk, name, primary_key, exist_ok=exist_ok)
+    if exist_ok and name in sdk.list_table():
+        return False
+    create_service_tables(sdk, codes=name, batches=None)
+    return True
+
+
 def create_service_tables(sdk, codes=CODES, batches=BATCHES, index=True, exist_ok=False):
     """Create the codes table (predefined columns, and its batch index when `index`) and the
     batches table, as schema.json describes them. Returns the names of the tables created
@@ -69,7 +82,7 @@ def create_service_tables(sdk, codes=CODES, batches=BATCHES, index=True, exist_o
             secondary_indexes=indexes,
         )
         created.append(codes)
-    if batches not in existing:
+    if batches is not None and batches not in existing:
         create(sdk, batches, spec["batches"]["primary_key"])
         created.append(batches)
     return created
