@@ -60,6 +60,8 @@ RECORD_COLUMNS = (
     "nonce",
     "idem",
 )
+# The figures of a batch: how many codes have each status, and how many redemptions in all.
+FIGURES = ("unused", "used", "expired", "not_yet_valid", "disabled", "redemptions")
 FIGURE_COLUMNS = (
     "state",
     "uses",
@@ -188,57 +190,73 @@ class CampaignOps(object):
 
     # --- GET /batches/{batch} -----------------------------------------------------------------
     def batch_info(self, batch, deadline):
-        """The record and the figures; raises BatchNotFound, StoreUnavailable."""
+        """The record and the figures; raises BatchNotFound, StoreUnavailable.
+
+        The figures come from one filtered scan of the batch's index rows: the store returns
+        only the codes that differ from a fresh one (redeemed at least once, or disabled), so
+        the answer carries a few rows, not the whole batch. The others share the batch's
+        validity window: they are unused, expired or not yet valid all alike.
+        """
         record = self.batch_record(batch, deadline)
         now = self.clock()
-        figures = {"unused": 0, "used": 0, "expired": 0, "not_yet_valid": 0, "disabled": 0}
-        figures["redemptions"] = 0
+        figures = dict.fromkeys(FIGURES, 0)
+        count = record.get("count", 0)
+        touched = []  # type: list
         lock = threading.Lock()
         index = schema.index_name(self.store.table)
+        differs = [
+            Expect("uses", ">", 0),
+            Expect("disabled", "==", 1),
+            Expect("batch_disabled", "==", 1),
+        ]
+        if record.get("state") == DISABLED:
+            differs = differs[:1]  # every code is disabled: only redemptions are news
 
-        def count(shard):
-            local = dict.fromkeys(figures, 0)
-            after = None
+        def scan(shard):
+            start, found = None, []
             while True:
-                rows, more = self._retry(
-                    lambda a=after: self.store.index_range(
-                        index, schema.bshard(batch, shard), a, 5000, FIGURE_COLUMNS
+                rows, start = self._retry(
+                    lambda s=start: self.store.index_range(
+                        index, schema.bshard(batch, shard), s, 5000, FIGURE_COLUMNS, differs
                     ),
                     deadline,
                 )
-                for _, row in rows:
-                    local[code_status(row, now).lower()] += 1
-                    local["redemptions"] += row.get("uses", 0)
-                if not more or not rows:
+                found.extend(row for _, row in rows)
+                if start is None:
                     break
-                after = rows[-1][0]
             with lock:
-                for name, value in local.items():
-                    figures[name] += value
+                touched.extend(found)
 
-        self._parallel(list(range(schema.SHARDS)), count)
-        figures["indexed"] = sum(
-            figures[n] for n in ("unused", "used", "expired", "not_yet_valid", "disabled")
-        )
+        self._parallel(list(range(schema.SHARDS)), scan)
+        for row in touched:
+            figures["redemptions"] += row.get("uses", 0)
+            if record.get("state") != DISABLED:
+                figures[code_status(row, now).lower()] += 1
+        fresh = dict(record, state=None)  # what an untouched code's row says about its status
+        rest = max(0, count - sum(figures[name] for name in FIGURES[:-1]))
+        if record.get("state") == DISABLED:
+            figures["disabled"] = count
+        else:
+            figures[code_status(fresh, now).lower()] += rest
         return BatchInfo(batch, record, figures)
 
     # --- GET /batches/{batch}/codes -----------------------------------------------------------
     def batch_codes(self, request, deadline):
         """One page of the batch's codes in index order; raises BatchNotFound, InvalidRequest.
 
-        The position is (shard, last code): index keys never change while a batch lives, so
+        The position is (shard, next code): index keys never change while a batch lives, so
         every code is listed exactly once however redemptions move its status meanwhile.
         """
         batch = request.batch
         record = self.batch_record(batch, deadline)
-        shard, after = 0, None
+        shard, start = 0, None
         if request.cursor is not None:
             position = Cursors.decode("codes:" + batch, request.cursor)
-            shard, after = position.get("s"), position.get("a")
+            shard, start = position.get("s"), position.get("a")
             if (
                 not isinstance(shard, int)
                 or not 0 <= shard < schema.SHARDS
-                or not (after is None or isinstance(after, str))
+                or not (start is None or isinstance(start, str))
             ):
                 raise InvalidRequest("cursor", "is not a cursor this API gave out")
         index = schema.index_name(self.store.table)
@@ -247,23 +265,26 @@ class CampaignOps(object):
         scanned = 0
         while shard < schema.SHARDS and len(items) < request.limit and scanned < SCAN_BUDGET:
             want = request.limit - len(items)
-            rows, more = self._retry(
-                lambda s=shard, a=after, w=want: self.store.index_range(
-                    index, schema.bshard(batch, s), a, w, schema.INDEX_COLUMNS
+            rows, start = self._retry(
+                lambda s=shard, a=start, w=want: self.store.index_range(
+                    index,
+                    schema.bshard(batch, s),
+                    a,
+                    w,
+                    None,  # whole rows: INDEX_COLUMNS
                 ),
                 deadline,
             )
             scanned += len(rows)
             for key, row in rows:
-                if request.status is None or code_status(row, now) == request.status:
-                    items.append((key, row, code_status(row, now)))
-            if more and rows:
-                after = rows[-1][0]
-            else:
-                shard, after = shard + 1, None
+                status = code_status(row, now)
+                if request.status is None or status == request.status:
+                    items.append((key, row, status))
+            if start is None:
+                shard += 1
         next_cursor = None
         if shard < schema.SHARDS:
-            next_cursor = Cursors.encode("codes:" + batch, {"s": shard, "a": after})
+            next_cursor = Cursors.encode("codes:" + batch, {"s": shard, "a": start})
         return record, Page(items, next_cursor)
 
     # --- disable / enable ---------------------------------------------------------------------

@@ -85,11 +85,14 @@ class Store(object):
         condition failed) or FAILED (transient)."""
         raise NotImplementedError
 
-    def index_range(self, index, partition, after, limit, columns):
+    def index_range(self, index, partition, start, limit, columns, any_of=()):
         """Rows of the global index `index` whose first key column is `partition`, in code
-        order, after the code `after` (None: from the first): (rows, more), rows being
-        [(code, attributes)] (at most `limit`), `more` whether the range may hold more.
-        The index is eventually consistent: it may trail the table."""
+        order, from the code `start` on (None: the first), with `columns` (None: all the
+        index holds, the cheapest read), only those where one of the
+        `any_of` Expects holds if given: (rows, following), rows being [(code, attributes)]
+        (at most `limit`, maybe fewer, even none), `following` the code to start the next
+        read at (None: the range is done). The index is eventually consistent: it may trail
+        the table."""
         raise NotImplementedError
 
 

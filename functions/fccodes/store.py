@@ -228,38 +228,37 @@ class CodeStore(Store):
         items = [UpdateRowItem(Row([(PK, key)], changes), condition) for key in keys]
         return self._batch_write(items)
 
-    def index_range(self, index, partition, after, limit, columns):
+    def index_range(self, index, partition, start, limit, columns, any_of=()):
         """GetRange over the global index `index`: the rows whose first key column is
-        `partition`, in code order, starting after the code `after` (None: from the first).
+        `partition`, in code order, from the code `start` on (None: from the first); only rows
+        where one of the `any_of` Expects holds, if given (the store filters them).
 
-        Returns (rows, more): rows are (code, attributes) pairs, at most `limit` of them;
-        `more` says whether the range may hold further rows. Raises StoreUnavailable.
+        Returns (rows, following): rows are (code, attributes) pairs, at most `limit`;
+        `following` is the code the next read starts at, None at the range's end. One request;
+        it may return fewer rows than `limit` (even none) and still a `following`.
+        Raises StoreUnavailable.
         """
         first = index_partition_column(index)
-        start = [(first, partition), (PK, INF_MIN if after is None else after)]
+        begin = [(first, partition), (PK, INF_MIN if start is None else start)]
         end = [(first, partition), (PK, INF_MAX)]
-        found = []  # type: list
-        want = limit + (0 if after is None else 1)  # the start row itself is inclusive
-        while start is not None and len(found) < limit:
-            try:
-                _, start, page, _ = self._client().get_range(
-                    index,
-                    Direction.FORWARD,
-                    start,
-                    end,
-                    columns_to_get=[first, PK, *columns],
-                    limit=want,
-                    max_version=1,
-                )
-            except Exception as exc:
-                raise _translate(exc, write=False) from exc
-            for row in page:
-                key = _pk_value(row, PK)
-                if key == after:
-                    continue
-                found.append((key, {c[0]: c[1] for c in row.attribute_columns or ()}))
-            want = limit - len(found)
-        return found[:limit], start is not None
+        try:
+            _, following, page, _ = self._client().get_range(
+                index,
+                Direction.FORWARD,
+                begin,
+                end,
+                # None: whole index rows (all the index holds), the cheapest read of an index
+                columns_to_get=None if columns is None else [first, PK, *columns],
+                limit=limit,
+                column_filter=_any_of(any_of),
+                max_version=1,
+            )
+        except Exception as exc:
+            raise _translate(exc, write=False) from exc
+        rows = [
+            (_pk_value(row, PK), {c[0]: c[1] for c in row.attribute_columns or ()}) for row in page
+        ]
+        return rows, None if following is None else _key_value(following, PK)
 
     def delete_owned(self, keys, column, value):
         """BatchWriteRow deleting each row whose `column` equals `value` (rows someone wrote).
@@ -400,6 +399,29 @@ def _translate(exc, write):
 def index_partition_column(index):
     """The first key column of our batch index (the only index these tables have)."""
     return "bshard"
+
+
+def _any_of(expects):
+    """A GetRange filter: one of the Expects holds (None: no filter)."""
+    singles = [
+        SingleColumnCondition(e.column, e.value, _COMPARATORS[e.op], pass_if_missing=e.if_missing)
+        for e in expects
+    ]
+    if not singles:
+        return None
+    if len(singles) == 1:
+        return singles[0]
+    either = CompositeColumnCondition(LogicalOperator.OR)
+    for single in singles:
+        either.add_sub_condition(single)
+    return either
+
+
+def _key_value(primary_key, name):
+    for column in primary_key:
+        if column[0] == name:
+            return column[1]
+    return None
 
 
 def _pk_value(row, name):
