@@ -213,7 +213,7 @@ class CampaignOps(object):
             differs = differs[:1]  # every code is disabled: only redemptions are news
 
         def scan(shard):
-            start, found = None, []
+            start, found = None, []  # type: Any, list
             while True:
                 rows, start = self._retry(
                     lambda s=start: self.store.index_range(
