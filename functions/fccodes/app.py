@@ -216,7 +216,7 @@ CODE_ADMIN = Function(
 )
 
 
-def _pick(function, incoming):
+def pick(function, incoming):
     """The operation an invocation asks for (direct invokes of several: the `action` field)."""
     if incoming.route is not None:
         for operation in function.operations:
@@ -242,7 +242,7 @@ def handle(function, event, context):
         shape = events.shape_of(event)
         incoming = events.decode_any(event, [op.route for op in function.operations])
         shape = incoming.shape
-        operation = _pick(function, incoming)
+        operation = pick(function, incoming)
         fields["operation"] = operation.name
         raw_code = incoming.path_code or params.raw_code(incoming.params)
         if raw_code:
