@@ -403,7 +403,8 @@ class CodeService(CampaignOps):
                         )
                     batch = row.get("batch", "")
                     slot = (batch, self.claim_slot(user_id, batch, limit, key, tx, deadline))
-                    continue  # read the row again: it may have changed while we queued
+                    # No second read: if the row changed meanwhile, the compare-and-set below
+                    # fails and the loop reads it again.
                 # Valid and not used up. Compare-and-set on `uses`: only one writer moves it
                 # from n to n+1.
                 put = {"uses": uses + 1, "redeemed_at": now, "redeem_tx": tx}

@@ -10,10 +10,13 @@ import json
 
 import admin_code
 import batch_code
+from tablestore import OTSClient
 
 import gen_code
 import query_code
 import use_code
+from fccodes import app
+from fccodes.store import ClientFactory
 
 from .helpers import Clock
 
@@ -432,3 +435,47 @@ def test_disable_does_not_need_the_index_and_figures_show_its_lag(wiring, ots):
         assert (info["figures"]["disabled"], info["figures"]["redemptions"]) == (30, 3)
     finally:
         ots.control("POST", "settings", {"index_delay_ms": 0})
+
+
+# --- requests per redemption (docs/functions.md, "Requests per redemption") -----------------
+SENT = []  # the API names CountingClient sent, in order
+
+
+class CountingClient(OTSClient):
+    """The real SDK client, counting the API requests it sends (injected via ClientFactory)."""
+
+    def _request_helper(self, api_name, *args, **kwargs):
+        SENT.append(api_name)
+        return OTSClient._request_helper(self, api_name, *args, **kwargs)
+
+
+def counted(wiring, work):
+    del SENT[:]
+    work()
+    return list(SENT)
+
+
+def test_requests_per_redemption(wiring):
+    settings = wiring.settings()
+    factory = ClientFactory(
+        settings.ots_endpoint, settings.ots_instance, 2.0, client_class=CountingClient
+    )
+    app.configure(app.Runtime(settings, factory=factory))
+    plain = generate(wiring.context, count=2, prefix="PNN", customer="c1")["codes"]
+    meta = generate(wiring.context, count=3, prefix="MTA", metadata={"a": 1})["codes"]
+    limited = generate(wiring.context, count=3, prefix="QTY", per_user_limit=1)["codes"]
+    # as before campaigns: one conditional UpdateRow (customer and disable checks included)
+    assert counted(wiring, lambda: redeem(wiring.context, plain[0], "c1")) == ["UpdateRow"]
+    # metadata: the first code of a prefix pays for the failed fast path once, then two requests
+    assert counted(wiring, lambda: redeem(wiring.context, meta[0], "u")) == [
+        "UpdateRow",
+        "GetRow",
+        "UpdateRow",
+    ]
+    assert counted(wiring, lambda: redeem(wiring.context, meta[1], "u")) == ["GetRow", "UpdateRow"]
+    redeem(wiring.context, limited[0], "warm-up")
+    assert counted(wiring, lambda: redeem(wiring.context, limited[1], "u")) == [
+        "GetRow",
+        "PutRow",
+        "UpdateRow",
+    ]
