@@ -16,7 +16,6 @@ import gen_code
 import query_code
 import use_code
 from fccodes import app
-from fccodes.store import ClientFactory
 
 from .helpers import Clock
 
@@ -457,7 +456,7 @@ def counted(wiring, work):
 
 def test_requests_per_redemption(wiring):
     settings = wiring.settings()
-    factory = ClientFactory(
+    factory = app.ClientFactory(  # the edge's own factory, with a counting client class
         settings.ots_endpoint, settings.ots_instance, 2.0, client_class=CountingClient
     )
     app.configure(app.Runtime(settings, factory=factory))
