@@ -138,6 +138,18 @@ def recreate(sdk, name=CODES, primary_key=CODES_KEY):
     create(sdk, name, primary_key)
 
 
+def recreate_service_tables(sdk, codes=CODES, batches=BATCHES):
+    """Empty service tables: dropped first (the codes table's indexes with it), then created."""
+    existing = sdk.list_table()
+    if codes in existing:
+        for index in sdk.describe_table(codes).secondary_indexes or []:
+            sdk.delete_secondary_index(codes, index.index_name)
+        sdk.delete_table(codes)
+    if batches in existing:
+        sdk.delete_table(batches)
+    create_service_tables(sdk, codes, batches)
+
+
 def scan(sdk, name=CODES, columns=None, key="code"):
     """{key value: {column: value}} of every row (a full scan: tests and checks only)."""
     found = {}
