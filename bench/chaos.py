@@ -63,6 +63,10 @@ HANDLERS = (
     ("redeem", use_code),
     ("query", query_code),
     ("delete", del_code),
+    *(
+        (name, admin_code if "{code}" in path else batch_code)
+        for name, (_, path, _) in fuzz.CAMPAIGN.items()
+    ),
 )
 
 
@@ -490,6 +494,7 @@ def fuzzing(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) 
     # Real codes for the events to name: they reach the store and change state as they go.
     known = generate(harness, 200) + generate(harness, 20, max_uses=3, prefix="FZ")
     known += generate(harness, 10, valid_until="2000-01-01T00:00:00Z", valid_from=0)
+    known += generate(harness, 20, batch=fuzz.BATCHES[0], per_user_limit=1, metadata={"p": 1})
     harness.install(max_codes_per_request=FUZZ_MAX_CODES)
     context = harness.context()
     for operation, module in HANDLERS:
