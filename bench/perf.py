@@ -31,13 +31,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench import report
+from fccodes import api
 from harness import ots_server
 
 ROOT = report.ROOT
 # The FC runtimes' virtualenvs, as `make test` builds them; the newest runtime is this
 # interpreter (the dev venv: Python 3.12 with tablestore 6.x and its native codec).
 RUNTIME_VENVS = (("3.6", ".venv-py36"), ("3.10", ".venv-py310"))
-HANDLERS = ("gen_code", "use_code", "query_code", "del_code")
+HANDLERS = api.FUNCTIONS  # the handler modules, as the API declares them
 
 # Targets from the issue: generate >= 50x the per-row loop at 5 ms and >= 3x the sequential
 # batches at 20 ms; redeem <= 1.3x the bare UpdateRow; handler import <= 1.15x `import tablestore`.

@@ -7,7 +7,10 @@ signature an HMAC-SHA256 (base64) with the local secret over
 
     METHOD \\n Content-MD5 \\n Content-Type \\n Date \\n <x-fc-* headers, sorted, "k:v\\n"> <path>
 
-where the path is the unescaped request path. Errors have FC's status and JSON body
+where the path is the unescaped request path. As on FC, the `Date` must be within 15 minutes of
+the server's clock (a replayed or pre-signed request is refused), and a `Content-MD5`, which the
+signature covers, must be the MD5 of the body (so a signed request cannot carry another body).
+Errors have FC's status and JSON body
 `{"ErrorCode", "ErrorMessage"}` with the request id in `X-Fc-Request-Id`. A function that raises
 or times out is a 200 with `X-Fc-Error-Type` and FC's error body (errorMessage, errorType,
 stackTrace), as FC reports it. `X-Fc-Invocation-Type: Async` answers 202 at once and runs the
@@ -25,11 +28,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import unquote
 
 from localdev.instances import Invocation, Stopped
 from localdev.project import Project
-from localdev.web import Request, Response, json_response
+from localdev.web import (
+    LOGGED_METHOD_MAX,
+    LOGGED_PATH_MAX,
+    Request,
+    Response,
+    json_response,
+    loggable,
+)
 
 API_VERSION = "2016-08-15"
 PREFIX = f"/{API_VERSION}/"
@@ -37,6 +49,7 @@ INVOKE_RE = re.compile(rf"^/{API_VERSION}/services/([^/]+)/functions/([^/]+)/inv
 MAX_SYNC_PAYLOAD = 32 * 1024 * 1024
 MAX_ASYNC_PAYLOAD = 128 * 1024
 LOG_TAIL_BYTES = 4096
+MAX_CLOCK_SKEW_S = 15 * 60  # FC refuses a Date further than 15 minutes from its own clock
 
 
 class FCError(Exception):
@@ -64,6 +77,48 @@ def string_to_sign(request: Request, path: str) -> str:
             canonical + path,
         ]
     )
+
+
+def check_date(date: str, now: float) -> None:
+    """FCError unless `date` is an HTTP date within MAX_CLOCK_SKEW_S of `now` (epoch seconds)."""
+    try:
+        when = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError):
+        when = None
+    if when is None or when.tzinfo is None:
+        raise FCError(
+            400,
+            "InvalidArgument",
+            f"the Date header {date!r} is not an HTTP date in GMT "
+            "(like 'Mon, 02 Jan 2006 15:04:05 GMT')",
+        )
+    if abs(when.timestamp() - now) > MAX_CLOCK_SKEW_S:
+        current = format_datetime(datetime.fromtimestamp(now, timezone.utc), usegmt=True)
+        raise FCError(
+            403,
+            "RequestTimeTooSkewed",
+            f"the difference between the request time '{date}' and the current time "
+            f"'{current}' is too large",
+        )
+
+
+def check_content_md5(given: str, body: bytes) -> None:
+    """FCError unless `given` (when sent) is the body's MD5, base64-encoded.
+
+    Two encodings are in use: RFC 1864's base64 of the 16-byte digest, and base64 of the
+    32-character hex digest, which FC's Node.js SDK (`@alicloud/fc2`) sends.
+    """
+    if not given:
+        return
+    digest = hashlib.md5(body)  # noqa: S324 (an integrity check of the wire format, not security)
+    rfc1864 = base64.b64encode(digest.digest()).decode("ascii")
+    node_sdk = base64.b64encode(digest.hexdigest().encode("ascii")).decode("ascii")
+    if given.strip() not in (rfc1864, node_sdk):
+        raise FCError(
+            400,
+            "InvalidArgument",
+            f"Content-MD5 {given!r} is not the MD5 of the request body (expected {rfc1864!r})",
+        )
 
 
 def signature(secret: str, text: str) -> str:
@@ -97,12 +152,12 @@ class FCApi:
         target = "-"
         invocation = None
         try:
-            self._authenticate(request, path)
             match = INVOKE_RE.match(path)
             if match is None or request.method != "POST":
                 raise FCError(
                     400, "PathNotSupported", f"'{request.method}' against '{path}' is not supported"
                 )
+            self._authenticate(request, path)
             target = self._function(match.group(1), match.group(2))
             response, invocation = self._invoke(request, target, request_id)
         except FCError as e:
@@ -110,7 +165,8 @@ class FCApi:
         response.headers.append(("X-Fc-Request-Id", request_id))
         error = response.header("X-Fc-Error-Type")
         self.log(
-            f"FC API {request.method} {path} -> {target} {response.status}"
+            f"FC API {loggable(request.method, LOGGED_METHOD_MAX)} "
+            f"{loggable(path, LOGGED_PATH_MAX)} -> {target} {response.status}"
             + (f" {error}" if error else "")
             + f" [{request_id}]",
             invocation,
@@ -123,6 +179,7 @@ class FCApi:
                 raise FCError(
                     400, "MissingRequiredHeader", f"required HTTP header {name} was not specified"
                 )
+        check_date(request.header("date"), time.time())
         scheme, _, credential = request.header("authorization").partition(" ")
         key_id, _, given = credential.rpartition(":")
         if scheme != "FC" or not key_id or not given:
@@ -132,6 +189,7 @@ class FCApi:
         expected = signature(self.access_key_secret, string_to_sign(request, path))
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise FCError(403, "SignatureNotMatch", SIGNATURE_MISMATCH)
+        check_content_md5(request.header("content-md5"), request.body)
 
     def _function(self, service_part: str, function: str) -> str:
         service, _, qualifier = service_part.partition(".")

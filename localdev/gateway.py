@@ -3,9 +3,9 @@
 Routes come from the `Aliyun::Serverless::Api` DefinitionBody (`[name]` segments are path
 parameters); among the routes of the request's method that match its path, the one with a
 literal segment where the others have a parameter wins (it is more specific). A matched request
-becomes the event API Gateway sends an FC event function (product.md section 5): `{path,
-httpMethod, headers, queryParameters, pathParameters, body, isBase64Encoded}`, the body
-base64-encoded as a PASSTHROUGH route delivers it. The function's `{statusCode, headers, body,
+becomes the event API Gateway sends an FC event function (docs/functions.md, "Events in, results
+out"): `{path, httpMethod, headers, queryParameters, pathParameters, body, isBase64Encoded}`, the
+body base64-encoded as a PASSTHROUGH route delivers it. The function's `{statusCode, headers, body,
 isBase64Encoded}` becomes the HTTP response, with the request id in `X-Ca-Request-Id`.
 
 The gateway's own answers use the product's error shape `{"error": {code, message,
@@ -30,13 +30,21 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from localdev.instances import Invocation
-from localdev.web import Request, Response, json_response
+from localdev.web import (
+    LOGGED_METHOD_MAX,
+    LOGGED_PATH_MAX,
+    Request,
+    Response,
+    json_response,
+    loggable,
+)
 from tools.templates import Route
 
 MAX_REQUEST_BODY = 8 * 1024 * 1024  # API Gateway's limit on request bodies
 MAX_RESPONSE_BODY = 6 * 1024 * 1024  # what API Gateway takes back from FC
 APP_KEY_HEADER = "X-Ca-Key"
 REQUEST_ID_HEADER = "X-Ca-Request-Id"
+MASK_SHOWN_MAX = 8  # letters and digits a masked value shows at each end, at most
 # Not forwarded to the function: they describe this hop, not the request.
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 
@@ -108,25 +116,36 @@ class RouteTable:
 
 
 def mask(value: str) -> str:
-    """A path value as the log shows it: at most a quarter of it at each end."""
-    shown = len(value) // 4
-    return f"{value[:shown]}****{value[-shown:]}" if shown else "****"
+    """A path value as the log shows it: at most a quarter of its letters and digits at each end
+    (and at most MASK_SHOWN_MAX).
+
+    Only letters and digits count, and padding around them is not shown: a code padded with
+    spaces or dashes (`%20%20...CODE`, which the functions accept) is masked like the bare code.
+    """
+    significant = [i for i, ch in enumerate(value) if ch.isalnum()]
+    shown = min(len(significant) // 4, MASK_SHOWN_MAX)
+    if not shown:
+        return "****"
+    head = value[significant[0] : significant[shown - 1] + 1]
+    tail = value[significant[-shown] : significant[-1] + 1]
+    return f"{head}****{tail}"
 
 
 def loggable_path(path: str, params: dict[str, str] | None) -> str:
-    """`path` with its parameters masked: they may be secrets (codes are).
+    """`path` as one log field: percent-decoded, its parameters masked, control characters escaped.
 
-    With no matched route (`params` None) every segment after the first is masked, since a
-    mistyped route can still carry a code.
+    Parameters may be secrets (codes are), and they are masked after decoding, so percent-encoded
+    padding cannot widen what the mask shows. With no matched route (`params` None) every segment
+    after the first is masked, since a mistyped route can still carry a code.
     """
-    segments = path.split("/")
+    segments = [unquote(seg) for seg in path.split("/")]
     if params is None:
         first = next((i for i, seg in enumerate(segments) if seg), len(segments))
-        return "/".join(
-            seg if i <= first or not seg else mask(seg) for i, seg in enumerate(segments)
-        )
-    secret = set(params.values())
-    return "/".join(mask(seg) if unquote(seg) in secret else seg for seg in segments)
+        shown = [seg if i <= first or not seg else mask(seg) for i, seg in enumerate(segments)]
+    else:
+        secret = set(params.values())
+        shown = [mask(seg) if seg in secret else seg for seg in segments]
+    return loggable("/".join(shown), LOGGED_PATH_MAX)
 
 
 def build_event(
@@ -259,8 +278,8 @@ class Gateway:
         if invocation is not None and invocation.init_duration_ms is not None:
             cold = f", cold start {invocation.init_duration_ms:.0f} ms"
         self.log(
-            f"{request.method} {logged_path} -> {target} {response.status} "
-            f"{ms:.1f} ms{cold} [{request_id}]",
+            f"{loggable(request.method, LOGGED_METHOD_MAX)} {logged_path} -> {target} "
+            f"{response.status} {ms:.1f} ms{cold} [{request_id}]",
             invocation,
         )
         return response

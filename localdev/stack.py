@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from localdev import portal
 from localdev.fcapi import FCApi
 from localdev.gateway import APP_KEY_HEADER, Gateway
 from localdev.instances import Identity, Invocation, LocalFC
@@ -104,7 +105,12 @@ class Stack:
             python, self.runtime = runtime_python(config.runtime)
         self.app_key = config.app_key or self.data_dir.app_key()
         self.server = LocalServer(
-            (config.host, config.port), self._gateway, self._fc_api, self._health, self.out
+            (config.host, config.port),
+            self._gateway,
+            self._fc_api,
+            self._health,
+            self.out,
+            pages=portal.handle,
         )
         self.store = start_store(
             self.data_dir,
@@ -182,6 +188,8 @@ class Stack:
             f"  Tablestore     {self.store.endpoint}  (instance {project.instance}, data {data})",
             f"  Functions on   {self.runtime}",
             f"  App key        {APP_KEY_HEADER}: {self.app_key}  (admin routes need it)",
+            f"  Console        {url}/console  (paste the app key there)",
+            f"  API reference  {url}/docs  (the document: {url}/openapi.json)",
             "",
             "Try it:",
         ]

@@ -37,6 +37,9 @@ DATA_FILE = "ots.sqlite3"
 LOCK_FILE = "ots.lock"
 STATE_FILE = "run.json"
 APP_KEY_FILE = "app-key"
+# What the stack writes under the data directory is for the user alone (the app key is a secret).
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 class StoreError(RuntimeError):
@@ -54,7 +57,9 @@ class DataDir:
         return self.path / DATA_FILE
 
     def ensure(self) -> DataDir:
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Create the directory (0700: the user's alone) if missing; an existing one is kept."""
+        if not self.path.is_dir():
+            self.path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         return self
 
     def app_key(self) -> str:
@@ -63,9 +68,10 @@ class DataDir:
         if file.exists():
             key = file.read_text(encoding="utf-8").strip()
             if key:
+                private(file)  # one written by an older version was readable by everyone
                 return key
         key = "local-" + secrets.token_hex(12)
-        file.write_text(key + "\n", encoding="utf-8")
+        write_private(file, key + "\n")
         return key
 
     def read_state(self) -> dict[str, Any] | None:
@@ -79,12 +85,26 @@ class DataDir:
 
     def write_state(self, state: dict[str, Any]) -> None:
         tmp = self.path / (STATE_FILE + ".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+        write_private(tmp, json.dumps(state, indent=2) + "\n")
         tmp.replace(self.path / STATE_FILE)
 
     def clear_state(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             (self.path / STATE_FILE).unlink()
+
+
+def write_private(file: Path, text: str) -> None:
+    """Write `text` to `file`, readable and writable by the user only (0600) from the start."""
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), FILE_MODE)  # an existing file keeps its mode through O_CREAT
+        out.write(text)
+
+
+def private(file: Path) -> None:
+    """Make an existing file of ours 0600."""
+    if file.stat().st_mode & 0o777 != FILE_MODE:
+        file.chmod(FILE_MODE)
 
 
 @dataclass
@@ -141,7 +161,8 @@ def running_stack(data_dir: DataDir) -> dict[str, Any] | None:
 
 def _lock(data_dir: DataDir, wait_s: float, on_wait: Any = None) -> int:
     """Take the exclusive lock on the data directory, waiting up to `wait_s` seconds."""
-    fd = os.open(data_dir.ensure().path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(data_dir.ensure().path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
     deadline = time.monotonic() + wait_s
     told = False
     while True:

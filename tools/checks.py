@@ -16,6 +16,7 @@ from typing import Any
 
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
+from fccodes.api import ADMIN, OPERATIONS  # the API's declaration
 from tools.templates import (
     FUN_TEMPLATE,
     ROOT,
@@ -31,22 +32,8 @@ from tools.templates import (
     s_functions,
 )
 
-# The product's contract (product.md section 1): route -> (function, admin?).
-ROUTES = {
-    ("POST", "/codes"): ("gen_code", True),
-    ("POST", "/codes/[code]/redeem"): ("use_code", False),
-    ("GET", "/codes/[code]"): ("query_code", False),
-    ("DELETE", "/codes/[code]"): ("del_code", True),
-    # Campaigns (docs/functions.md): every route admin.
-    ("GET", "/batches/[batch]"): ("batch_code", True),
-    ("GET", "/batches/[batch]/codes"): ("batch_code", True),
-    ("POST", "/batches/[batch]/disable"): ("batch_code", True),
-    ("POST", "/batches/[batch]/enable"): ("batch_code", True),
-    ("POST", "/codes/[code]/disable"): ("admin_code", True),
-    ("POST", "/codes/[code]/enable"): ("admin_code", True),
-    ("POST", "/codes/[code]/rollback"): ("admin_code", True),
-    ("GET", "/codes/[code]/redemptions"): ("admin_code", True),
-}
+# The API's declaration (functions/fccodes/api.py): route -> (function, admin?).
+ROUTES = {(op.method, op.gateway_path): (op.function, op.auth == ADMIN) for op in OPERATIONS}
 # The batches table (its key) and the codes table's global index (its name's suffix): their
 # only declaration is functions/fccodes/schema.json, which the functions read.
 BATCHES_KEY = (("pk", "STRING"), ("sk", "STRING"))

@@ -8,8 +8,10 @@ import ast
 import sys
 from pathlib import Path
 
+from fccodes.api import FUNCTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = ("gen_code", "use_code", "query_code", "del_code", "batch_code", "admin_code")
+HANDLERS = FUNCTIONS  # the handler modules: the API's declaration names them
 ALLOWED = {"fccodes.app"}
 
 

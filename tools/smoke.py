@@ -32,6 +32,7 @@ from typing import Any, TextIO
 
 import fc2
 
+from fccodes import api
 from tools.templates import FUN_TEMPLATE, load_fun_template
 
 ENV_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
@@ -41,13 +42,8 @@ ENV_ACCOUNT = "ALIBABA_CLOUD_ACCOUNT_ID"
 ENV_REGION = "ALIBABA_CLOUD_REGION"
 ENV_ENDPOINT = "FC_ENDPOINT"
 
-# Which function does what: the template's function names (template.yml routes map to them).
-OPERATIONS = {
-    "generate": "gen_code",
-    "query": "query_code",
-    "redeem": "use_code",
-    "delete": "del_code",
-}
+# Which function does what: the API's declaration (functions/fccodes/api.py).
+OPERATIONS = {op.name: op.function for op in api.OPERATIONS}
 SMOKE_USER = "fc-codes-smoke"
 OTHER_USER = "fc-codes-smoke-other"
 

@@ -12,8 +12,8 @@ import threading
 import time
 import traceback
 
-from . import codes, events, log, params
-from .errors import InvalidRequest, ServiceError, StoreUnavailable
+from . import api, codes, events, log, params
+from .errors import InvalidRequest, ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
 from .settings import Settings, credentials_from
@@ -85,18 +85,20 @@ def initialize(context):
 
 
 class Operation(object):
-    """What a handler serves: its name, route and the call between decode and render.
+    """What a handler serves: its declaration (`fccodes.api`), route and the call between decode
+    and render.
 
     `run(rt, service, incoming, deadline, fields)` returns (status, body) or an events.CSV;
     `service` is this invocation's (its credentials), `fields` the log line's extra fields.
-    `action` names it in a direct invoke of a function with several operations.
+    A direct invoke of a function with several operations names one by its declared `action`.
     """
 
-    def __init__(self, name, method, template, run, action=None, query=False):
-        self.name = name
-        self.route = events.Route(method, template, query=query)
+    def __init__(self, declared, run):
+        self.declared = declared
+        self.name = declared.name
+        self.route = events.Route(declared.method, declared.path, query=bool(declared.query))
         self.run = run
-        self.action = action
+        self.action = declared.action
         self.operations = [self]
 
 
@@ -186,32 +188,26 @@ def _redemptions(rt, service, incoming, deadline, fields):
     return 200, events.redemptions_body(request.key, prefix, page, rt.settings.timezone)
 
 
-GENERATE = Operation("generate", "POST", "/codes", _generate)
-REDEEM = Operation("redeem", "POST", "/codes/{code}/redeem", _redeem)
-QUERY = Operation("query", "GET", "/codes/{code}", _query)
-DELETE = Operation("delete", "DELETE", "/codes/{code}", _delete)
+GENERATE = Operation(api.GENERATE, _generate)
+REDEEM = Operation(api.REDEEM, _redeem)
+QUERY = Operation(api.QUERY, _query)
+DELETE = Operation(api.DELETE, _delete)
 BATCH = Function(
     "batch",
     [
-        Operation("batch_codes", "GET", "/batches/{batch}/codes", _list_batch, "codes", True),
-        Operation(
-            "batch_disable", "POST", "/batches/{batch}/disable", _batch_switch(True), "disable"
-        ),
-        Operation(
-            "batch_enable", "POST", "/batches/{batch}/enable", _batch_switch(False), "enable"
-        ),
-        Operation("batch_show", "GET", "/batches/{batch}", _show_batch, "show"),
+        Operation(api.BATCH_CODES, _list_batch),
+        Operation(api.BATCH_DISABLE, _batch_switch(True)),
+        Operation(api.BATCH_ENABLE, _batch_switch(False)),
+        Operation(api.BATCH_SHOW, _show_batch),
     ],
 )
 CODE_ADMIN = Function(
     "code_admin",
     [
-        Operation("code_disable", "POST", "/codes/{code}/disable", _code_switch(True), "disable"),
-        Operation("code_enable", "POST", "/codes/{code}/enable", _code_switch(False), "enable"),
-        Operation("rollback", "POST", "/codes/{code}/rollback", _rollback, "rollback"),
-        Operation(
-            "redemptions", "GET", "/codes/{code}/redemptions", _redemptions, "redemptions", True
-        ),
+        Operation(api.CODE_DISABLE, _code_switch(True)),
+        Operation(api.CODE_ENABLE, _code_switch(False)),
+        Operation(api.ROLLBACK, _rollback),
+        Operation(api.REDEMPTIONS, _redemptions),
     ],
 )
 
@@ -264,7 +260,8 @@ def handle(function, event, context):
         fields["outcome"] = exc.code
         fields["message"] = exc.message
         if isinstance(exc, StoreUnavailable):
-            level = logging.WARNING
+            # A missing table is the operator's to fix (an error), the rest a passing fault.
+            level = logging.ERROR if exc.code == TableNotFound.code else logging.WARNING
             fields["store_error"] = exc.reason
             if exc.cleanup_complete is not None:
                 fields["cleanup_complete"] = exc.cleanup_complete

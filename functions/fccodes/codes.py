@@ -29,6 +29,9 @@ GROUP = 4
 _SEPARATORS = re.compile(r"[\s_-]+")
 _LOOKALIKES = {ord("O"): "0", ord("I"): "1", ord("L"): "1"}
 _PREFIX_RE = re.compile(r"^[%s]{1,%d}$" % (ALPHABET, MAX_PREFIX_LENGTH))
+# Letters are upper-cased only when they are ASCII: str.upper() maps some others onto the
+# alphabet ("ß" -> "SS", "ı" -> "I"), which would make foreign symbols a valid code.
+_ASCII_ALNUM = re.compile(r"^[0-9A-Za-z]*$")
 
 # GF(32) arithmetic by exponent and logarithm tables.
 _POLY = 0b100101  # x^5 + x^2 + 1
@@ -85,7 +88,10 @@ def normalize(text):
     Case-insensitive; spaces, `-` and `_` are ignored; O -> 0 and I, L -> 1. The result must
     consist of alphabet symbols, have a possible length and a correct check symbol.
     """
-    key = _SEPARATORS.sub("", text).upper().translate(_LOOKALIKES)
+    stripped = _SEPARATORS.sub("", text)
+    if not _ASCII_ALNUM.match(stripped):
+        return None
+    key = stripped.upper().translate(_LOOKALIKES)
     return key if is_valid_key(key) else None
 
 
@@ -95,7 +101,10 @@ def normalize_prefix(text):
     Case-insensitive and separators are ignored, but unlike codes typed by people, I, L, O and
     U are refused rather than mapped: an admin asking for `VIP` should not silently get `V1P`.
     """
-    prefix = _SEPARATORS.sub("", text).upper()
+    stripped = _SEPARATORS.sub("", text)
+    if not _ASCII_ALNUM.match(stripped):
+        return None
+    prefix = stripped.upper()
     return prefix if _PREFIX_RE.match(prefix) else None
 
 

@@ -87,9 +87,9 @@ class PayloadTooLarge(ServiceError):
     code = "PAYLOAD_TOO_LARGE"
     status = 413
 
-    def __init__(self, size, limit):
+    def __init__(self, size, limit, what="request body"):
         super(PayloadTooLarge, self).__init__(
-            "request body is %d bytes; the limit is %d bytes" % (size, limit)
+            "%s is %d bytes; the limit is %d bytes" % (what, size, limit)
         )
 
 
@@ -120,6 +120,25 @@ class StoreUnavailable(ServiceError):
 
     def headers(self):
         return {"Retry-After": "1"}  # a short pause is enough for what retrying can fix
+
+
+class TableNotFound(StoreUnavailable):
+    """The configured table does not exist: the operator's configuration error, not a passing
+    fault. Not retryable (no Retry-After), and no row can have been written or left behind."""
+
+    code = "TABLE_NOT_FOUND"
+    status = 500
+
+    def __init__(self, table, reason=None):
+        super(TableNotFound, self).__init__(
+            "the code table %r does not exist in the Tablestore instance: create it "
+            "(make deploy does) or correct the CODES_TABLE setting" % table,
+            reason=reason,
+            retryable=False,
+        )
+
+    def headers(self):
+        return {}
 
 
 class ConfigurationError(Exception):

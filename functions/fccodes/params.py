@@ -7,38 +7,34 @@ one code); the original tutorial's names (`num`, `"start period"`, `"end period"
 accepted as aliases.
 """
 
-from . import codes, timefmt
+from . import api, codes, timefmt
 from .errors import InvalidCode, InvalidRequest
 
-MAX_USES_LIMIT = 1000000000
-MAX_USER_ID_LENGTH = 128
-MAX_BATCH_LENGTH = 64
-MAX_CODE_INPUT_LENGTH = 64  # generous for separators; longer input cannot be a code
-MAX_METADATA_BYTES = 2048  # metadata as compact JSON, UTF-8
-MAX_PER_USER_LIMIT = 1000
-MAX_IDEMPOTENCY_KEY_LENGTH = 128
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-PAGE_LIMIT = 5000  # codes per page of GET /batches/{batch}/codes
-DEFAULT_PAGE_LIMIT = 1000
-REDEMPTIONS_LIMIT = 1000
-DEFAULT_REDEMPTIONS_LIMIT = 100
-CODE_STATUSES = ("UNUSED", "USED", "EXPIRED", "NOT_YET_VALID", "DISABLED")
+# Limits and field names come from the API's declaration (fccodes.api).
+MAX_USES_LIMIT = api.GENERATE.field("max_uses").maximum
+MAX_USER_ID_LENGTH = api.REDEEM.field("user_id").max_length
+MAX_BATCH_LENGTH = api.GENERATE.field("batch").max_length
+MAX_CODE_INPUT_LENGTH = api.MAX_CODE_INPUT_LENGTH
+MAX_METADATA_BYTES = api.MAX_METADATA_BYTES
+MAX_PER_USER_LIMIT = api.MAX_PER_USER_LIMIT
+MAX_IDEMPOTENCY_KEY_LENGTH = api.MAX_IDEMPOTENCY_KEY_LENGTH
+IDEMPOTENCY_HEADER = api.IDEMPOTENCY_HEADER
+PAGE_LIMIT = api.PAGE_LIMIT
+DEFAULT_PAGE_LIMIT = api.DEFAULT_PAGE_LIMIT
+REDEMPTIONS_LIMIT = api.REDEMPTIONS_LIMIT
+DEFAULT_REDEMPTIONS_LIMIT = api.DEFAULT_REDEMPTIONS_LIMIT
+CODE_STATUSES = api.CODE_STATUS
 
-# canonical name -> accepted aliases (the tutorial's names)
-GENERATE_FIELDS = (
-    ("count", ("num",)),
-    ("valid_from", ("start period",)),
-    ("valid_until", ("end period",)),
-    ("max_uses", ()),
-    ("prefix", ()),
-    ("batch", ()),
-    ("metadata", ()),
-    ("customer", ()),
-    ("per_user_limit", ()),
-    ("request_id", ()),
-)
+
+def _names(operation):
+    """(canonical name, accepted aliases) of each body field of a declared operation."""
+    return tuple((f.name, f.aliases) for f in operation.body)
+
+
+GENERATE_FIELDS = _names(api.GENERATE)
+# Direct invoke (no path) names the code in the body, as `code` or the tutorial's `uuid`.
 CODE_FIELD = ("code", ("uuid",))
-REDEEM_FIELDS = (CODE_FIELD, ("user_id", ()))
+REDEEM_FIELDS = (CODE_FIELD, *_names(api.REDEEM))
 LOOKUP_FIELDS = (CODE_FIELD,)
 
 
@@ -216,14 +212,16 @@ def _fields(params, spec):
         for alias in aliases:
             names[alias] = canonical
     values = {}  # type: dict
+    seen = {}  # type: dict
     for given, value in params.items():
         canonical = names.get(given)
         if canonical is None:
             raise InvalidRequest(given, _unknown(given, [c for c, _ in spec]))
-        if canonical in values:
-            raise InvalidRequest(
-                given, "given twice (as %r and %r)" % (values[canonical][0], given)
-            )
+        # A null counts as not given, but not as a licence to name a field twice: the answer
+        # must not depend on which of the two names comes first in the object.
+        if canonical in seen:
+            raise InvalidRequest(given, "given twice (as %r and %r)" % (seen[canonical], given))
+        seen[canonical] = given
         if value is not None:
             values[canonical] = (given, value)
     return values
@@ -340,7 +338,7 @@ def _cursor_text(values):
     if "cursor" not in values:
         return None
     name, raw = values["cursor"]
-    if not isinstance(raw, str) or not 1 <= len(raw) <= 1024:
+    if not isinstance(raw, str) or not 1 <= len(raw) <= api.MAX_CURSOR_LENGTH:
         raise InvalidRequest(name, "is not a cursor this API gave out")
     return raw
 
@@ -358,7 +356,7 @@ class BatchRequest(object):
 
 
 BATCH_FIELD = ("batch", ())
-LIST_FIELDS = (("limit", ()), ("cursor", ()), ("status", ()))
+LIST_FIELDS = tuple((f.name, ()) for f in api.BATCH_CODES.query)
 
 
 def parse_batch(params, path_batch=None, listing=False):
@@ -392,7 +390,7 @@ class RollbackRequest(object):
         self.redemption_id = redemption_id
 
 
-ROLLBACK_FIELDS = (CODE_FIELD, ("user_id", ()), ("redemption_id", ()))
+ROLLBACK_FIELDS = (CODE_FIELD, *_names(api.ROLLBACK))
 
 
 def parse_rollback(params, path_code=None):
@@ -420,7 +418,7 @@ class PageRequest(object):
         self.cursor = cursor
 
 
-PAGE_FIELDS = (("limit", ()), ("cursor", ()))
+PAGE_FIELDS = tuple((f.name, ()) for f in api.REDEMPTIONS.query)
 
 
 def parse_redemptions(params, path_code=None):

@@ -47,6 +47,7 @@ from .errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     StoreUnavailable,
+    TableNotFound,
 )
 from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 from .retry import Backoff
@@ -750,8 +751,10 @@ class _Generation(object):
             return
         # Whatever went wrong (the store, or a bug), no row of a failed call may stay behind.
         cleanup_complete = self._cleanup(deadline)
-        error = next((e for e in errors if not isinstance(e, StoreUnavailable)), errors[0])
-        if isinstance(error, StoreUnavailable):
+        error = next((e for e in errors if not isinstance(e, StoreUnavailable)), None)
+        # A missing table is told as such: nothing was written, so nothing can remain.
+        error = error or next((e for e in errors if isinstance(e, TableNotFound)), errors[0])
+        if isinstance(error, StoreUnavailable) and not isinstance(error, TableNotFound):
             error.cleanup_complete = cleanup_complete
             error.message = self._failure_message(cleanup_complete)
         raise error

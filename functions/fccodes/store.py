@@ -52,7 +52,7 @@ from tablestore import (  # noqa: E402
 )
 from tablestore.retry import NoRetryPolicy  # noqa: E402  (not exported by `tablestore`)
 
-from .errors import StoreUnavailable  # noqa: E402
+from .errors import StoreUnavailable, TableNotFound  # noqa: E402
 from .port import CONDITION_FAILED, FAILED, OK, BatchRows, Expect, Store  # noqa: E402
 
 PK = "code"
@@ -74,6 +74,7 @@ _THROTTLED = frozenset(
 # Failed somewhere inside the service: a write may have been applied anyway.
 _AMBIGUOUS = frozenset(("OTSTimeout", "OTSInternalServerError", "OTSServerUnavailable"))
 _CONDITION_FAILED = "OTSConditionCheckFail"
+_NO_SUCH_TABLE = "OTSObjectNotExist"  # for row operations: the table does not exist
 
 _COMPARATORS = {
     "==": ComparatorType.EQUAL,
@@ -162,7 +163,7 @@ class CodeStore(Store):
                 self.table, [(PK, key)], columns_to_get=_with_pk(columns), max_version=1
             )
         except Exception as exc:
-            raise _translate(exc, write=False) from exc
+            raise _translate(exc, write=False, table=self.table) from exc
         return _attributes(row)
 
     def update_if(self, key, put, expect, delete=()):
@@ -179,7 +180,7 @@ class CodeStore(Store):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         return True
 
     def delete_if(self, key, expect=()):
@@ -193,7 +194,7 @@ class CodeStore(Store):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         return True
 
     # --- batches ------------------------------------------------------------------------------
@@ -254,7 +255,7 @@ class CodeStore(Store):
                 max_version=1,
             )
         except Exception as exc:
-            raise _translate(exc, write=False) from exc
+            raise _translate(exc, write=False, table=self.table) from exc
         rows = [
             (_pk_value(row, PK), {c[0]: c[1] for c in row.attribute_columns or ()}) for row in page
         ]
@@ -287,11 +288,11 @@ class CodeStore(Store):
         try:
             response = self._client().batch_get_row(request)
         except Exception as exc:
-            raise _translate(exc, write=False) from exc
+            raise _translate(exc, write=False, table=self.table) from exc
         found = {}
         for key, item in zip(keys, response.get_result_by_table(self.table) or []):
             if not item.is_ok:
-                raise _store_error(item.error_code, item.error_message, write=False)
+                raise _store_error(item.error_code, item.error_message, False, self.table)
             attributes = _attributes(item.row)
             if attributes is not None:
                 found[key] = attributes
@@ -303,7 +304,7 @@ class CodeStore(Store):
         try:
             response = self._client().batch_write_row(request)
         except Exception as exc:
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         results = _batch_results(response, self.table, items[0])
         if len(results) != len(items):
             raise StoreUnavailable(
@@ -317,7 +318,7 @@ class CodeStore(Store):
             elif item.error_code == _CONDITION_FAILED:
                 outcomes.append(CONDITION_FAILED)
             else:
-                error = _store_error(item.error_code, item.error_message, write=True)
+                error = _store_error(item.error_code, item.error_message, True, self.table)
                 if not error.retryable:
                     raise error
                 outcomes.append(FAILED)
@@ -374,21 +375,23 @@ def _is_condition_failure(exc):
     return isinstance(exc, OTSServiceError) and exc.code == _CONDITION_FAILED
 
 
-def _store_error(code, message, write, server_error=False):
+def _store_error(code, message, write, table, server_error=False):
     """The StoreUnavailable for a Tablestore error code (of a request, or of one batch row)."""
     reason = "%s: %s" % (code, message)
+    if code == _NO_SUCH_TABLE:
+        return TableNotFound(table, reason=reason)
     if code in _THROTTLED:
         return StoreUnavailable(reason=reason)
     if code in _AMBIGUOUS or server_error:
         return StoreUnavailable(reason=reason, maybe_applied=write)
-    # Authentication, a missing table, a bad request: retrying cannot help.
+    # Authentication, a bad request: retrying cannot help.
     return StoreUnavailable(reason=reason, retryable=False)
 
 
-def _translate(exc, write):
+def _translate(exc, write, table):
     """The StoreUnavailable for an SDK or transport failure."""
     if isinstance(exc, OTSServiceError):
-        return _store_error(exc.code, exc.message, write, (exc.http_status or 0) >= 500)
+        return _store_error(exc.code, exc.message, write, table, (exc.http_status or 0) >= 500)
     # Transport errors (urllib3: connection refused, reset, dropped, read timeout) and the
     # SDK's own response checks: the request may have reached the server and been applied.
     return StoreUnavailable(
@@ -460,7 +463,7 @@ class BatchTable(BatchRows):
                 max_version=1,
             )
         except Exception as exc:
-            raise _translate(exc, write=False) from exc
+            raise _translate(exc, write=False, table=self.table) from exc
         return _attributes(row)
 
     def insert(self, pk, sk, attributes):
@@ -472,7 +475,7 @@ class BatchTable(BatchRows):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         return True
 
     def update_if(self, pk, sk, put, expect=(), delete=()):
@@ -486,7 +489,7 @@ class BatchTable(BatchRows):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         return True
 
     def delete_if(self, pk, sk, expect=()):
@@ -497,7 +500,7 @@ class BatchTable(BatchRows):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         return True
 
     def rows(self, pk, sk_from, sk_to, limit=None, columns=None):
@@ -518,7 +521,7 @@ class BatchTable(BatchRows):
                     max_version=1,
                 )
             except Exception as exc:
-                raise _translate(exc, write=False) from exc
+                raise _translate(exc, write=False, table=self.table) from exc
             for row in page:
                 found.append((_pk_value(row, "sk"), _attributes(row) or {}))
         return found
@@ -538,7 +541,7 @@ class BatchTable(BatchRows):
         try:
             response = self._client().batch_write_row(request)
         except Exception as exc:
-            raise _translate(exc, write=True) from exc
+            raise _translate(exc, write=True, table=self.table) from exc
         results = response.table_of_put.get(self.table) or []
         if len(results) != len(items):
             raise StoreUnavailable(reason="BatchWriteRow answered too few rows", maybe_applied=True)
@@ -547,7 +550,7 @@ class BatchTable(BatchRows):
             if item.is_ok:
                 outcomes.append(OK)
             else:
-                error = _store_error(item.error_code, item.error_message, write=True)
+                error = _store_error(item.error_code, item.error_message, True, self.table)
                 if not error.retryable:
                     raise error
                 outcomes.append(FAILED)

@@ -12,11 +12,12 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MAX_MS = 253370764800000  # 9999-01-01T00:00:00Z: leaves room for any offset when shown
 OUT_OF_RANGE = "time out of range (1970-01-01 .. 9998-12-31)"
 
+# [0-9], not \d: in Python \d also matches other scripts' digits, which int() then accepts.
 _TIME_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"\s*([Zz]|[+-]\d{2}:?\d{2})?$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"\s*([Zz]|[+-][0-9]{2}:?[0-9]{2})?$"
 )
-_OFFSET_RE = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+_OFFSET_RE = re.compile(r"^([+-])([0-9]{2}):?([0-9]{2})$")
 
 ACCEPTED = (
     "RFC 3339 like 2026-12-01T00:00:00+08:00, 'YYYY-MM-DD HH:MM:SS' (in CODE_TIMEZONE) "

@@ -89,6 +89,19 @@ def test_normalize_rejects_foreign_symbols_bad_lengths_and_bad_checks():
     assert codes.normalize(too_long + codes.check_symbol(too_long)) is None
 
 
+def test_letters_that_upper_case_onto_the_alphabet_are_still_foreign():
+    # "ss".upper() == "SS", but "\u00df".upper() is "SS" too, and "\u0131".upper() is "I" (-> 1):
+    # either would let a symbol outside the documented pattern make a valid code.
+    body = "7K3MQ9XD2FHNW4"
+    for word in ("SS", "I"):
+        key = body + word
+        assert codes.normalize(key + codes.check_symbol(key.replace("I", "1")))
+    assert codes.normalize(body + "\u00df" + codes.check_symbol(body + "SS")) is None
+    assert codes.normalize(body + "\u0131" + codes.check_symbol(body + "1")) is None
+    assert codes.normalize_prefix("\u00dfA") is None  # would be "SSA"
+    assert codes.normalize("7K3M\u00a0Q9XD\u2003 2FHN-W4TX") == "7K3MQ9XD2FHNW4TX"  # any space
+
+
 def test_make_key_uses_five_bits_per_byte_and_appends_the_check_symbol():
     key = codes.make_key("BETA", lambda n: bytes(bytearray(range(32, 32 + n))), 15)
     assert key[:4] == "BETA"

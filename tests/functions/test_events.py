@@ -118,8 +118,12 @@ def test_oversized_bodies():
         decode(event, app.GENERATE)
     with pytest.raises(PayloadTooLarge):
         decode({"count": 1, "batch": "x" * 70000}, app.GENERATE)
-    with pytest.raises(PayloadTooLarge):
+    with pytest.raises(PayloadTooLarge) as info:
         events.decode(b" " * (events.MAX_EVENT_BYTES + 1), app.GENERATE.route)
+    assert info.value.message == "event is %d bytes; the limit is %d bytes" % (
+        events.MAX_EVENT_BYTES + 1,
+        events.MAX_EVENT_BYTES,
+    )
 
 
 def test_direct_invoke_that_is_not_an_object():

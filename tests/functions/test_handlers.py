@@ -77,6 +77,7 @@ def test_generate_through_api_gateway(wiring, rows):
         "metadata": None,
         "customer": None,
         "per_user_limit": None,
+        "replay": False,
     }
     stored = rows()
     assert sorted(stored) == sorted(code.replace("-", "") for code in body["codes"])
@@ -477,11 +478,35 @@ def test_no_retry_runs_past_the_function_timeout(wiring, ots):
     assert [fault["count"] for fault in ots.faults()["faults"]] == [1]  # one attempt only
 
 
-def test_a_missing_table_is_store_unavailable_without_retries(wiring, log_lines):
+MISSING_TABLE = (
+    "the code table 'no_such_table' does not exist in the Tablestore instance: create it "
+    "(make deploy does) or correct the CODES_TABLE setting"
+)
+
+
+@pytest.mark.parametrize(
+    ("handler", "event"),
+    [
+        (query_code, "apigw_query_code.json"),
+        (use_code, "apigw_use_code.json"),
+        (del_code, "apigw_del_code.json"),
+        (gen_code, "apigw_gen_code.json"),
+    ],
+)
+def test_a_missing_table_is_a_configuration_error_not_a_retryable_one(
+    handler, event, wiring, log_lines, caplog
+):
     wiring.install(table="no_such_table")
-    _, body, _ = call(query_code, {"code": EVENT_CODE}, wiring.context)
-    assert body["error"]["code"] == "STORE_UNAVAILABLE"
-    assert "OTSObjectNotExist" in log_lines()[-1]["store_error"]
+    status, body, headers = call(handler, load_event(event), wiring.context)
+    assert (status, body) == (
+        500,
+        {"error": {"code": "TABLE_NOT_FOUND", "message": MISSING_TABLE, "request_id": "req-1"}},
+    )
+    assert "Retry-After" not in headers
+    line = log_lines()[-1]
+    assert line["outcome"] == "TABLE_NOT_FOUND" and "OTSObjectNotExist" in line["store_error"]
+    assert "cleanup_complete" not in line
+    assert [r.levelname for r in caplog.records if r.name == "fccodes"][-1] == "ERROR"
 
 
 def test_internal_errors_leak_nothing_and_log_the_traceback(wiring, monkeypatch, log_lines):
@@ -603,3 +628,11 @@ def test_credentials_from_the_environment_on_python312_runtimes(wiring, ots, mon
     monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
     _, body, _ = call(query_code, {"code": EVENT_CODE}, FCContext(credentials=None))
     assert body["error"]["code"] == "CODE_NOT_FOUND"
+
+
+def test_a_missing_table_during_a_parallel_generate_is_still_told_as_such(wiring):
+    wiring.install(table="no_such_table", gen_concurrency=4)
+    body = json.loads(gen_code.handler(b'{"count": 1000}', wiring.context))  # 5 chunks at once
+    assert body == {
+        "error": {"code": "TABLE_NOT_FOUND", "message": MISSING_TABLE, "request_id": "req-1"}
+    }

@@ -62,6 +62,8 @@ def test_null_means_not_given():
         ({"count": True}, "count: must be an integer from 1 to 10000"),
         ({"num": 0}, "num: must be an integer from 1 to 10000"),
         ({"count": 1, "num": 1}, "num: given twice (as 'count' and 'num')"),
+        ({"count": None, "num": 1}, "num: given twice (as 'count' and 'num')"),
+        ({"num": 1, "count": None}, "count: given twice (as 'num' and 'count')"),
         ({"count": 1, "valid_from": "soon"}, "valid_from: expected RFC 3339"),
         ({"count": 1, "start period": "2017-13-01 00:00:00"}, "start period: not a valid date"),
         (

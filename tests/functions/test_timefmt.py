@@ -50,6 +50,9 @@ def test_epoch_seconds_and_fractions():
         ("1969-12-31T23:59:59Z", "out of range"),
         (1e15, "out of range"),
         ([2026], "string or a number"),
+        # Other scripts' digits (Python's \d matches them, and int() reads them).
+        ("\u0662\u0660\u0662\u0666-12-01 00:00:00", "expected RFC 3339"),
+        ("2026-12-01T00:00:00+\uff10\uff18:00", "expected RFC 3339"),
     ],
 )
 def test_rejected_times_say_why(value, reason):

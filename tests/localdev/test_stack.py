@@ -9,6 +9,7 @@ client (tools/smoke.py, unchanged).
 
 import io
 import json
+import re
 import time
 from contextlib import redirect_stdout
 
@@ -149,3 +150,18 @@ def test_the_stack_logs_one_line_per_request_with_the_functions_own_line(stack):
     assert mine[0].startswith("GET /codes/A****D -> query_code 400 ")  # the code is masked
     # The function's structured line follows, indented, with the same request id.
     assert len(mine) == 2 and mine[1].startswith("  | ") and '"outcome":"INVALID_CODE"' in mine[1]
+
+
+def test_a_413_names_the_size_of_what_was_too_large(stack):
+    # Over API Gateway's 8 MB: the gateway refuses it and names the body's size.
+    body = b"x" * (8 * 1024 * 1024 + 1)
+    err = error(stack.request("POST", "/codes", body, ADMIN), 413, "PAYLOAD_TOO_LARGE")
+    assert err["message"] == f"request body of {len(body)} bytes is over API Gateway's 8 MB"
+    # Under it, but base64 in the event makes the event over the function's 8 MB: the function
+    # names the event's size, not the body's.
+    body = b"x" * (7 * 1024 * 1024)
+    err = error(stack.request("POST", "/codes", body, ADMIN), 413, "PAYLOAD_TOO_LARGE")
+    size, limit = re.fullmatch(
+        r"event is (\d+) bytes; the limit is (\d+) bytes", err["message"]
+    ).groups()
+    assert int(size) > len(body) * 4 // 3 and int(limit) == 8 * 1024 * 1024

@@ -32,9 +32,9 @@ from tablestore import (
     UpdateRowItem,
 )
 
+from harness import ots_server
 from ots_local import OTSLocal
 from ots_local.settings import SettingsError
-from tests.support import ots_server
 
 from .conftest import make_client
 from .util import columns, ots_error

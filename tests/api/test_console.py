@@ -1,0 +1,177 @@
+"""The console in a real headless browser (Debian's chromium) against the real local stack.
+
+The whole flow a campaign runner or support person goes through, with the keyboard where it
+matters, and the API's error messages shown next to the field they name. A screenshot of the
+finished flow is kept in build/console/ (git-ignored), the source of docs/console.png.
+"""
+
+import csv
+import io
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from fccodes import api
+
+from .conftest import APP_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "build" / "console"
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+# The closed network stalls a chromium that phones home: everything optional is off.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is needed (apt-get install chromium; .ci/run installs it)")
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh --user-data-dir
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1100, "height": 900},
+            accept_downloads=True,
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    page = browser_context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda dialog: dialog.accept())  # the delete confirmation
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def error_of(page, field_id):
+    """The error shown next to a field; the field is marked invalid."""
+    expect(page.locator("#" + field_id)).to_have_attribute("aria-invalid", "true")
+    return page.locator("#%s-error" % field_id)
+
+
+def test_the_whole_flow(stack, page):
+    page.goto(stack.url + "/console")
+    expect(page.get_by_role("heading", name="fc-codes console")).to_be_visible()
+    # Without a key, the admin action is refused and the key field says so.
+    page.get_by_label("Count").fill("3")
+    page.get_by_role("button", name="Generate").click()
+    expect(error_of(page, "app-key")).to_contain_text("UNAUTHORIZED")
+    expect(page.locator("#app-key")).to_be_focused()
+    # The key, typed and kept with the keyboard; only sessionStorage holds it.
+    page.keyboard.type(APP_KEY)
+    page.keyboard.press("Enter")
+    expect(page.locator("#key-status")).to_have_text("A key is kept for this tab.")
+    assert page.evaluate("sessionStorage.getItem('fc-codes-app-key')") == APP_KEY
+    assert page.evaluate("localStorage.length") == 0
+    assert page.context.cookies() == []
+    # The API's own message, next to the field it names.
+    page.get_by_label("Count").fill("0")
+    page.get_by_role("button", name="Generate").click()
+    expect(error_of(page, "gen-count")).to_have_text(
+        "count: must be an integer from 1 to 10000 (INVALID_REQUEST)"
+    )
+    page.get_by_label("Prefix (optional)").fill("VIP")
+    page.get_by_label("Count").fill("3")
+    page.get_by_role("button", name="Generate").click()
+    expect(error_of(page, "gen-prefix")).to_contain_text("prefix: must be 1-8 symbols")
+    expect(page.locator("#gen-count-error")).to_be_empty()
+    # A batch.
+    page.get_by_label("Prefix (optional)").fill("beta")
+    page.get_by_label("Batch label (optional)").fill("spring-launch")
+    page.get_by_label("Uses per code").fill("1")
+    page.get_by_label("Valid until (optional, your time zone)").fill("2099-12-31T00:00:00")
+    page.get_by_role("button", name="Generate").click()
+    result = page.locator("#generate-result")
+    expect(result.get_by_role("heading")).to_have_text("Batch spring-launch")
+    codes = result.locator("ol.codes li").all_text_contents()
+    assert len(codes) == 3 and all(c.startswith("BETA-") for c in codes)
+    with page.expect_download() as download:
+        page.locator("#generate-csv").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [r["code"] for r in rows] == codes
+    assert {r["batch"] for r in rows} == {"spring-launch"}
+    assert rows[0]["valid_until"].startswith("2099-12-3")
+    # Look it up with the keyboard: Enter submits the form's first button (Look up).
+    page.get_by_label("Code", exact=True).fill(codes[0].lower().replace("-", " "))
+    page.get_by_label("Code", exact=True).press("Enter")
+    expect(page.locator("#code-result h3")).to_have_text(codes[0] + ": UNUSED")
+    # Redeem it for a user (support staff), then someone else cannot.
+    page.get_by_label("User id (to redeem for)").fill("player-42")
+    page.get_by_role("button", name="Redeem for the user").click()
+    expect(page.locator("#code-result h3")).to_have_text("Redeemed: " + codes[0])
+    page.get_by_role("button", name="Redeem for the user").click()
+    expect(page.locator("#code-result h3")).to_have_text(
+        "Already redeemed by this user: " + codes[0]
+    )
+    page.get_by_label("User id (to redeem for)").fill("player-7")
+    page.get_by_role("button", name="Redeem for the user").click()
+    expect(error_of(page, "code")).to_have_text("code has already been used (CODE_ALREADY_USED)")
+    # A mistyped code never reaches the store; the message sits by the code field.
+    page.get_by_label("Code", exact=True).fill(
+        codes[1][:-1] + ("A" if codes[1][-1] != "A" else "B")
+    )
+    page.get_by_role("button", name="Look up").click()
+    expect(error_of(page, "code")).to_contain_text("(INVALID_CODE)")
+    # Delete one (the confirmation is accepted), then it is gone.
+    page.get_by_label("Code", exact=True).fill(codes[1])
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator("#code-result h3")).to_have_text("Deleted: " + codes[1])
+    page.get_by_role("button", name="Look up").click()
+    expect(error_of(page, "code")).to_have_text("no such code (CODE_NOT_FOUND)")
+    # The state the screenshot shows: a batch, and a code looked up.
+    page.get_by_label("Code", exact=True).fill(codes[2])
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("#code-result h3")).to_have_text(codes[2] + ": UNUSED")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
+    # Forgetting the key forgets it.
+    page.get_by_role("button", name="Forget").click()
+    assert page.evaluate("sessionStorage.getItem('fc-codes-app-key')") is None
+
+
+def test_every_input_has_a_label_and_every_error_slot_is_announced(stack, page):
+    page.goto(stack.url + "/console")
+    for field in page.locator("input, textarea").all():
+        field_id = field.get_attribute("id")
+        assert page.locator("label[for='%s']" % field_id).count() == 1, field_id
+        described = field.get_attribute("aria-describedby")
+        assert page.locator("#%s[role=alert]" % described).count() == 1, field_id
+
+
+def test_the_reference_page_renders_every_operation_offline(stack, page):
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(stack.url + "/docs")
+    expect(page.locator(".opblock")).to_have_count(len(api.OPERATIONS))
+    assert all(url.startswith(stack.url) for url in requests), requests
+
+
+def test_what_the_console_offers_follows_the_document(stack, page):
+    """Controls for routes the document does not declare are hidden, the others shown."""
+    document = stack.request("GET", "/openapi.json").json()
+    page.goto(stack.url + "/console")
+    page.wait_for_load_state("networkidle")
+    needs = page.locator("[data-needs]")
+    assert needs.count() >= 5
+    for i in range(needs.count()):
+        element = needs.nth(i)
+        method, path = element.get_attribute("data-needs").split(" ")
+        declared = method.lower() in document["paths"].get(path, {})
+        assert element.is_hidden() != declared, (method, path)
