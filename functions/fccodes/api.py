@@ -167,7 +167,7 @@ PAGE_LIMIT = 5000  # codes per page of a batch listing
 DEFAULT_PAGE_LIMIT = 1000
 REDEMPTIONS_LIMIT = 1000
 DEFAULT_REDEMPTIONS_LIMIT = 100
-MAX_CURSOR_LENGTH = 1024
+MAX_CURSOR_LENGTH = 256  # ours are about 130 characters
 # 1-8 symbols (no I, L, O, U), either case, with separators (spaces, - and _) anywhere.
 PREFIX_PATTERN = "^[\\s_-]*(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z][\\s_-]*){1,%d}$" % MAX_PREFIX_LENGTH
 

@@ -162,14 +162,22 @@ def _route(routes, method, path, given):
         raise MethodNotAllowed(method, routes[0].method)  # as before: the method decides first
     allowed = []
     for route in routes:
-        # API Gateway names the path parameters; the HTTP trigger only has the path.
+        # API Gateway names the path parameters (and its path is decoded: a parameter may hold
+        # any character); the HTTP trigger only has the path.
         values = {name: given[name] for name in route.names if given.get(name) is not None}
         if len(values) < len(route.names) or len(routes) > 1:
-            matched = route.match(path)
-            if matched is None:
-                continue
-            matched.update(values)
-            values = matched
+            if values and len(values) == len(route.names):
+                filled = route.template
+                for name, value in values.items():
+                    filled = filled.replace("{%s}" % name, value)
+                if not path.rstrip("/").endswith(filled):
+                    continue
+            else:
+                matched = route.match(path)
+                if matched is None:
+                    continue
+                matched.update(values)
+                values = matched
         if route.method != method:
             allowed.append(route.method)
             continue

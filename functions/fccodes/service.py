@@ -9,6 +9,7 @@ the key), `nonce` (which generate call wrote the row), `redeem_tx` (which redeem
 last) and `redeemers` (multi-use codes: who redeemed recently, for replays).
 """
 
+import binascii
 import contextlib
 import copy
 import hashlib
@@ -329,7 +330,8 @@ class CodeService(CampaignOps):
         """
         key, user_id = request.key, request.user_id
         now = self.clock()
-        tx = secrets.token_hex(8)  # identifies this call's write if its answer gets lost
+        # Identifies this call's write if its answer gets lost, and the redemption to a rollback.
+        tx = binascii.hexlify(bytes(self.random_bytes(8))).decode("ascii")
         prefix = self._guess_prefix(key)
         if self._fast_path_hint.get(prefix, True):
             put = {"state": USED, "uses": 1, "redeemed_at": now, "redeem_tx": tx}
