@@ -117,6 +117,8 @@ def request_schema(op: api.Operation) -> dict[str, Any]:
     ]
     if rules:
         schema["allOf"] = rules
+    if op.any_of:  # at least one of these groups of fields
+        schema["anyOf"] = [{"required": list(group)} for group in op.any_of]
     return schema
 
 
@@ -230,7 +232,7 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
         if "request" in recorded:
             content["examples"] = {"example": {"value": recorded["request"]}}
         spec["requestBody"] = {
-            "required": any(f.required for f in op.body),
+            "required": bool(op.any_of) or any(f.required for f in op.body),
             "content": {"application/json": content},
         }
     responses: dict[str, Any] = {}

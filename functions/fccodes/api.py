@@ -99,6 +99,7 @@ class Operation(object):
 
     __slots__ = (
         "action",
+        "any_of",
         "auth",
         "body",
         "description",
@@ -118,9 +119,12 @@ class Operation(object):
 
     def __init__(
         self, name, function, method, path, auth, summary, description, body, status, response,
-        errors, action=None, query=(), headers=(), media=(JSON,), other_statuses=(),
+        errors, action=None, query=(), headers=(), media=(JSON,), other_statuses=(), any_of=(),
     ):  # fmt: skip
         self.action = action
+        # Groups of body fields of which at least one must be given (e.g. rollback's user_id or
+        # redemption_id): the body is then required.
+        self.any_of = tuple(tuple(group) for group in any_of)
         self.query = tuple(query)  # Fields of the query string
         self.headers = tuple(headers)  # Fields of request headers (e.g. an idempotency key)
         self.media = tuple(media)  # what the answer can be, by Accept: JSON first
@@ -656,8 +660,9 @@ ROLLBACK = Operation(
     "/codes/{code}/rollback",
     ADMIN,
     "Roll back one redemption of a code",
-    "Undoes a user's latest redemption (or the one named): uses goes down by one and the user "
-    "may redeem again. Idempotent: rolled_back is false when there is no such redemption.",
+    "Undoes a user's latest redemption, or the one named (both given: that redemption, if it "
+    "is that user's): uses goes down by one and the user may redeem again. Idempotent: "
+    "rolled_back is false when there is no such redemption.",
     (
         Field(
             "user_id",
@@ -678,6 +683,7 @@ ROLLBACK = Operation(
     "RolledBack",
     (*_CODE_ERRORS, "PAYLOAD_TOO_LARGE"),
     action="rollback",
+    any_of=(("user_id",), ("redemption_id",)),
 )
 REDEMPTIONS = Operation(
     "redemptions",

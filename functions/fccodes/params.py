@@ -404,8 +404,8 @@ def parse_rollback(params, path_code=None):
         if not isinstance(raw, str) or not 1 <= len(raw) <= 64 or not raw.isalnum():
             raise InvalidRequest(name, "must be a redemption id as redeem returned it")
         redemption_id = raw
-    if (user_id is None) == (redemption_id is None):
-        raise InvalidRequest("user_id", "give either user_id or redemption_id (one of them)")
+    if user_id is None and redemption_id is None:
+        raise InvalidRequest("user_id", "give user_id or redemption_id (which redemption)")
     return RollbackRequest(key, user_id, redemption_id)
 
 

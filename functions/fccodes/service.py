@@ -595,19 +595,21 @@ def _redemption_of(row, log, user_id):
 
 
 def _find_redemption(row, log, user_id, redemption_id):
-    """The redemption [at, user_id, id] of `user_id` (its latest) or with `redemption_id`."""
+    """The redemption [at, user_id, id] of `user_id` (its latest) and/or with `redemption_id`
+    (both given: both must match)."""
+
+    def wanted(entry):
+        return (user_id is None or entry[1] == user_id) and (
+            redemption_id is None or entry[2] == redemption_id
+        )
+
     if row.get("max_uses", 1) == 1:
         if row.get("uses", 0) < 1 or row.get("redeemed_at") is None:
             return None
         entry = [row.get("redeemed_at"), row.get("redeemed_by"), row.get("redeem_tx")]
-        wanted = entry[1] == user_id if user_id is not None else entry[2] == redemption_id
-        return entry if wanted else None
+        return entry if wanted(entry) else None
     for entry in reversed(log):
-        if not isinstance(entry, list) or len(entry) != 3:
-            continue
-        if (user_id is not None and entry[1] == user_id) or (
-            redemption_id is not None and entry[2] == redemption_id
-        ):
+        if isinstance(entry, list) and len(entry) == 3 and wanted(entry):
             return entry
     return None
 

@@ -272,7 +272,7 @@ def test_rollback_never_goes_below_zero_and_needs_one_name(wiring):
     answer = call(admin_code, event, wiring.context)
     assert (answer[0], answer[1]["error"]["message"]) == (
         400,
-        "user_id: give either user_id or redemption_id (one of them)",
+        "user_id: give user_id or redemption_id (which redemption)",
     )
 
 
