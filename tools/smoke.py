@@ -2,9 +2,10 @@
 
     python -m tools.smoke [--service fc-codes] [--endpoint URL | --account-id ID --region R]
 
-Walks one code through its life: generate 3 codes -> query -> redeem -> redeem again (expects
-CODE_ALREADY_USED) -> delete -> query (expects CODE_NOT_FOUND), then deletes the two spare
-codes. Prints one line per step, codes masked, and exits 0 only if every step matched (1 on a
+Walks one code through its life: generate 3 codes (a batch of its own) -> query -> redeem ->
+redeem again (expects CODE_ALREADY_USED) -> the batch's figures -> disable the batch (a redeem
+expects CODE_DISABLED) and enable it -> roll back the redemption and redeem again -> delete ->
+query (expects CODE_NOT_FOUND), then deletes the two spare codes. Prints one line per step, codes masked, and exits 0 only if every step matched (1 on a
 mismatch, 2 on a usage or configuration error). Codes it generated are deleted even when a
 step fails, so a failed run leaves nothing behind.
 
@@ -191,6 +192,8 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
     created: list[str] = []
     deleted: set[str] = set()
     ok = True
+    # A batch label is taken once: each run makes its own batch.
+    batch = "smoke-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
     def step(name: str, action: Callable[[], str]) -> bool:
         nonlocal ok
@@ -206,7 +209,7 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
         return True
 
     def generate() -> str:
-        body = expect_success(invoke(OPERATIONS["generate"], {"count": 3, "batch": "smoke"}))
+        body = expect_success(invoke(OPERATIONS["generate"], {"count": 3, "batch": batch}))
         codes = body.get("codes")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise StepFailed(f"expected a list of codes, got keys {sorted(body)}")
@@ -230,6 +233,32 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
         body = invoke(OPERATIONS["redeem"], {"code": created[0], "user_id": OTHER_USER})
         expect_error(body, "CODE_ALREADY_USED")
         return "CODE_ALREADY_USED as expected"
+
+    def figures() -> str:
+        params = {"action": "show", "batch": batch}
+        body = expect_success(invoke(OPERATIONS["batch_show"], params))
+        shown = body.get("figures") or {}
+        # The figures read an eventually consistent index: a redemption may not be in yet.
+        if body.get("count") != 3 or sum(shown.get(k, 0) for k in ("unused", "used")) != 3:
+            raise StepFailed(f"expected 3 codes in the figures, got {body}")
+        return f"batch {body.get('state')}, {shown.get('used')} used of 3"
+
+    def disable() -> str:
+        params = {"action": "disable", "batch": batch}
+        if expect_success(invoke(OPERATIONS["batch_disable"], params)).get("state") != "DISABLED":
+            raise StepFailed("the batch is not DISABLED")
+        body = invoke(OPERATIONS["redeem"], {"code": created[1], "user_id": SMOKE_USER})
+        expect_error(body, "CODE_DISABLED")
+        expect_success(invoke(OPERATIONS["batch_enable"], {"action": "enable", "batch": batch}))
+        return "CODE_DISABLED while disabled, enabled again"
+
+    def rollback() -> str:
+        params = {"action": "rollback", "code": created[0], "user_id": SMOKE_USER}
+        body = expect_success(invoke(OPERATIONS["rollback"], params))
+        if body.get("rolled_back") is not True or body.get("uses") != 0:
+            raise StepFailed(f"expected rolled_back and 0 uses, got {body}")
+        expect_success(invoke(OPERATIONS["redeem"], {"code": created[0], "user_id": SMOKE_USER}))
+        return f"{mask(created[0])} rolled back and redeemed again"
 
     def delete() -> str:
         expect_success(invoke(OPERATIONS["delete"], {"code": created[0]}))
@@ -259,6 +288,9 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
         ("query", query_unused),
         ("redeem", redeem),
         ("redeem again", redeem_again),
+        ("batch figures", figures),
+        ("disable batch", disable),
+        ("rollback", rollback),
         ("delete", delete),
         ("query deleted", query_deleted),
     ):

@@ -84,10 +84,11 @@ def test_the_smoke_test_passes_against_the_real_functions(deployed, capsys):
     assert status == 0, out
     assert out.splitlines()[-1] == "smoke: passed"
     assert [f for f, _ in invoked] == [
-        "gen_code", "query_code", "use_code", "use_code", "del_code", "query_code",
-        "del_code", "del_code",
+        "gen_code", "query_code", "use_code", "use_code", "batch_code", "batch_code", "use_code",
+        "batch_code", "admin_code", "use_code", "del_code", "query_code", "del_code", "del_code",
     ]  # fmt: skip
     assert invoked[3][1]["error"]["code"] == "CODE_ALREADY_USED"
-    assert invoked[5][1]["error"]["code"] == "CODE_NOT_FOUND"
+    assert invoked[6][1]["error"]["code"] == "CODE_DISABLED"
+    assert invoked[11][1]["error"]["code"] == "CODE_NOT_FOUND"
     # Nothing left behind in the table.
     assert tables.scan(tables.client_for(ots), tpl.tables[0].name) == {}
