@@ -5,8 +5,9 @@
 Walks one code through its life: generate 3 codes (a batch of its own) -> query -> redeem ->
 redeem again (expects CODE_ALREADY_USED) -> the batch's figures -> disable the batch (a redeem
 expects CODE_DISABLED) and enable it -> roll back the redemption and redeem again -> delete ->
-query (expects CODE_NOT_FOUND), then deletes the two spare codes. Prints one line per step, codes masked, and exits 0 only if every step matched (1 on a
-mismatch, 2 on a usage or configuration error). Codes it generated are deleted even when a
+query (expects CODE_NOT_FOUND), then deletes the two spare codes. Prints one line per step,
+codes masked, and exits 0 only if every step matched (1 on a mismatch, 2 on a usage or
+configuration error). Codes it generated are deleted even when a
 step fails, so a failed run leaves nothing behind.
 
 Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET (and
