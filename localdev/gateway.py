@@ -43,6 +43,9 @@ from tools.templates import Route
 MAX_REQUEST_BODY = 8 * 1024 * 1024  # API Gateway's limit on request bodies
 MAX_RESPONSE_BODY = 6 * 1024 * 1024  # what API Gateway takes back from FC
 APP_KEY_HEADER = "X-Ca-Key"
+# API Gateway's simple authentication: `Authorization: APPCODE <AppCode>` (no signature), what a
+# browser page such as the console can send. Locally the app key stands for the AppCode.
+APPCODE_SCHEME = "APPCODE"
 REQUEST_ID_HEADER = "X-Ca-Request-Id"
 MASK_SHOWN_MAX = 8  # letters and digits a masked value shows at each end, at most
 # Not forwarded to the function: they describe this hop, not the request.
@@ -242,11 +245,14 @@ class Gateway:
         invoke: Callable[[str, bytes, str], Invocation],
         app_key: str,
         log: Callable[[str, Invocation | None], None] | None = None,
+        throttle: Any = None,
     ) -> None:
         self.table = RouteTable(routes)
         self.invoke = invoke
         self.app_key = app_key
         self.log = log or (lambda line, invocation: None)
+        # localdev.throttle.Throttle (infra.yml's quotas and Apps), or None: no throttling.
+        self.throttle = throttle
 
     def handle(self, request: Request) -> Response:
         """Answer one HTTP request; never raises."""
@@ -267,6 +273,8 @@ class Gateway:
             logged_path = loggable_path(request.path, params)
             target = route.function
             self._authorize(route, request)
+            if self.throttle is not None:
+                self.throttle.check(route, request.header(APP_KEY_HEADER))
             event = build_event(request, route, params, request_id)
             invocation = self.invoke(route.function, json.dumps(event).encode(), request_id)
             response = render(invocation)
@@ -288,6 +296,9 @@ class Gateway:
         if route.auth_type.upper() == "ANONYMOUS":
             return
         given = request.header(APP_KEY_HEADER)
+        scheme, _, code = request.header("Authorization").strip().partition(" ")
+        if not given and scheme.upper() == APPCODE_SCHEME and code.strip():
+            given = code.strip()
         if not given:
             raise GatewayError(
                 401,
@@ -296,7 +307,8 @@ class Gateway:
                 f"the local app key in the {APP_KEY_HEADER} header (make run prints it)",
                 "Empty AppKey",
             )
-        if not hmac.compare_digest(given.encode(), self.app_key.encode()):
+        keys = [self.app_key, *(self.throttle.app_keys if self.throttle is not None else ())]
+        if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
             raise GatewayError(
                 401,
                 "UNAUTHORIZED",

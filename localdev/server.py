@@ -10,8 +10,9 @@ at once wait instead of being refused), at most `max_connections` connections se
 (one thread each; one more is answered 503 and closed), an idle connection is closed after
 `idle_timeout` seconds, and a request must arrive whole within `request_timeout` seconds of its
 first byte (else 408). Whatever http.server would answer with an HTML page (a request line or
-headers too long, an unknown method, HTTP/0.9 or 2.0) is answered in the documented JSON error
-shape of the API the path belongs to, and a client that goes away early costs one log line.
+headers too long, a method outside the HTTP registry, HTTP/0.9 or 2.0) is answered in the
+documented JSON error shape of the API the path belongs to (a registered method it does not serve
+is that API's to refuse), and a client that goes away early costs one log line.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import re
 import socket
 import sys
 import threading
@@ -44,10 +44,9 @@ from localdev.web import (
 )
 
 CONTROL_PREFIX = "/__localdev/"
+FC3_PREFIX = "/2023-03-30/"  # localdev.fc3api.PREFIX
 MAX_BODY = 64 * 1024 * 1024  # read limit for any request (the APIs enforce their own, lower)
 MAX_REQUEST_LINE = 8 * 1024  # "GET /path?query HTTP/1.1": longer is a 414
-# A method the gateway routes (405 where the path serves others): a token of at most 16 letters.
-METHOD_TOKEN = re.compile(r"[A-Za-z][A-Za-z-]{0,15}")
 MAX_HEADER_BYTES = 64 * 1024  # all header lines together: more is a 431 (at most 100 lines)
 LISTEN_BACKLOG = 1024  # connections the kernel queues until accepted (capped by somaxconn)
 MAX_CONNECTIONS = 256  # connections served at once, one thread each
@@ -191,14 +190,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(self.server.dispatch(request))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
-    def __getattr__(self, name: str) -> Any:
-        # Any other method that is a plain token (TRACE, BREW) is the gateway's to refuse: 405
-        # and an Allow header where the path serves others, like API Gateway. A long one, or one
-        # with characters no method has, finds no attribute and gets 501 in handle_one_request.
-        if name.startswith("do_") and METHOD_TOKEN.fullmatch(name[3:]):
-            return self._serve
-        raise AttributeError(name)
+    # Methods in the IANA registry (QUERY is the newest) that no route uses: the gateway's JSON
+    # 405 with Allow, as for any known method a path does not serve. Unknown ones stay a 501.
+    do_TRACE = do_CONNECT = do_QUERY = _serve
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -248,11 +242,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Any error the listener answers itself: JSON in the API's shape, never HTML."""
-        if self.server.unwatch(self) or code == 408:
-            code, message = (
-                408,
-                (f"the request did not arrive whole within {self.server.request_timeout:g} s"),
-            )
+        if self.server.unwatch(self) or code == 408:  # the deadline passed mid-request
+            code = 408
+            message = f"the request did not arrive whole within {self.server.request_timeout:g} s"
         status = HTTPStatus(code)
         text = message or status.phrase
         if code == 505 and message and message.startswith("Invalid HTTP version"):
@@ -296,9 +288,11 @@ class LocalServer(ThreadingHTTPServer):
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
         request_timeout: float = REQUEST_TIMEOUT,
+        fc3_api: Callable[[Request], Response] | None = None,
     ) -> None:
         self.gateway = gateway
         self.fc_api = fc_api
+        self.fc3_api = fc3_api  # FC 3.0's InvokeFunction (localdev/fc3api.py), if served
         self.health = health
         self.on_error = on_error
         self.pages = pages  # the document, the reference and the console (localdev.portal)
@@ -407,7 +401,7 @@ class LocalServer(ThreadingHTTPServer):
                     handler.timed_out = True
             for handler in late:
                 _stop_reading(handler)
-            self._log_refusals(time.monotonic())
+            self._log_refusals(now)  # when closing: now is infinity, so the last count is logged
             if closing:
                 return
 
@@ -445,6 +439,8 @@ class LocalServer(ThreadingHTTPServer):
     def _dispatch(self, request: Request) -> Response:
         if request.path.startswith(fcapi.PREFIX):
             return self.fc_api(request)
+        if self.fc3_api is not None and request.path.startswith(FC3_PREFIX):
+            return self.fc3_api(request)
         if request.path.startswith(CONTROL_PREFIX):
             if request.path == CONTROL_PREFIX + "health" and request.method == "GET":
                 return Response(

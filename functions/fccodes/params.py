@@ -38,6 +38,27 @@ REDEEM_FIELDS = (CODE_FIELD, *_names(api.REDEEM))
 LOOKUP_FIELDS = (CODE_FIELD,)
 
 
+class _Fields(object):
+    """A field spec with its name lookup built once: {name or alias: canonical name}."""
+
+    __slots__ = ("canonical", "names")
+
+    def __init__(self, spec):
+        self.canonical = [name for name, _ in spec]
+        self.names = {}
+        for canonical, aliases in spec:
+            self.names[canonical] = canonical
+            for alias in aliases:
+                self.names[alias] = canonical
+
+
+_GENERATE = _Fields(GENERATE_FIELDS)
+_REDEEM = _Fields(REDEEM_FIELDS)
+_REDEEM_BODY = _Fields(REDEEM_FIELDS[1:])  # the code came in the path
+_LOOKUP = _Fields(LOOKUP_FIELDS)
+_NONE = _Fields(())
+
+
 class GenerateRequest(object):
     __slots__ = (
         "batch",
@@ -109,7 +130,7 @@ def parse_generate(params, settings, now_ms, headers=None):
 
     The idempotency key comes from the `Idempotency-Key` header or the `request_id` field.
     """
-    values = _fields(params, GENERATE_FIELDS)
+    values = _fields(params, _GENERATE)
     count = _integer(values, "count", 1, settings.max_codes_per_request, required=True)
     valid_from = _time(values, "valid_from", settings.timezone)
     valid_until = _time(values, "valid_until", settings.timezone)
@@ -177,7 +198,7 @@ def parse_generate(params, settings, now_ms, headers=None):
 
 def parse_redeem(params, path_code=None):
     """A RedeemRequest: the code (from the path, or the body on direct invoke) and user_id."""
-    values = _fields(params, REDEEM_FIELDS if path_code is None else REDEEM_FIELDS[1:])
+    values = _fields(params, _REDEEM if path_code is None else _REDEEM_BODY)
     key = _code(values, path_code)
     user_id = _user(values["user_id"]) if "user_id" in values else None
     return RedeemRequest(key, user_id)
@@ -185,7 +206,7 @@ def parse_redeem(params, path_code=None):
 
 def parse_lookup(params, path_code=None):
     """The normalized key for query and delete."""
-    values = _fields(params, LOOKUP_FIELDS if path_code is None else ())
+    values = _fields(params, _LOOKUP if path_code is None else _NONE)
     return _code(values, path_code)
 
 
@@ -206,17 +227,15 @@ def _fields(params, spec):
     """{canonical: (name as given, value)}, nulls dropped; unknown or doubled names rejected."""
     if not isinstance(params, dict):
         raise InvalidRequest("body", "must be a JSON object")
-    names = {}
-    for canonical, aliases in spec:
-        names[canonical] = canonical
-        for alias in aliases:
-            names[alias] = canonical
+    if not isinstance(spec, _Fields):
+        spec = _Fields(spec)  # the campaign parsers' specs (admin routes, not the hot path)
+    names = spec.names
     values = {}  # type: dict
     seen = {}  # type: dict
     for given, value in params.items():
         canonical = names.get(given)
         if canonical is None:
-            raise InvalidRequest(given, _unknown(given, [c for c, _ in spec]))
+            raise InvalidRequest(given, _unknown(given, spec.canonical))
         # A null counts as not given, but not as a licence to name a field twice: the answer
         # must not depend on which of the two names comes first in the object.
         if canonical in seen:

@@ -18,6 +18,9 @@ from fccodes import api
 
 from .conftest import APP_KEY
 
+# A headless Chromium against the whole local stack: seconds apiece.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "console"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -146,13 +149,30 @@ def test_the_whole_flow(stack, page):
     assert page.evaluate("sessionStorage.getItem('fc-codes-app-key')") is None
 
 
+def test_the_key_can_be_sent_as_an_appcode(stack, page):
+    """What a deployed console sends to API Gateway (simple authentication)."""
+    page.goto(stack.url + "/console")
+    page.get_by_label("Send it as").select_option("appcode")
+    page.get_by_label("App key or AppCode (kept only in this tab)").fill(APP_KEY)
+    page.get_by_role("button", name="Keep for this tab").click()
+    with page.expect_request("**/codes") as sent:
+        page.get_by_label("Count").fill("1")
+        page.get_by_role("button", name="Generate").click()
+    assert sent.value.headers["authorization"] == "APPCODE " + APP_KEY
+    assert "x-ca-key" not in sent.value.headers
+    expect(page.locator("#generate-result ol.codes li")).to_have_count(1)
+
+
 def test_every_input_has_a_label_and_every_error_slot_is_announced(stack, page):
     page.goto(stack.url + "/console")
-    for field in page.locator("input, textarea").all():
+    fields = page.locator("input, textarea, select").all()
+    assert len(fields) >= 12
+    for field in fields:
         field_id = field.get_attribute("id")
         assert page.locator("label[for='%s']" % field_id).count() == 1, field_id
         described = field.get_attribute("aria-describedby")
-        assert page.locator("#%s[role=alert]" % described).count() == 1, field_id
+        if field_id not in ("key-scheme", "api-base"):  # nothing the API can say about them
+            assert page.locator("#%s[role=alert]" % described).count() == 1, field_id
 
 
 def test_the_reference_page_renders_every_operation_offline(stack, page):
@@ -175,3 +195,25 @@ def test_what_the_console_offers_follows_the_document(stack, page):
         method, path = element.get_attribute("data-needs").split(" ")
         declared = method.lower() in document["paths"].get(path, {})
         assert element.is_hidden() != declared, (method, path)
+
+
+def test_the_reference_page_tries_an_operation_against_this_stack(stack, page):
+    """Swagger UI's "Try it out" reaches this stack (the document's server is the address used)."""
+    page.goto(stack.url + "/docs")
+    block = page.locator("#operations-codes-query")
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.locator("input[placeholder='code']").fill("7K3M-Q9XD-2FHN-W4TX")
+    block.get_by_role("button", name="Execute").click()
+    status = block.locator(".live-responses-table tbody .response-col_status").first
+    expect(status).to_have_text("404")
+    expect(block.locator(".live-responses-table")).to_contain_text("CODE_NOT_FOUND")
+
+
+def test_a_service_that_does_not_answer_is_said_so_not_a_blank_page(stack, page):
+    page.goto(stack.url + "/console")
+    page.route("**/codes/**", lambda route: route.abort("connectionrefused"))
+    page.get_by_label("Code", exact=True).fill("7K3M-Q9XD-2FHN-W4TX")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("#code-form-error")).to_contain_text("the service did not answer")
+    expect(page.locator("#code-form-error")).to_contain_text("(NETWORK)")

@@ -68,7 +68,16 @@ def table(server, client):
         ReservedThroughput(CapacityUnit(0, 0)),
     )
     if not server.is_local:
-        time.sleep(5)  # a real table needs a moment to load
+        # A real table answers OTSTableNotReady / OTSPartitionUnavailable while it loads.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.get_row(name, [("pk", "x"), ("n", 0)], max_version=1)
+                break
+            except OTSServiceError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     yield name
     client.delete_table(name)
 
@@ -223,4 +232,25 @@ def test_secondary_indexes_with_the_runtime_sdk(server, client):
         client.delete_secondary_index(name, index)
         assert client.describe_table(name).secondary_indexes == []
     finally:
+        client.delete_table(name)
+
+
+def test_a_delayed_global_index_with_the_runtime_sdk(local, client):
+    name = "compat_" + uuid.uuid4().hex[:8]
+    index = name + "_by_batch"
+    client.create_table(
+        TableMeta(name, [("code", "STRING")], [("batch", "STRING")]),
+        TableOptions(),
+        ReservedThroughput(CapacityUnit(0, 0)),
+        [SecondaryIndexMeta(index, ["batch"], [])],
+    )
+    try:
+        assert local.configure(index_delay_ms=600000) == {"index_delay_ms": 600000}
+        client.put_row(name, Row([("code", "A")], [("batch", "b1")]))
+        assert index_rows(client, index) == []  # stale: the update waits
+        assert local.health()["pending_index_updates"] == 1
+        assert local.sync_indexes() == {"applied": 1}
+        assert index_rows(client, index) == [(["b1", "A"], {})]
+    finally:
+        local.configure(index_delay_ms=0)
         client.delete_table(name)

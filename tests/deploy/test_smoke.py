@@ -1,8 +1,9 @@
 """tools.smoke against `responses` standing in for Function Compute's invoke API.
 
 aliyun-fc2 sends its requests with `requests`, so `responses` sees exactly what would go on the
-wire. A small stateful fake plays the four deployed functions (direct-invoke contract of
-product.md section 5); each test then breaks one thing and checks the step line and exit code.
+wire. A small stateful fake plays the four deployed functions (the direct-invoke contract of
+docs/contract.md, "Events in, results out"); each test then breaks one thing and checks the step
+line and exit code.
 test_smoke_functions.py runs it against the real handlers; tests/localdev/test_stack.py runs it
 unchanged against the local stack's FC invoke API.
 """
@@ -208,9 +209,16 @@ def test_endpoint_flag_replaces_account_and_region(fake, capsys):
     assert f"smoke: {ENDPOINT} service fc-codes" in out
 
 
+def test_nothing_configured_names_both_parts(fake, capsys):
+    code, _, err = run_main(capsys, env={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET})
+    assert code == 2
+    assert "FC_CODES_GATEWAY_URL" in err and "FC_ENDPOINT" in err
+    assert fake.calls == []
+
+
 def test_missing_credentials_are_named_and_nothing_is_invoked(fake, capsys):
     env = {"ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET}
-    code, out, err = run_main(capsys, env=env)
+    code, out, err = run_main(capsys, env=env, argv=["--via", "fc"])
     assert code == 2
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in err
     assert "ALIBABA_CLOUD_ACCOUNT_ID" in err and "ALIBABA_CLOUD_REGION" in err
