@@ -172,6 +172,7 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 	  else echo "SKIPPED Python $$v in make bench: not installed"; fi; \
 	done
 	$(PY) -m bench $(BENCH_OPTS)
+	$(PY) -m bench.campaigns $(if $(filter --quick,$(BENCH_OPTS)),--quick)
 	@if [ -n "$(strip $(BENCH_OPTS))" ]; then echo "make bench: BENCH_OPTS given, so bench-ots is left out (make bench-ots runs it)"; \
 	else $(MAKE) --no-print-directory bench-ots; fi
 
