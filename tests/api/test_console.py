@@ -18,7 +18,8 @@ from fccodes import api
 
 from .conftest import APP_KEY
 
-pytestmark = pytest.mark.slow  # a whole stack and a browser
+# A headless Chromium against the whole local stack: seconds apiece.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "console"

@@ -97,7 +97,7 @@ def test_any_other_http_method_is_a_json_405_naming_the_allowed_ones(stack):
     assert stack.request("BREW", "/codes").status == 501
 
 
-@pytest.mark.slow  # a whole stack
+@pytest.mark.slow  # generates and sends hundreds of requests: about 20 s
 def test_schemathesis_finds_nothing(stack, tmp_path):
     """Every check but positive_data_acceptance (docs/openapi.md says why), examples, coverage,
     fuzzing and the stateful phase (generate -> redeem, query, delete through the links)."""
