@@ -16,6 +16,9 @@ import yaml
 from tools import checks
 from tools.templates import ROOT
 
+# Each test copies the tree and runs the real validators (ROS CDK under Node): seconds apiece.
+pytestmark = pytest.mark.slow
+
 COPIED = (
     "template.yml",
     "s.yaml",
@@ -146,8 +149,8 @@ def test_2_an_api_left_out_of_the_throttle_or_the_authorization(tree):
     problems_with(
         tree,
         "frontdoor.yml UseCodeApi: not throttled (no TrafficControlBinding lists it)",
-        "frontdoor.yml: Apps are authorized on ['GenCodeApi'], expected exactly the admin APIs "
-        "['DelCodeApi', 'GenCodeApi']",
+        "frontdoor.yml: Apps are authorized on [",
+        "expected exactly the admin APIs [",
     )
 
 
@@ -181,26 +184,24 @@ def test_3_a_function_role_with_more_than_the_code_needs(tree):
 
 
 def test_3_a_new_store_call_and_a_new_table_must_be_granted(tree):
-    # What the campaigns work adds: a GetRange somewhere under functions/, a second table.
-    (tree / "functions" / "fccodes" / "campaigns.py").write_text(
-        "def scan(client, table, start, end):\n"
-        "    return client.get_range(table, 'FORWARD', start, end)\n"
+    # What new work adds: a Tablestore call somewhere under functions/, another table.
+    (tree / "functions" / "fccodes" / "reports.py").write_text(
+        "def describe(client, table):\n    return client.describe_table(table)\n"
     )
     replace(
         tree / "functions" / "fccodes" / "settings.py",
         '("table", "CODES_TABLE"),',
-        '("table", "CODES_TABLE"), ("campaigns", "CAMPAIGNS_TABLE"),',
+        '("table", "CODES_TABLE"), ("reports", "REPORTS_TABLE"),',
     )
     for name in ("template.yml", "s.yaml"):
         text = (tree / name).read_text()
-        text = re.sub(r"( +)CODES_TABLE: codes\n", r"\g<0>\1CAMPAIGNS_TABLE: campaigns\n", text)
+        text = re.sub(r"( +)CODES_TABLE: codes\n", r"\g<0>\1REPORTS_TABLE: reports\n", text)
         (tree / name).write_text(text)
     problems_with(
         tree,
         "differ from what functions/ calls",
-        "infra.yml FunctionRole: ots:GetRange on []",
-        "infra.yml: tables [('fccodes', 'codes')], the code uses [('fccodes', 'campaigns'), "
-        "('fccodes', 'codes')]",
+        "infra.yml FunctionRole: ots:DescribeTable on []",
+        "('fccodes', 'reports')",
     )
 
 
