@@ -77,6 +77,9 @@ def test_make_smoke_passes_through_the_front_door_then_the_fc_api(stack):
         "ok   query",
         "ok   redeem",
         "ok   redeem again",
+        "ok   batch figures",
+        "ok   disable batch",
+        "ok   rollback",
         "ok   delete",
         "ok   query deleted",
         "ok   cleanup",
@@ -97,14 +100,17 @@ def test_the_fc_part_also_speaks_fc_3_0_by_s_yaml_function_names(stack):
     status, lines = run_smoke(["--via", "fc", "--fc-api", "2023-03-30"], env)
     assert status == 0, lines
     assert lines[0] == (
-        f"smoke: {stack.url} FC 3.0 functions ['fc-codes-del_code', 'fc-codes-gen_code', "
-        "'fc-codes-query_code', 'fc-codes-use_code']"
+        f"smoke: {stack.url} FC 3.0 functions ['fc-codes-admin_code', 'fc-codes-batch_code', "
+        "'fc-codes-del_code', 'fc-codes-gen_code', 'fc-codes-query_code', 'fc-codes-use_code']"
     )
     assert [line.split(":")[0] for line in lines[1:-1]] == [
         "ok   generate",
         "ok   query",
         "ok   redeem",
         "ok   redeem again",
+        "ok   batch figures",
+        "ok   disable batch",
+        "ok   rollback",
         "ok   delete",
         "ok   query deleted",
         "ok   cleanup",

@@ -53,6 +53,15 @@ def test_the_policies_are_read_from_infra_yml(throttle):
         ("GET", "/codes/[code]"),
         ("DELETE", "/codes/[code]"),
         ("POST", "/codes/[code]/redeem"),
+        # campaigns: admin routes, the admin policy
+        ("GET", "/batches/[batch]"),
+        ("GET", "/batches/[batch]/codes"),
+        ("POST", "/batches/[batch]/disable"),
+        ("POST", "/batches/[batch]/enable"),
+        ("POST", "/codes/[code]/disable"),
+        ("POST", "/codes/[code]/enable"),
+        ("POST", "/codes/[code]/rollback"),
+        ("GET", "/codes/[code]/redemptions"),
     }
     assert throttle.app_keys == {"admin": "AdminApp", smoke_app_key("admin"): "SmokeApp"}
 
