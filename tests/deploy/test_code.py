@@ -13,6 +13,9 @@ import yaml
 from tools import checks
 from tools.templates import FUN_TEMPLATE, S_YAML, load_yaml
 
+# Each test imports the handlers in a fresh interpreter (a subprocess): seconds apiece.
+pytestmark = pytest.mark.slow
+
 
 def test_the_templates_match_the_code():
     assert checks.all_problems() == []
