@@ -186,26 +186,27 @@ def test_3_a_function_role_with_more_than_the_code_needs(tree):
 
 
 def test_3_a_new_store_call_and_a_new_table_must_be_granted(tree):
-    # What the campaigns work adds: a GetRange somewhere under functions/, a second table.
-    (tree / "functions" / "fccodes" / "campaigns.py").write_text(
-        "def scan(client, table, start, end):\n"
-        "    return client.get_range(table, 'FORWARD', start, end)\n"
+    # What a later feature might add: an API not yet called somewhere under functions/, and a
+    # third table (campaigns added GetRange and PutRow, and the batches table, this way).
+    (tree / "functions" / "fccodes" / "extra.py").write_text(
+        "def begin(client, table, key):\n"
+        "    return client.start_local_transaction(table, key)\n"
     )
     replace(
         tree / "functions" / "fccodes" / "settings.py",
         '("table", "CODES_TABLE"),',
-        '("table", "CODES_TABLE"), ("campaigns", "CAMPAIGNS_TABLE"),',
+        '("table", "CODES_TABLE"), ("extras", "EXTRAS_TABLE"),',
     )
     for name in ("template.yml", "s.yaml"):
         text = (tree / name).read_text()
-        text = re.sub(r"( +)CODES_TABLE: codes\n", r"\g<0>\1CAMPAIGNS_TABLE: campaigns\n", text)
+        text = re.sub(r"( +)CODES_TABLE: codes\n", r"\g<0>\1EXTRAS_TABLE: extras\n", text)
         (tree / name).write_text(text)
     problems_with(
         tree,
         "differ from what functions/ calls",
-        "infra.yml FunctionRole: ots:GetRange on []",
-        "infra.yml: tables [('fccodes', 'codes')], the code uses [('fccodes', 'campaigns'), "
-        "('fccodes', 'codes')]",
+        "infra.yml FunctionRole: ots:StartLocalTransaction on []",
+        "infra.yml: tables [('fccodes', 'batches'), ('fccodes', 'codes')], the code uses "
+        "[('fccodes', 'batches'), ('fccodes', 'codes'), ('fccodes', 'extras')]",
     )
 
 
