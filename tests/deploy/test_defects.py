@@ -189,8 +189,7 @@ def test_3_a_new_store_call_and_a_new_table_must_be_granted(tree):
     # What a later feature might add: an API not yet called somewhere under functions/, and a
     # third table (campaigns added GetRange and PutRow, and the batches table, this way).
     (tree / "functions" / "fccodes" / "extra.py").write_text(
-        "def begin(client, table, key):\n"
-        "    return client.start_local_transaction(table, key)\n"
+        "def begin(client, table, key):\n    return client.start_local_transaction(table, key)\n"
     )
     replace(
         tree / "functions" / "fccodes" / "settings.py",
