@@ -131,8 +131,8 @@ class TableNotFound(StoreUnavailable):
 
     def __init__(self, table, reason=None):
         super(TableNotFound, self).__init__(
-            "the code table %r does not exist in the Tablestore instance: create it "
-            "(make deploy does) or correct the CODES_TABLE setting" % table,
+            "the table %r does not exist in the Tablestore instance: create it (make deploy "
+            "does) or correct the setting that names it (CODES_TABLE or BATCHES_TABLE)" % table,
             reason=reason,
             retryable=False,
         )

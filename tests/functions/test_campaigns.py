@@ -478,3 +478,11 @@ def test_requests_per_redemption(wiring):
         "PutRow",
         "UpdateRow",
     ]
+
+
+def test_a_missing_batches_table_is_named_as_the_missing_table(wiring):
+    wiring.install(batches_table="no_such_batches")
+    answer = call(batch_code, apigw("POST", "/batches/b/disable", batch="b"), wiring.context)
+    assert (answer[0], error_code(answer)) == (500, "TABLE_NOT_FOUND")
+    assert answer[1]["error"]["message"].startswith("the table 'no_such_batches' does not exist")
+    assert "Retry-After" not in answer[2]
