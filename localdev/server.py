@@ -10,9 +10,9 @@ at once wait instead of being refused), at most `max_connections` connections se
 (one thread each; one more is answered 503 and closed), an idle connection is closed after
 `idle_timeout` seconds, and a request must arrive whole within `request_timeout` seconds of its
 first byte (else 408). Whatever http.server would answer with an HTML page (a request line or
-headers too long, a method that is no token, HTTP/0.9 or 2.0) is answered in the documented JSON
-error shape of the API the path belongs to (a token method it does not serve is that API's to
-refuse), and a client that goes away early costs one log line.
+headers too long, a method outside the HTTP registry, HTTP/0.9 or 2.0) is answered in the
+documented JSON error shape of the API the path belongs to (a registered method it does not serve
+is that API's to refuse), and a client that goes away early costs one log line.
 """
 
 from __future__ import annotations
@@ -98,6 +98,11 @@ def error_answer(
     if path.startswith(fcapi.PREFIX):
         fc_status, fc_code = FC_ERRORS.get(status, (400, "InvalidArgument"))
         response = json_response(fc_status, {"ErrorCode": fc_code, "ErrorMessage": message})
+        response.headers.append(("X-Fc-Request-Id", request_id))
+    elif path.startswith(FC3_PREFIX):  # FC 3.0's shape (localdev/fc3api.py): the same codes
+        fc_status, fc_code = FC_ERRORS.get(status, (400, "InvalidArgument"))
+        body = {"Code": fc_code, "Message": message, "RequestId": request_id}
+        response = json_response(fc_status, body)
         response.headers.append(("X-Fc-Request-Id", request_id))
     else:
         default, gateway_message = GATEWAY_ERRORS.get(

@@ -208,6 +208,13 @@ class Stack:
             f"  FC invoke API  {url}  (service {project.service}, access key id "
             f"{LOCAL_ACCESS_KEY_ID}, secret {LOCAL_ACCESS_KEY_SECRET})",
             f"  Tablestore     {self.store.endpoint}  (instance {project.instance}, data {data})",
+        ]
+        if self.store.server is not None:
+            lines.append(
+                f"  OTS control    X-OTS-Local-Token: {self.store.server.control_token}"
+                "  (/__ots_local/reset and faults need it)"
+            )
+        lines += [
             f"  Functions on   {self.runtime}",
             f"  App key        {APP_KEY_HEADER}: {self.app_key}  (admin routes need it)",
             f"  Smoke App key  {smoke_app_key(self.app_key)}  (infra.yml's SmokeApp quota)",

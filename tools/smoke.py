@@ -9,10 +9,12 @@ another user (CODE_ALREADY_USED), delete (signed) and without the signature (401
 deleted code (CODE_NOT_FOUND), delete the spare codes, and finally a burst of signed calls is
 throttled (429) by the App's quota (infra.yml gives the smoke App a small one of its own).
 
-Through FC's invoke API: generate 3 codes -> query -> redeem -> redeem again -> delete -> query
-deleted; `--fc-api 2016-08-15` (the default: aliyun-fc2, FC 2.0 services, i.e. template.yml or
-the local stack) or `--fc-api 2023-03-30` (FC 3.0 functions by s.yaml's names, V3-signed by
-tools/fc3_client.py; the local stack serves it too).
+Through FC's invoke API: generate 3 codes (a batch of its own) -> query -> redeem -> redeem
+again -> the batch's figures -> disable the batch (a redeem gets CODE_DISABLED) and enable it ->
+roll back the redemption and redeem again -> delete -> query deleted; `--fc-api 2016-08-15`
+(the default: aliyun-fc2, FC 2.0 services, i.e. template.yml or the local stack) or
+`--fc-api 2023-03-30` (FC 3.0 functions by s.yaml's names, V3-signed by tools/fc3_client.py;
+the local stack serves it too).
 
 Each part prints one line per step, codes masked, and the exit status is 0 only if every step
 of every part run matched (1 on a mismatch, 2 on a usage or configuration error). Codes a part
@@ -61,8 +63,17 @@ ENV_APP_SECRET = "FC_CODES_APP_SECRET"  # noqa: S105 (a variable name)
 # throttling burst costs Tablestore nothing.
 BURST_CODE = "AAAA-AAAA-AAAA-AAAA"
 
-# Which function does what: the API's declaration (functions/fccodes/api.py).
+# Which function does what, and its route: the API's declaration (functions/fccodes/api.py).
 OPERATIONS = {op.name: op.function for op in api.OPERATIONS}
+GENERATE_ROUTE = (api.GENERATE.method, api.GENERATE.path)
+
+
+def route(operation: str, code: str) -> tuple[str, str]:
+    """(method, path) of a declared operation on `code`, e.g. ("POST", "/codes/X/redeem")."""
+    op = api.BY_NAME[operation]
+    return op.method, op.path.replace("{code}", code)
+
+
 SMOKE_USER = "fc-codes-smoke"
 OTHER_USER = "fc-codes-smoke-other"
 
@@ -286,9 +297,11 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
     step = Steps(out)
     created = step.codes
     deleted: set[str] = set()
+    # A batch label is taken once: each run makes its own batch.
+    batch = "smoke-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
     def generate() -> str:
-        body = expect_success(invoke(OPERATIONS["generate"], {"count": 3, "batch": "smoke"}))
+        body = expect_success(invoke(OPERATIONS["generate"], {"count": 3, "batch": batch}))
         codes = body.get("codes")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise StepFailed(f"expected a list of codes, got keys {sorted(body)}")
@@ -312,6 +325,32 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
         body = invoke(OPERATIONS["redeem"], {"code": created[0], "user_id": OTHER_USER})
         expect_error(body, "CODE_ALREADY_USED")
         return "CODE_ALREADY_USED as expected"
+
+    def figures() -> str:
+        params = {"action": "show", "batch": batch}
+        body = expect_success(invoke(OPERATIONS["batch_show"], params))
+        shown = body.get("figures") or {}
+        # The figures read an eventually consistent index: a redemption may not be in yet.
+        if body.get("count") != 3 or sum(shown.get(k, 0) for k in ("unused", "used")) != 3:
+            raise StepFailed(f"expected 3 codes in the figures, got {body}")
+        return f"batch {body.get('state')}, {shown.get('used')} used of 3"
+
+    def disable() -> str:
+        params = {"action": "disable", "batch": batch}
+        if expect_success(invoke(OPERATIONS["batch_disable"], params)).get("state") != "DISABLED":
+            raise StepFailed("the batch is not DISABLED")
+        body = invoke(OPERATIONS["redeem"], {"code": created[1], "user_id": SMOKE_USER})
+        expect_error(body, "CODE_DISABLED")
+        expect_success(invoke(OPERATIONS["batch_enable"], {"action": "enable", "batch": batch}))
+        return "CODE_DISABLED while disabled, enabled again"
+
+    def rollback() -> str:
+        params = {"action": "rollback", "code": created[0], "user_id": SMOKE_USER}
+        body = expect_success(invoke(OPERATIONS["rollback"], params))
+        if body.get("rolled_back") is not True or body.get("uses") != 0:
+            raise StepFailed(f"expected rolled_back and 0 uses, got {body}")
+        expect_success(invoke(OPERATIONS["redeem"], {"code": created[0], "user_id": SMOKE_USER}))
+        return f"{mask(created[0])} rolled back and redeemed again"
 
     def delete() -> str:
         expect_success(invoke(OPERATIONS["delete"], {"code": created[0]}))
@@ -341,6 +380,9 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
         ("query", query_unused),
         ("redeem", redeem),
         ("redeem again", redeem_again),
+        ("batch figures", figures),
+        ("disable batch", disable),
+        ("rollback", rollback),
         ("delete", delete),
         ("query deleted", query_deleted),
     ):
@@ -357,7 +399,7 @@ def gateway_timeout_ms(infra: Any = INFRA_TEMPLATE) -> int:
     for props in frontdoor.aliyun_resources(frontdoor.load_infra(infra)).values():
         p = props.get("Properties") or {}
         config = p.get("RequestConfig") or {}
-        if (config.get("RequestHttpMethod"), config.get("RequestPath")) == ("POST", "/codes"):
+        if (config.get("RequestHttpMethod"), config.get("RequestPath")) == GENERATE_ROUTE:
             return int((p.get("ServiceConfig") or {}).get("ServiceTimeOut", 0))
     raise ConfigError("infra.yml declares no POST /codes API")
 
@@ -379,11 +421,11 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
     deleted: set[str] = set()
 
     def admin_unsigned() -> str:
-        expect_status(client.call("POST", "/codes", {"count": 1}), 401)
+        expect_status(client.call(*GENERATE_ROUTE, {"count": 1}), 401)
         return "POST /codes without the App's signature: 401"
 
     def generate() -> str:
-        answer = expect_status(client.call("POST", "/codes", {"count": 3}, signed=True), 201)
+        answer = expect_status(client.call(*GENERATE_ROUTE, {"count": 3}, signed=True), 201)
         codes = (answer.body or {}).get("codes")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise StepFailed("expected a list of codes")
@@ -395,39 +437,38 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
         return f"3 codes in {answer.ms:.0f} ms (gateway timeout {timeout_ms} ms)"
 
     def query_unused() -> str:
-        answer = expect_status(client.call("GET", f"/codes/{created[0]}"), 200)
+        answer = expect_status(client.call(*route("query", created[0])), 200)
         if (answer.body or {}).get("status") != "UNUSED":
             raise StepFailed(f"expected status UNUSED, got {(answer.body or {}).get('status')!r}")
         return f"{mask(created[0])} is UNUSED (anonymous)"
 
     def redeem() -> str:
-        path = f"/codes/{created[0]}/redeem"
-        expect_status(client.call("POST", path, {"user_id": SMOKE_USER}), 200)
+        expect_status(client.call(*route("redeem", created[0]), {"user_id": SMOKE_USER}), 200)
         return f"{mask(created[0])} redeemed (anonymous)"
 
     def redeem_again() -> str:
-        path = f"/codes/{created[0]}/redeem"
-        expect_status(client.call("POST", path, {"user_id": OTHER_USER}), 409, "CODE_ALREADY_USED")
+        again = client.call(*route("redeem", created[0]), {"user_id": OTHER_USER})
+        expect_status(again, 409, "CODE_ALREADY_USED")
         return "409 CODE_ALREADY_USED as expected"
 
     def delete_unsigned() -> str:
-        expect_status(client.call("DELETE", f"/codes/{created[0]}"), 401)
+        expect_status(client.call(*route("delete", created[0])), 401)
         return "DELETE without the App's signature: 401"
 
     def delete() -> str:
-        expect_status(client.call("DELETE", f"/codes/{created[0]}", signed=True), 200)
+        expect_status(client.call(*route("delete", created[0]), signed=True), 200)
         deleted.add(created[0])
         return f"{mask(created[0])} deleted"
 
     def query_deleted() -> str:
-        expect_status(client.call("GET", f"/codes/{created[0]}"), 404, "CODE_NOT_FOUND")
+        expect_status(client.call(*route("query", created[0])), 404, "CODE_NOT_FOUND")
         return "404 CODE_NOT_FOUND as expected"
 
     def cleanup() -> str:
         failures = []
         for code in created:
             if code not in deleted:
-                answer = client.call("DELETE", f"/codes/{code}", signed=True)
+                answer = client.call(*route("delete", code), signed=True)
                 if answer.status == 200:
                     deleted.add(code)
                 else:
@@ -439,7 +480,7 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
     def throttled() -> str:
         # Last: once the smoke App is throttled, its calls fail until the window ends.
         for n in range(1, burst + 1):
-            answer = client.call("DELETE", f"/codes/{BURST_CODE}", signed=True)
+            answer = client.call(*route("delete", BURST_CODE), signed=True)
             if answer.status == 429:
                 return (
                     f"429 after {n} signed calls ({answer.headers.get('x-ca-error-message', '')})"

@@ -59,11 +59,12 @@ def test_a_policy_missing_an_api_the_store_calls_is_reported(copies):
     def change(raw):
         actions = raw["Resources"]["fc-codes"]["Properties"]["Policies"][0]["Statement"][0]
         actions["Action"].remove("ots:UpdateRow")
-        actions["Action"].append("ots:PutRow")
+        actions["Action"].append("ots:DescribeTable")
 
     edit_yaml(copies[0], change)
     assert any(
-        "missing ['ots:UpdateRow'], not needed ['ots:PutRow']" in p for p in problems_of(copies)
+        "missing ['ots:UpdateRow'], not needed ['ots:DescribeTable']" in p
+        for p in problems_of(copies)
     )
 
 

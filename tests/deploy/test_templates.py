@@ -74,6 +74,14 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
         ("POST", "/codes/[code]/redeem"): ("use_code", "ANONYMOUS", ("code",)),
         ("GET", "/codes/[code]"): ("query_code", "ANONYMOUS", ("code",)),
         ("DELETE", "/codes/[code]"): ("del_code", "APP", ("code",)),
+        ("GET", "/batches/[batch]"): ("batch_code", "APP", ("batch",)),
+        ("GET", "/batches/[batch]/codes"): ("batch_code", "APP", ("batch",)),
+        ("POST", "/batches/[batch]/disable"): ("batch_code", "APP", ("batch",)),
+        ("POST", "/batches/[batch]/enable"): ("batch_code", "APP", ("batch",)),
+        ("POST", "/codes/[code]/disable"): ("admin_code", "APP", ("code",)),
+        ("POST", "/codes/[code]/enable"): ("admin_code", "APP", ("code",)),
+        ("POST", "/codes/[code]/rollback"): ("admin_code", "APP", ("code",)),
+        ("GET", "/codes/[code]/redemptions"): ("admin_code", "APP", ("code",)),
     }
     assert fun_region(tpl) == "cn-hangzhou"
 
@@ -166,7 +174,9 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
                 0
             ].update(Resource="acs:ots:*:*:instance/fccodes/table/*"),
             "policy statement 0: Resource ['acs:ots:*:*:instance/fccodes/table/*'], expected only "
-            "['acs:ots:*:*:instance/fccodes/table/codes']",
+            "['acs:ots:*:*:instance/fccodes/table/codes', "
+            "'acs:ots:*:*:instance/fccodes/table/codes_by_batch', "
+            "'acs:ots:*:*:instance/fccodes/table/batches']",
         ),
         (
             lambda raw: raw["Resources"]["fc-codes"]["Properties"]["Policies"][0]["Statement"][0][
