@@ -248,11 +248,18 @@ class Worker(object):
             ("uses", 1),
         ]
         both = CompositeColumnCondition(LogicalOperator.AND)
+        # In the order fccodes.service states them: the single-use checks, the campaign checks
+        # (no metadata, no per-user limit, not disabled, no customer but this user), the prefix.
         for column, value, comparator, if_missing in (
             ("state", "UNUSED", ComparatorType.EQUAL, False),
             ("max_uses", 1, ComparatorType.EQUAL, False),
+            ("metadata", "", ComparatorType.EQUAL, True),
+            ("per_user_limit", 0, ComparatorType.EQUAL, True),
             ("valid_from", now, ComparatorType.LESS_EQUAL, False),
             ("valid_until", now, ComparatorType.GREATER_THAN, True),
+            ("disabled", 1, ComparatorType.NOT_EQUAL, True),
+            ("batch_disabled", 1, ComparatorType.NOT_EQUAL, True),
+            ("customer", user, ComparatorType.EQUAL, True),
             ("prefix", "", ComparatorType.EQUAL, True),
         ):
             both.add_sub_condition(
