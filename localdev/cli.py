@@ -67,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-function-logs", action="store_true", help="do not print the functions' log lines"
     )
+    run.add_argument(
+        "--no-throttle",
+        action="store_true",
+        help="do not apply frontdoor.yml's throttling (e.g. for a fuzzer's hundreds of calls)",
+    )
 
     invoke = sub.add_parser("invoke", parents=[common], help="run one function once")
     invoke.add_argument("function", help="function name in the template, e.g. gen_code")
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         max_instances=max(1, args.max_instances),
         warm=not args.no_warm,
         function_logs=not args.no_function_logs,
+        throttle=not args.no_throttle,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

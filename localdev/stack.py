@@ -57,6 +57,7 @@ class StackConfig:
     max_instances: int = 4
     warm: bool = True
     function_logs: bool = True
+    throttle: bool = True  # frontdoor.yml's throttling, when it sits beside the template
 
 
 def local_identity(project: Project) -> Identity:
@@ -134,7 +135,9 @@ class Stack:
             notify=self.out,
         )
         front = project.template.with_name(FRONTDOOR_TEMPLATE.name)
-        throttle = Throttle.from_infra(front, self.app_key) if front.is_file() else None
+        throttle = None
+        if front.is_file():  # its Apps' keys are always accepted; its quotas only if asked
+            throttle = Throttle.from_infra(front, self.app_key, enforce=config.throttle)
         self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log, throttle)
         s_yaml = project.template.with_name(S_YAML.name)
         if s_yaml.is_file():

@@ -88,3 +88,10 @@ def test_anonymous_routes_have_the_api_ceiling(throttle):
     with pytest.raises(GatewayError) as e:
         throttle.check(QUERY, None)
     assert e.value.status == 429
+
+
+def test_no_throttle_counts_nothing_but_keeps_the_apps(clock):
+    relaxed = Throttle.from_infra(FRONTDOOR_TEMPLATE, "admin", clock=clock, enforce=False)
+    for _ in range(100):
+        relaxed.check(DELETE, smoke_app_key("admin"))
+    assert relaxed.app_keys == {"admin": "AdminApp", smoke_app_key("admin"): "SmokeApp"}
