@@ -174,6 +174,9 @@ DEFAULT_PAGE_LIMIT = 1000
 REDEMPTIONS_LIMIT = 1000
 DEFAULT_REDEMPTIONS_LIMIT = 100
 MAX_CURSOR_LENGTH = 256  # ours are about 130 characters
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding
+# Printable ASCII: what an HTTP header carries safely, and what fccodes.params accepts.
+IDEMPOTENCY_KEY_PATTERN = "^[ -~]+$"
 # 1-8 symbols (no I, L, O, U), either case, with separators (spaces, - and _) anywhere.
 PREFIX_PATTERN = "^[\\s_-]*(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z][\\s_-]*){1,%d}$" % MAX_PREFIX_LENGTH
 
@@ -454,6 +457,7 @@ GENERATE = Operation(
             % IDEMPOTENCY_HEADER,
             min_length=1,
             max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
         ),
     ),
     201,
@@ -473,6 +477,7 @@ GENERATE = Operation(
             "an idempotency key: a retry with the same key gets the same batch (200)",
             min_length=1,
             max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
         ),
     ),
     other_statuses=((200, "Generated", "an idempotent retry: the batch an earlier call made"),),
@@ -556,6 +561,7 @@ _CURSOR = Field(
     "next_cursor of the previous page (opaque; one this API did not give out is refused)",
     min_length=1,
     max_length=MAX_CURSOR_LENGTH,
+    pattern=CURSOR_PATTERN,
 )
 _BATCH_ERRORS = ("INVALID_REQUEST", "UNAUTHORIZED", "BATCH_NOT_FOUND", "NOT_FOUND")
 _CODE_ERRORS = ("INVALID_REQUEST", "INVALID_CODE", "UNAUTHORIZED", "CODE_NOT_FOUND", "NOT_FOUND")

@@ -176,12 +176,8 @@ def parse_generate(params, settings, now_ms, headers=None):
     if header is not None:
         key = _idempotency_key((IDEMPOTENCY_HEADER, header))
     if "request_id" in values:
-        given = _idempotency_key(values["request_id"])
-        if key is not None and given != key:
-            raise InvalidRequest(
-                "request_id", "differs from the %s header; send one of them" % IDEMPOTENCY_HEADER
-            )
-        key = given
+        given = _idempotency_key(values["request_id"])  # validated even when the header wins
+        key = given if key is None else key  # both given: the header counts
     return GenerateRequest(
         count,
         valid_from,
@@ -325,10 +321,11 @@ def _idempotency_key(item):
     if (
         not isinstance(raw, str)
         or not 1 <= len(raw) <= MAX_IDEMPOTENCY_KEY_LENGTH
-        or not raw.isprintable()
-        or not _is_text(raw)
+        or any(not " " <= c <= "~" for c in raw)  # api.IDEMPOTENCY_KEY_PATTERN
     ):
-        raise InvalidRequest(name, "must be 1-%d printable characters" % MAX_IDEMPOTENCY_KEY_LENGTH)
+        raise InvalidRequest(
+            name, "must be 1-%d printable ASCII characters" % MAX_IDEMPOTENCY_KEY_LENGTH
+        )
     return raw
 
 

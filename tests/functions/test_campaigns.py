@@ -127,7 +127,10 @@ def test_generate_refuses_bad_campaign_fields(wiring):
         ({"count": 1, "metadata": [1]}, "metadata: must be a JSON object"),
         ({"count": 1, "customer": ""}, "customer: must be a string of 1-128 characters"),
         ({"count": 1, "per_user_limit": 0}, "per_user_limit: must be an integer from 1 to 1000"),
-        ({"count": 1, "request_id": "a\nb"}, "request_id: must be 1-128 printable characters"),
+        (
+            {"count": 1, "request_id": "a\nb"},
+            "request_id: must be 1-128 printable ASCII characters",
+        ),
     ]
     for params, message in cases:
         status, body, _ = call(gen_code, apigw("POST", "/codes", params), wiring.context)
