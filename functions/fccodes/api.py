@@ -175,8 +175,10 @@ REDEMPTIONS_LIMIT = 1000
 DEFAULT_REDEMPTIONS_LIMIT = 100
 MAX_CURSOR_LENGTH = 256  # ours are about 130 characters
 CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding
-# Printable ASCII: what an HTTP header carries safely, and what fccodes.params accepts.
-IDEMPOTENCY_KEY_PATTERN = "^[ -~]+$"
+# 16-128 letters, digits, - and _ (a UUID fits): long enough that keys made by different clients
+# do not meet by chance, plain enough for an HTTP header. fccodes.params checks the same.
+MIN_IDEMPOTENCY_KEY_LENGTH = 16
+IDEMPOTENCY_KEY_PATTERN = "^[A-Za-z0-9_-]{16,128}$"
 # 1-8 symbols (no I, L, O, U), either case, with separators (spaces, - and _) anywhere.
 PREFIX_PATTERN = "^[\\s_-]*(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z][\\s_-]*){1,%d}$" % MAX_PREFIX_LENGTH
 
@@ -455,7 +457,7 @@ GENERATE = Operation(
             STRING,
             "an idempotency key (or the %s header): a retry gets the same batch"
             % IDEMPOTENCY_HEADER,
-            min_length=1,
+            min_length=MIN_IDEMPOTENCY_KEY_LENGTH,
             max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
             pattern=IDEMPOTENCY_KEY_PATTERN,
         ),
@@ -475,7 +477,7 @@ GENERATE = Operation(
             IDEMPOTENCY_HEADER,
             STRING,
             "an idempotency key: a retry with the same key gets the same batch (200)",
-            min_length=1,
+            min_length=MIN_IDEMPOTENCY_KEY_LENGTH,
             max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
             pattern=IDEMPOTENCY_KEY_PATTERN,
         ),

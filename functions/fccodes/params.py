@@ -7,6 +7,8 @@ one code); the original tutorial's names (`num`, `"start period"`, `"end period"
 accepted as aliases.
 """
 
+import re
+
 from . import api, codes, timefmt
 from .errors import InvalidCode, InvalidRequest
 
@@ -316,15 +318,16 @@ def _batch(item):
     return raw.strip()
 
 
+_IDEMPOTENCY_KEY = re.compile(api.IDEMPOTENCY_KEY_PATTERN.replace("$", "\\Z"))
+
+
 def _idempotency_key(item):
     name, raw = item
-    if (
-        not isinstance(raw, str)
-        or not 1 <= len(raw) <= MAX_IDEMPOTENCY_KEY_LENGTH
-        or any(not " " <= c <= "~" for c in raw)  # api.IDEMPOTENCY_KEY_PATTERN
-    ):
+    if not isinstance(raw, str) or not _IDEMPOTENCY_KEY.match(raw):
         raise InvalidRequest(
-            name, "must be 1-%d printable ASCII characters" % MAX_IDEMPOTENCY_KEY_LENGTH
+            name,
+            "must be %d-%d letters, digits, - and _ (a UUID fits)"
+            % (api.MIN_IDEMPOTENCY_KEY_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH),
         )
     return raw
 
