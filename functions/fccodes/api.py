@@ -165,6 +165,10 @@ MAX_CODES_PER_REQUEST = 10000  # the default of the MAX_CODES_PER_REQUEST settin
 MAX_USES = 1000000000
 MAX_USER_ID_LENGTH = 128
 MAX_BATCH_LENGTH = 64
+# A batch label: no control characters, and not only spaces (it is stripped). fccodes.params
+# checks the same.
+_NOT_CONTROL = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029"  # control characters, line separators
+BATCH_PATTERN = "^[^%s]*[^\\s%s][^%s]*$" % (_NOT_CONTROL, _NOT_CONTROL, _NOT_CONTROL)
 MAX_METADATA_BYTES = 2048  # metadata as compact JSON, UTF-8
 MAX_PER_USER_LIMIT = 1000
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
@@ -213,6 +217,7 @@ PATH_PARAMETERS = {
         required=True,
         min_length=1,
         max_length=MAX_BATCH_LENGTH,
+        pattern=BATCH_PATTERN,
     ),
 }
 
@@ -431,6 +436,7 @@ GENERATE = Operation(
             "20261129T031914Z-7K3M)" % MAX_BATCH_LENGTH,
             min_length=1,
             max_length=MAX_BATCH_LENGTH,
+            pattern=BATCH_PATTERN,
         ),
         Field(
             "metadata",

@@ -309,11 +309,14 @@ def _user(item):
     return raw
 
 
+_BATCH = re.compile(api.BATCH_PATTERN.replace("$", "\\Z"))
+
+
 def _batch(item):
     name, raw = item
     if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_BATCH_LENGTH:
         raise InvalidRequest(name, "must be a string of 1-%d characters" % MAX_BATCH_LENGTH)
-    if not raw.isprintable() or not _is_text(raw):
+    if not _BATCH.match(raw) or not _is_text(raw):
         raise InvalidRequest(name, "must not contain control characters")
     return raw.strip()
 
