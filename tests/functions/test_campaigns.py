@@ -497,3 +497,11 @@ def test_a_missing_index_or_batches_table_is_named(wiring, sdk):
     status, body, _ = call(gen_code, apigw("POST", "/codes", {"count": 1}), wiring.context)
     assert (status, body["error"]["code"]) == (500, "TABLE_NOT_FOUND")
     assert "correct the BATCHES_TABLE setting" in body["error"]["message"]
+
+
+def test_a_missing_batches_table_is_named_as_the_missing_table(wiring):
+    wiring.install(batches_table="no_such_batches")
+    answer = call(batch_code, apigw("POST", "/batches/b/disable", batch="b"), wiring.context)
+    assert (answer[0], error_code(answer)) == (500, "TABLE_NOT_FOUND")
+    assert "'no_such_batches' does not exist" in answer[1]["error"]["message"]
+    assert "Retry-After" not in answer[2]
