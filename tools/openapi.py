@@ -541,7 +541,7 @@ def _campaigns(
         "per_user_limit": 1,
         "valid_until": "2027-01-01T00:00:00+08:00",
     }
-    once = {api.IDEMPOTENCY_HEADER: "order-2026-0001"}
+    once = {api.IDEMPOTENCY_HEADER: "order-2026-000001"}
     codes = keep(gen, "campaign", rec.call(gen, body=request, headers=once), 201)["codes"]
     keep(gen, "idempotent retry", rec.call(gen, body=request, headers=once), 200)
     other = dict(request, count=5)

@@ -165,6 +165,10 @@ MAX_CODES_PER_REQUEST = 10000  # the default of the MAX_CODES_PER_REQUEST settin
 MAX_USES = 1000000000
 MAX_USER_ID_LENGTH = 128
 MAX_BATCH_LENGTH = 64
+# A batch label: no control characters, and not only spaces (it is stripped). fccodes.params
+# checks the same.
+_NOT_CONTROL = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029"  # control characters, line separators
+BATCH_PATTERN = "^[^%s]*[^\\s%s][^%s]*$" % (_NOT_CONTROL, _NOT_CONTROL, _NOT_CONTROL)
 MAX_METADATA_BYTES = 2048  # metadata as compact JSON, UTF-8
 MAX_PER_USER_LIMIT = 1000
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
@@ -174,6 +178,11 @@ DEFAULT_PAGE_LIMIT = 1000
 REDEMPTIONS_LIMIT = 1000
 DEFAULT_REDEMPTIONS_LIMIT = 100
 MAX_CURSOR_LENGTH = 256  # ours are about 130 characters
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"  # base64url without padding
+# 16-128 letters, digits, - and _ (a UUID fits): long enough that keys made by different clients
+# do not meet by chance, plain enough for an HTTP header. fccodes.params checks the same.
+MIN_IDEMPOTENCY_KEY_LENGTH = 16
+IDEMPOTENCY_KEY_PATTERN = "^[A-Za-z0-9_-]{16,128}$"
 # 1-8 symbols (no I, L, O, U), either case, with separators (spaces, - and _) anywhere.
 PREFIX_PATTERN = "^[\\s_-]*(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z][\\s_-]*){1,%d}$" % MAX_PREFIX_LENGTH
 
@@ -208,6 +217,7 @@ PATH_PARAMETERS = {
         required=True,
         min_length=1,
         max_length=MAX_BATCH_LENGTH,
+        pattern=BATCH_PATTERN,
     ),
 }
 
@@ -426,6 +436,7 @@ GENERATE = Operation(
             "20261129T031914Z-7K3M)" % MAX_BATCH_LENGTH,
             min_length=1,
             max_length=MAX_BATCH_LENGTH,
+            pattern=BATCH_PATTERN,
         ),
         Field(
             "metadata",
@@ -452,8 +463,9 @@ GENERATE = Operation(
             STRING,
             "an idempotency key (or the %s header): a retry gets the same batch"
             % IDEMPOTENCY_HEADER,
-            min_length=1,
+            min_length=MIN_IDEMPOTENCY_KEY_LENGTH,
             max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
         ),
     ),
     201,
@@ -471,8 +483,9 @@ GENERATE = Operation(
             IDEMPOTENCY_HEADER,
             STRING,
             "an idempotency key: a retry with the same key gets the same batch (200)",
-            min_length=1,
+            min_length=MIN_IDEMPOTENCY_KEY_LENGTH,
             max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
         ),
     ),
     other_statuses=((200, "Generated", "an idempotent retry: the batch an earlier call made"),),
@@ -556,6 +569,7 @@ _CURSOR = Field(
     "next_cursor of the previous page (opaque; one this API did not give out is refused)",
     min_length=1,
     max_length=MAX_CURSOR_LENGTH,
+    pattern=CURSOR_PATTERN,
 )
 _BATCH_ERRORS = ("INVALID_REQUEST", "UNAUTHORIZED", "BATCH_NOT_FOUND", "NOT_FOUND")
 _CODE_ERRORS = ("INVALID_REQUEST", "INVALID_CODE", "UNAUTHORIZED", "CODE_NOT_FOUND", "NOT_FOUND")

@@ -7,6 +7,8 @@ one code); the original tutorial's names (`num`, `"start period"`, `"end period"
 accepted as aliases.
 """
 
+import re
+
 from . import api, codes, timefmt
 from .errors import InvalidCode, InvalidRequest
 
@@ -176,12 +178,8 @@ def parse_generate(params, settings, now_ms, headers=None):
     if header is not None:
         key = _idempotency_key((IDEMPOTENCY_HEADER, header))
     if "request_id" in values:
-        given = _idempotency_key(values["request_id"])
-        if key is not None and given != key:
-            raise InvalidRequest(
-                "request_id", "differs from the %s header; send one of them" % IDEMPOTENCY_HEADER
-            )
-        key = given
+        given = _idempotency_key(values["request_id"])  # validated even when the header wins
+        key = given if key is None else key  # both given: the header counts
     return GenerateRequest(
         count,
         valid_from,
@@ -311,24 +309,29 @@ def _user(item):
     return raw
 
 
+_BATCH = re.compile(api.BATCH_PATTERN.replace("$", "\\Z"))
+
+
 def _batch(item):
     name, raw = item
     if not isinstance(raw, str) or not raw.strip() or len(raw) > MAX_BATCH_LENGTH:
         raise InvalidRequest(name, "must be a string of 1-%d characters" % MAX_BATCH_LENGTH)
-    if not raw.isprintable() or not _is_text(raw):
+    if not _BATCH.match(raw) or not _is_text(raw):
         raise InvalidRequest(name, "must not contain control characters")
     return raw.strip()
 
 
+_IDEMPOTENCY_KEY = re.compile(api.IDEMPOTENCY_KEY_PATTERN.replace("$", "\\Z"))
+
+
 def _idempotency_key(item):
     name, raw = item
-    if (
-        not isinstance(raw, str)
-        or not 1 <= len(raw) <= MAX_IDEMPOTENCY_KEY_LENGTH
-        or not raw.isprintable()
-        or not _is_text(raw)
-    ):
-        raise InvalidRequest(name, "must be 1-%d printable characters" % MAX_IDEMPOTENCY_KEY_LENGTH)
+    if not isinstance(raw, str) or not _IDEMPOTENCY_KEY.match(raw):
+        raise InvalidRequest(
+            name,
+            "must be %d-%d letters, digits, - and _ (a UUID fits)"
+            % (api.MIN_IDEMPOTENCY_KEY_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH),
+        )
     return raw
 
 

@@ -102,7 +102,7 @@ def test_a_batch_label_is_taken_once(wiring):
 
 def test_an_idempotency_key_gives_the_same_batch_again(wiring, rows):
     params = {"count": 5, "metadata": {"pack": "a"}}
-    event = apigw("POST", "/codes", params, headers={"Idempotency-Key": "order-77"})
+    event = apigw("POST", "/codes", params, headers={"Idempotency-Key": "order-2026-000077"})
     status, first, _ = call(gen_code, event, wiring.context)
     assert status == 201 and first.pop("replay") is False
     status, again, _ = call(gen_code, event, wiring.context)
@@ -110,10 +110,10 @@ def test_an_idempotency_key_gives_the_same_batch_again(wiring, rows):
     assert again == first
     assert len(rows()) == 5  # no second batch
     # request_id is the same key, for callers who cannot set headers (direct invoke)
-    _, direct, _ = call(gen_code, dict(params, request_id="order-77"), wiring.context)
+    _, direct, _ = call(gen_code, dict(params, request_id="order-2026-000077"), wiring.context)
     assert direct["codes"] == first["codes"]
     # the same key for other parameters is a mistake, not a replay
-    other = apigw("POST", "/codes", {"count": 6}, headers={"idempotency-key": "order-77"})
+    other = apigw("POST", "/codes", {"count": 6}, headers={"idempotency-key": "order-2026-000077"})
     status, body, _ = call(gen_code, other, wiring.context)
     assert (status, body["error"]["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
 
@@ -127,7 +127,10 @@ def test_generate_refuses_bad_campaign_fields(wiring):
         ({"count": 1, "metadata": [1]}, "metadata: must be a JSON object"),
         ({"count": 1, "customer": ""}, "customer: must be a string of 1-128 characters"),
         ({"count": 1, "per_user_limit": 0}, "per_user_limit: must be an integer from 1 to 1000"),
-        ({"count": 1, "request_id": "a\nb"}, "request_id: must be 1-128 printable characters"),
+        (
+            {"count": 1, "request_id": "a\nb"},
+            "request_id: must be 16-128 letters, digits, - and _ (a UUID fits)",
+        ),
     ]
     for params, message in cases:
         status, body, _ = call(gen_code, apigw("POST", "/codes", params), wiring.context)

@@ -80,7 +80,7 @@ def test_the_admin_command_line(stack, tmp_path, capsys):
         "--metadata",
         '{"pack": 1}',
         "--idempotency-key",
-        "k-1",
+        "cli-key-0000000001",
     )
     assert status == 0
     made = printed.split()
@@ -95,7 +95,7 @@ def test_the_admin_command_line(stack, tmp_path, capsys):
         "--metadata",
         '{"pack": 1}',
         "--idempotency-key",
-        "k-1",
+        "cli-key-0000000001",
     )
     assert (status, again.split()) == (0, made)  # a retry gets the same batch
     assert "same idempotency key" in capsys.readouterr().err
