@@ -67,6 +67,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-function-logs", action="store_true", help="do not print the functions' log lines"
     )
+    run.add_argument(
+        "--async-retry-delay",
+        type=float,
+        default=None,
+        help="seconds before an async invocation's first retry (default 0.5, then doubling)",
+    )
 
     invoke = sub.add_parser("invoke", parents=[common], help="run one function once")
     invoke.add_argument("function", help="function name in the template, e.g. gen_code")
@@ -89,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         max_instances=max(1, args.max_instances),
         warm=not args.no_warm,
         function_logs=not args.no_function_logs,
+        async_retry_delay=args.async_retry_delay,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

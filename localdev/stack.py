@@ -55,6 +55,7 @@ class StackConfig:
     max_instances: int = 4
     warm: bool = True
     function_logs: bool = True
+    async_retry_delay: float | None = None  # seconds before an async call's first retry
 
 
 def local_identity(project: Project) -> Identity:
@@ -131,7 +132,12 @@ class Stack:
         )
         self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log)
         self.fc_api = FCApi(
-            project, self.fc.invoke, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, self._log
+            project,
+            self.fc.invoke,
+            LOCAL_ACCESS_KEY_ID,
+            LOCAL_ACCESS_KEY_SECRET,
+            self._log,
+            async_retry_delay=config.async_retry_delay,
         )
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
@@ -167,6 +173,7 @@ class Stack:
             "url": self.server.url if self.server else None,
             "ots_endpoint": self.store.endpoint if self.store else None,
             "functions": self.fc.describe() if self.fc else {},
+            "async": self.fc_api.queue.describe() if self.fc_api else {},
         }
 
     def _log(self, line: str, invocation: Invocation | None) -> None:
