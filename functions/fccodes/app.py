@@ -12,13 +12,15 @@ import threading
 import time
 import traceback
 
-from . import api, codes, events, log, params
+from . import api, codes, events, log, params, tutorial
 from .errors import ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
 from .settings import Settings, credentials_from
 from .store import ClientFactory, CodeStore
 
+# A key of the log fields that carries the service's result to the tutorial's answer; never logged.
+RESULT = "_result"
 DEFAULT_TIMEOUT = 60.0  # seconds, when the context does not say (FC always does)
 TIME_SHARE = 0.9  # of the function timeout: the rest is for answering before FC kills us
 
@@ -103,19 +105,21 @@ def _generate(rt, service, incoming, deadline, fields):
 
 
 def _redeem(rt, service, incoming, deadline, fields):
-    request = params.parse_redeem(incoming.params, incoming.path_code)
+    request = params.parse_redeem(incoming.params, incoming.path_code, rt.settings.imported_codes)
     result = service.redeem(request, deadline)
     fields["replay"] = result.replay
     return 200, events.redeemed_body(result, rt.settings.timezone)
 
 
 def _query(rt, service, incoming, deadline, fields):
-    key = params.parse_lookup(incoming.params, incoming.path_code)
-    return 200, events.info_body(service.query(key, deadline), rt.settings.timezone)
+    key = params.parse_lookup(incoming.params, incoming.path_code, rt.settings.imported_codes)
+    info = service.query(key, deadline)
+    fields[RESULT] = info
+    return 200, events.info_body(info, rt.settings.timezone)
 
 
 def _delete(rt, service, incoming, deadline, fields):
-    key = params.parse_lookup(incoming.params, incoming.path_code)
+    key = params.parse_lookup(incoming.params, incoming.path_code, rt.settings.imported_codes)
     return 200, events.deleted_body(key, service.delete(key, deadline))
 
 
@@ -132,6 +136,7 @@ def handle(operation, event, context):
     fields = {"request_id": request_id, "operation": operation.name}
     shape = events.DIRECT
     level = logging.INFO
+    incoming = rt = error = None
     try:
         shape = events.shape_of(event)
         incoming = events.decode(event, operation.route)
@@ -146,6 +151,7 @@ def handle(operation, event, context):
         response = events.render(shape, status, body)
         fields["outcome"] = "ok"
     except ServiceError as exc:
+        error = exc
         status = exc.status
         response = events.render_error(shape, exc, request_id)
         fields["outcome"] = exc.code
@@ -163,6 +169,17 @@ def handle(operation, event, context):
         fields["error"] = "%s: %s" % (type(exc).__name__, exc)
         fields["traceback"] = traceback.format_exc()
         level = logging.ERROR
+    result = fields.pop(RESULT, None)
+    if (
+        shape == events.DIRECT
+        and rt is not None
+        and rt.settings.tutorial_answers
+        and tutorial.in_tutorial_shape(operation.name, incoming and incoming.params)
+    ):
+        word = tutorial.answer(operation.name, result, error, rt.service.clock())
+        if word is not None:
+            response = word
+            fields["tutorial_answer"] = word
     fields["status"] = status
     fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     log.emit(fields, level)

@@ -84,10 +84,14 @@ def parse_generate(params, settings, now_ms):
     return GenerateRequest(count, valid_from, valid_until, max_uses, prefix, batch)
 
 
-def parse_redeem(params, path_code=None):
-    """A RedeemRequest: the code (from the path, or the body on direct invoke) and user_id."""
+def parse_redeem(params, path_code=None, literal=False):
+    """A RedeemRequest: the code (from the path, or the body on direct invoke) and user_id.
+
+    `literal` (the IMPORTED_CODES setting): input that is no generated code becomes the literal
+    key of an imported code (`codes.literal_key`) instead of InvalidCode.
+    """
     values = _fields(params, REDEEM_FIELDS if path_code is None else REDEEM_FIELDS[1:])
-    key = _code(values, path_code)
+    key = _code(values, path_code, literal)
     user_id = None
     if "user_id" in values:
         name, raw = values["user_id"]
@@ -99,10 +103,10 @@ def parse_redeem(params, path_code=None):
     return RedeemRequest(key, user_id)
 
 
-def parse_lookup(params, path_code=None):
-    """The normalized key for query and delete."""
+def parse_lookup(params, path_code=None, literal=False):
+    """The stored key for query and delete (`literal` as for parse_redeem)."""
     values = _fields(params, LOOKUP_FIELDS if path_code is None else ())
-    return _code(values, path_code)
+    return _code(values, path_code, literal)
 
 
 def raw_code(params):
@@ -183,7 +187,7 @@ def _time(values, field, tz):
         raise InvalidRequest(name, str(exc)) from None
 
 
-def _code(values, path_code):
+def _code(values, path_code, literal=False):
     if path_code is not None:
         raw = path_code
     elif "code" in values:
@@ -193,6 +197,9 @@ def _code(values, path_code):
     else:
         raise InvalidRequest("code", "is required")
     key = codes.normalize(raw) if len(raw) <= MAX_CODE_INPUT_LENGTH else None
+    if key is None and literal:
+        # Not a generated code: perhaps an imported one, looked up exactly as written.
+        key = codes.literal_key(raw)
     if key is None:
         raise InvalidCode()
     return key
