@@ -158,12 +158,12 @@ class FCApi:
         target = "-"
         invocation = None
         try:
-            self._authenticate(request, path)
             match = INVOKE_RE.match(path)
             if match is None or request.method != "POST":
                 raise FCError(
                     400, "PathNotSupported", f"'{request.method}' against '{path}' is not supported"
                 )
+            self._authenticate(request, path)
             target = self._function(match.group(1), match.group(2))
             response, invocation = self._invoke(request, target, request_id)
         except FCError as e:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import socket
 import sys
 import threading
@@ -45,6 +46,8 @@ from localdev.web import (
 CONTROL_PREFIX = "/__localdev/"
 MAX_BODY = 64 * 1024 * 1024  # read limit for any request (the APIs enforce their own, lower)
 MAX_REQUEST_LINE = 8 * 1024  # "GET /path?query HTTP/1.1": longer is a 414
+# A method the gateway routes (405 where the path serves others): a token of at most 16 letters.
+METHOD_TOKEN = re.compile(r"[A-Za-z][A-Za-z-]{0,15}")
 MAX_HEADER_BYTES = 64 * 1024  # all header lines together: more is a 431 (at most 100 lines)
 LISTEN_BACKLOG = 1024  # connections the kernel queues until accepted (capped by somaxconn)
 MAX_CONNECTIONS = 256  # connections served at once, one thread each
@@ -190,9 +193,10 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     def __getattr__(self, name: str) -> Any:
-        # Any other method (TRACE, or one nobody has heard of) is the gateway's to refuse with
-        # 405 and an Allow header, like API Gateway does, not http.server's HTML 501.
-        if name.startswith("do_"):
+        # Any other method that is a plain token (TRACE, BREW) is the gateway's to refuse: 405
+        # and an Allow header where the path serves others, like API Gateway. A long one, or one
+        # with characters no method has, finds no attribute and gets 501 in handle_one_request.
+        if name.startswith("do_") and METHOD_TOKEN.fullmatch(name[3:]):
             return self._serve
         raise AttributeError(name)
 

@@ -480,6 +480,11 @@ def _walk(
         keep(op, "store down", rec.call(op, codes[1]), 503)
     keep(gen, "store down", rec.call(gen, body={"count": 1}), 503)
     rec.ots.clear_faults()
+    # The table gone (a deployment that never created it): the operator's error, not retryable.
+    rec.ots.client().delete_table(TABLE)
+    for op in (gen, redeem, query, delete):
+        body = {"count": 1} if op is gen else None
+        keep(op, "no table", rec.call(op, codes[1], body), 500)
     # A misconfigured function (no credentials anywhere): a 500 that says nothing.
     rec.credentials = None
     with _no_environment_credentials():

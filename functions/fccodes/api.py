@@ -216,14 +216,20 @@ ERRORS = {
         Error("PAYLOAD_TOO_LARGE", 413, "request body over 64 KiB"),
         Error("INTERNAL", 500, "anything unexpected: the log has the traceback, the body nothing"),
         Error(
+            "TABLE_NOT_FOUND",
+            500,
+            "the configured CODES_TABLE does not exist: the operator's configuration error; "
+            "not retryable, nothing was written",
+        ),
+        Error(
             "STORE_UNAVAILABLE",
             503,
             "Tablestore unreachable or failing after retries; Retry-After: 1; retryable",
         ),
     )
 }
-# Every operation can answer these: a failing store, and a bug.
-ALWAYS = ("STORE_UNAVAILABLE", "INTERNAL")
+# Every operation can answer these: a failing store, a missing table, and a bug.
+ALWAYS = ("STORE_UNAVAILABLE", "TABLE_NOT_FOUND", "INTERNAL")
 
 # --- answers --------------------------------------------------------------------------------------
 CODE_STATUS = ("UNUSED", "USED", "EXPIRED", "NOT_YET_VALID")
