@@ -167,6 +167,7 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 	  else echo "SKIPPED Python $$v in make bench: not installed"; fi; \
 	done
 	$(PY) -m bench $(BENCH_OPTS)
+	@if [ -z "$(strip $(BENCH_OPTS))" ]; then $(PY) -m bench.bulk; fi
 	@if [ -n "$(strip $(BENCH_OPTS))" ]; then echo "make bench: BENCH_OPTS given, so bench-ots is left out (make bench-ots runs it)"; \
 	else $(MAKE) --no-print-directory bench-ots; fi
 

@@ -448,6 +448,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--restart", action="store_true", help="ignore a checkpoint, start over")
     p.add_argument("--no-count", action="store_true", help="skip counting rows for the bar")
     p.add_argument(
+        "--page-rows", type=int, default=PAGE_ROWS, help="rows per page and checkpoint (5000)"
+    )
+    p.add_argument(
         "--fill",
         type=int,
         metavar="N",
@@ -530,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
             args.batch,
             checkpoint,
             progress=progress_printer(),
+            page_rows=max(1, min(PAGE_ROWS, args.page_rows)),
         )
         try:
             migration.check()
