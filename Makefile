@@ -18,7 +18,7 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
 
 PHONY_MIGRATE := migrate tutorial-table
-.PHONY: $(PHONY_MIGRATE) help venv test test-main test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
+.PHONY: $(PHONY_MIGRATE) help venv test test-main test-quick test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -76,6 +76,11 @@ test: test-main test-py36 test-py310  ## run every test (main suite, then functi
 
 test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 	$(PY) -m pytest
+
+# The inner loop: the main suite without the tests marked slow (whole stacks, pip, Funcraft, the
+# chaos drill, the bench), stopping at the first failure. make test runs everything.
+test-quick: venv  ## the main suite minus the slow tests, first failure stops it (< 1 min)
+	$(PY) -m pytest -m "not slow" -x -q
 
 # functions/ on an FC runtime: the local Tablestore server runs under the dev venv's Python.
 test-py36 test-py310: test-py%:

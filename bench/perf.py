@@ -56,10 +56,12 @@ class Sizes:
     latencies: tuple[int, ...] = (0, 5, 20)
     rowloop_sample: dict[int, int] = field(default_factory=lambda: {0: 1000, 5: 400})
     repeat: int = 3
-    single_client: int = 400  # redemptions per round, one client
+    single_client: int = 100  # redemptions per round, one client
     clients: int = 16
-    per_client: int = 40  # redemptions per client per round, N clients
-    rounds: int = 2  # handler and bare alternate, round after round
+    per_client: int = 10  # redemptions per client per round, N clients
+    # Handler and bare alternate, round after round: short rounds, so that a machine whose load
+    # drifts (a shared one) weighs on both alike.
+    rounds: int = 8
     cold_repeat: int = 9
 
 
@@ -218,13 +220,14 @@ def measure_redemption(w: Worker, server: ots_server.OTSServer, sizes: Sizes) ->
     samples: dict[str, dict[str, Any]] = {}
     for clients, per_client in shapes:
         for mode in ("handler", "bare"):
-            samples[f"{mode}/{clients}"] = {"latencies": [], "wall": 0.0}
+            samples[f"{mode}/{clients}"] = {"latencies": [], "wall": 0.0, "cpu": 0.0}
         for _ in range(sizes.rounds):
             for mode in ("handler", "bare"):
                 result = w.call("redeem", mode=mode, clients=clients, per_client=per_client)
                 into = samples[f"{mode}/{clients}"]
                 into["latencies"].extend(result["latencies"])
                 into["wall"] += result["wall"]
+                into["cpu"] += result["cpu"]
     summary = {}
     for key, sample in samples.items():
         latencies = sorted(sample["latencies"])
@@ -233,6 +236,7 @@ def measure_redemption(w: Worker, server: ots_server.OTSServer, sizes: Sizes) ->
             "p50_ms": percentile(latencies, 0.50) * 1000,
             "p99_ms": percentile(latencies, 0.99) * 1000,
             "ops_per_s": len(latencies) / sample["wall"],
+            "cpu_us": sample["cpu"] / len(latencies) * 1e6,  # the client process's, per call
         }
     return summary
 
@@ -345,132 +349,149 @@ def runtime_label(name: str, info: dict[str, Any]) -> str:
     return f"{info['python']} / {info['tablestore']} {codec}"
 
 
+# Which tables each part of the bench fills (--only measures some parts).
+PARTS = ("generation", "redemption", "cold_start")
+
+
 def print_tables(results: dict[str, Any], sizes: Sizes) -> list[str]:
     runtimes = results["runtimes"]
-    out = []
-    rows: list[list[Any]] = []
-    for name, r in runtimes.items():
-        rows += generation_rows(name, r["info"], r["generation"])
-    out.append(
-        report.table(
-            f"Generation: {sizes.codes:,} codes in one gen_code call vs the tutorial's approaches "
-            f"(median of {sizes.repeat}; * = timed on a sample, scaled)",
-            [
-                "runtime (Python / tablestore)",
-                "latency",
-                "gen_code",
-                "baseline",
-                "baseline time",
-                "ratio",
-                "target",
-                "met",
-                "CPU floor",
-                "baseline/floor",
-            ],
-            rows,
+    measured = [part for part in PARTS if all(part in r for r in runtimes.values())]
+    out: list[str] = []
+    rows: list[list[Any]]
+    if "generation" in measured:
+        rows = []
+        for name, r in runtimes.items():
+            rows += generation_rows(name, r["info"], r["generation"])
+        out.append(
+            report.table(
+                f"Generation: {sizes.codes:,} codes in one gen_code call vs the tutorial's "
+                f"approaches (median of {sizes.repeat}; * = timed on a sample, scaled)",
+                [
+                    "runtime (Python / tablestore)",
+                    "latency",
+                    "gen_code",
+                    "baseline",
+                    "baseline time",
+                    "ratio",
+                    "target",
+                    "met",
+                    "CPU floor",
+                    "baseline/floor",
+                ],
+                rows,
+            )
         )
-    )
-    rows = []
-    for name, r in runtimes.items():
-        g = r["generation"]
-        floor = g["floor"] or {}
-        zero = g["latency_ms"]["0"]
-        rows.append(
-            [
-                runtime_label(name, r["info"]),
-                _s(floor["encode_s"]) if floor else "n/a",
-                _s(floor["server_s"]) if floor else "n/a",
-                _s(floor["total_s"]) if floor else "n/a",
-                _s(statistics.median(zero["handler_s"])),
-                _s(statistics.median(zero["handler_client_cpu_s"])),
-                f"{g['peak_python_bytes'] / 2**20:.1f} MiB",
-            ]
-        )
-    out.append(
-        report.table(
-            f"CPU floor for {sizes.codes:,} codes at 0 ms, and the handler's peak memory",
-            [
-                "runtime (Python / tablestore)",
-                "SDK encode",
-                "server CPU",
-                "floor",
-                "gen_code wall",
-                "gen_code client CPU",
-                "peak Python memory",
-            ],
-            rows,
-        )
-    )
-    rows = []
-    for name, r in runtimes.items():
-        red = r["redemption"]
-        for clients in (1, sizes.clients):
-            h, b = red[f"handler/{clients}"], red[f"bare/{clients}"]
-            for metric, hv, bv, ratio, has_target in (
-                ("p50", h["p50_ms"], b["p50_ms"], h["p50_ms"] / b["p50_ms"], True),
-                ("p99", h["p99_ms"], b["p99_ms"], h["p99_ms"] / b["p99_ms"], False),
-                ("ops/s", h["ops_per_s"], b["ops_per_s"], b["ops_per_s"] / h["ops_per_s"], True),
-            ):
-                unit = "" if metric == "ops/s" else " ms"
-                rows.append(
-                    [
-                        runtime_label(name, r["info"]),
-                        clients,
-                        metric,
-                        f"{hv:.{0 if unit == '' else 2}f}{unit}",
-                        f"{bv:.{0 if unit == '' else 2}f}{unit}",
-                        _ratio(ratio),
-                        f"<={REDEEM_TARGET:g}x" if has_target else "",
-                        _met(ratio <= REDEEM_TARGET) if has_target else "",
-                    ]
-                )
-    out.append(
-        report.table(
-            "Redemption: use_code vs the same conditional UpdateRow sent with the bare SDK "
-            "(ratio = cost of the handler: latency, or throughput inverted)",
-            [
-                "runtime (Python / tablestore)",
-                "clients",
-                "metric",
-                "use_code",
-                "bare",
-                "ratio",
-                "target",
-                "met",
-            ],
-            rows,
-        )
-    )
-    rows = []
-    for name, r in runtimes.items():
-        for module, cold in r["cold_start"].items():
+    if "generation" in measured:
+        rows = []
+        for name, r in runtimes.items():
+            g = r["generation"]
+            floor = g["floor"] or {}
+            zero = g["latency_ms"]["0"]
             rows.append(
                 [
                     runtime_label(name, r["info"]),
-                    f"import {module}",
-                    f"{cold['module_ms']:.0f} ms",
-                    f"{cold['tablestore_ms']:.0f} ms",
-                    _ratio(cold["ratio"]),
-                    f"<={COLD_TARGET:g}x",
-                    _met(cold["ratio"] <= COLD_TARGET),
+                    _s(floor["encode_s"]) if floor else "n/a",
+                    _s(floor["server_s"]) if floor else "n/a",
+                    _s(floor["total_s"]) if floor else "n/a",
+                    _s(statistics.median(zero["handler_s"])),
+                    _s(statistics.median(zero["handler_client_cpu_s"])),
+                    f"{g['peak_python_bytes'] / 2**20:.1f} MiB",
                 ]
             )
-    out.append(
-        report.table(
-            "Cold start: a handler's import in a fresh process, functions/ without bytecode, vs "
-            f"its `import tablestore` (CPU ms, medians of {sizes.cold_repeat} processes)",
-            [
-                "runtime (Python / tablestore)",
-                "module",
-                "import",
-                "tablestore",
-                "ratio",
-                "target",
-                "met",
-            ],
-            rows,
+        out.append(
+            report.table(
+                f"CPU floor for {sizes.codes:,} codes at 0 ms, and the handler's peak memory",
+                [
+                    "runtime (Python / tablestore)",
+                    "SDK encode",
+                    "server CPU",
+                    "floor",
+                    "gen_code wall",
+                    "gen_code client CPU",
+                    "peak Python memory",
+                ],
+                rows,
+            )
         )
-    )
+    if "redemption" in measured:
+        rows = []
+        for name, r in runtimes.items():
+            red = r["redemption"]
+            for clients in (1, sizes.clients):
+                h, b = red[f"handler/{clients}"], red[f"bare/{clients}"]
+                for metric, hv, bv, ratio, has_target in (
+                    ("p50", h["p50_ms"], b["p50_ms"], h["p50_ms"] / b["p50_ms"], True),
+                    ("p99", h["p99_ms"], b["p99_ms"], h["p99_ms"] / b["p99_ms"], False),
+                    (
+                        "ops/s",
+                        h["ops_per_s"],
+                        b["ops_per_s"],
+                        b["ops_per_s"] / h["ops_per_s"],
+                        True,
+                    ),
+                    ("CPU/call", h["cpu_us"], b["cpu_us"], h["cpu_us"] / b["cpu_us"], False),
+                ):
+                    unit = {"ops/s": "", "CPU/call": " us"}.get(metric, " ms")
+                    rows.append(
+                        [
+                            runtime_label(name, r["info"]),
+                            clients,
+                            metric,
+                            f"{hv:.{2 if unit == ' ms' else 0}f}{unit}",
+                            f"{bv:.{2 if unit == ' ms' else 0}f}{unit}",
+                            _ratio(ratio),
+                            f"<={REDEEM_TARGET:g}x" if has_target else "",
+                            _met(ratio <= REDEEM_TARGET) if has_target else "",
+                        ]
+                    )
+        out.append(
+            report.table(
+                "Redemption: use_code vs the same conditional UpdateRow sent with the bare SDK "
+                "(ratio = cost of the handler: latency, or throughput inverted)",
+                [
+                    "runtime (Python / tablestore)",
+                    "clients",
+                    "metric",
+                    "use_code",
+                    "bare",
+                    "ratio",
+                    "target",
+                    "met",
+                ],
+                rows,
+            )
+        )
+    if "cold_start" in measured:
+        rows = []
+        for name, r in runtimes.items():
+            for module, cold in r["cold_start"].items():
+                rows.append(
+                    [
+                        runtime_label(name, r["info"]),
+                        f"import {module}",
+                        f"{cold['module_ms']:.0f} ms",
+                        f"{cold['tablestore_ms']:.0f} ms",
+                        _ratio(cold["ratio"]),
+                        f"<={COLD_TARGET:g}x",
+                        _met(cold["ratio"] <= COLD_TARGET),
+                    ]
+                )
+        out.append(
+            report.table(
+                "Cold start: a handler's import in a fresh process, functions/ without bytecode, "
+                f"vs its `import tablestore` (CPU ms, medians of {sizes.cold_repeat} processes)",
+                [
+                    "runtime (Python / tablestore)",
+                    "module",
+                    "import",
+                    "tablestore",
+                    "ratio",
+                    "target",
+                    "met",
+                ],
+                rows,
+            )
+        )
     return out
 
 
@@ -496,6 +517,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check the bench works")
     parser.add_argument("--runtimes", nargs="+", metavar="X.Y", help="e.g. 3.6 3.12 (default: all)")
     parser.add_argument("--no-save", action="store_true", help="do not write .local/bench/")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        metavar="PART",
+        help="measure only these parts: %s (default: all)" % ", ".join(PARTS),
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     runtimes, missing = available_runtimes(args.runtimes)
@@ -521,14 +550,17 @@ def main(argv: list[str] | None = None) -> int:
                     ("generation", measure_generation),
                     ("redemption", measure_redemption),
                 ):
+                    if part not in args.only:
+                        continue
                     began = time.monotonic()
                     entry[part] = measure(worker, server, sizes)
                     entry["seconds"][part] = round(time.monotonic() - began, 1)
             finally:
                 worker.close()
-            began = time.monotonic()
-            entry["cold_start"] = measure_cold_start(python, sizes)
-            entry["seconds"]["cold_start"] = round(time.monotonic() - began, 1)
+            if "cold_start" in args.only:
+                began = time.monotonic()
+                entry["cold_start"] = measure_cold_start(python, sizes)
+                entry["seconds"]["cold_start"] = round(time.monotonic() - began, 1)
             results["runtimes"][name] = entry
     finally:
         server.stop()

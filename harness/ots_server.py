@@ -65,7 +65,7 @@ class OTSServer(object):
         return self.control("GET", "health")
 
     def reset(self):
-        """Drop every table and row, and clear faults."""
+        """Drop every table and row, clear faults, restore the start settings."""
         return self.control("POST", "reset")
 
     def add_fault(self, kind, api=None, count=None, probability=None, latency_ms=None):
@@ -90,6 +90,16 @@ class OTSServer(object):
 
     def faults(self):
         return self.control("GET", "faults")
+
+    def configure(self, index_delay_ms=None):
+        """Change settings (`index_delay_ms`: global secondary index updates become visible
+        to index reads that long after their write); returns them all."""
+        spec = {} if index_delay_ms is None else {"index_delay_ms": index_delay_ms}
+        return self.control("POST", "settings", spec)
+
+    def sync_indexes(self):
+        """Apply every delayed index update now: {"applied": N}."""
+        return self.control("POST", "indexes/sync")
 
     # --- lifecycle ------------------------------------------------------------------------------
     def stop(self, timeout=10):

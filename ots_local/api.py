@@ -19,7 +19,12 @@ from . import errors, validation
 from .engine import Engine, WriteCondition
 from .filters import compile_filter
 from .indexes import IndexMeta
-from .limits import BATCH_GET_MAX_ROWS, BATCH_WRITE_MAX_BYTES, BATCH_WRITE_MAX_ROWS
+from .limits import (
+    BATCH_GET_MAX_ROWS,
+    BATCH_WRITE_MAX_BYTES,
+    BATCH_WRITE_MAX_ROWS,
+    DEFAULT_DEVIATION,
+)
 from .plainbuffer import encode_row, encode_row_body, encode_rows, parse_row
 from .rows import OP_DELETE, OP_PUT, OP_UPDATE, RT_NONE, ReadRow, ReadSpec
 from .sdk import pb2 as pb
@@ -164,7 +169,7 @@ class API:
             deviation=(
                 options.deviation_cell_version_in_sec
                 if options.HasField("deviation_cell_version_in_sec")
-                else 86400
+                else DEFAULT_DEVIATION
             ),
             allow_update=options.allow_update if options.HasField("allow_update") else None,
             read_cu=unit.read,

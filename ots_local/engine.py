@@ -89,10 +89,16 @@ class Engine:
         for name, index_id, base, index_meta in storage.indexes():
             table = self.tables[base]
             live = Index(IndexMeta.from_json(index_meta), index_id, table.meta)
+            if not storage.index_layout_current(index_id):
+                # Written by an earlier ots_local: made again from the table's rows.
+                storage.recreate_index_store(index_id)
+                with storage.transaction():
+                    self._index_existing_rows(table, live)
             table.indexes.append(live)
             self.indexes[name] = live
         # Global index updates still queued (a restart keeps them), and their delay.
         self.pending = storage.pending_count()
+        self._next_due: int | None = None  # when the queue's head is due (None: look it up)
         self.index_delay_ms = 0
 
     # --- table operations ---------------------------------------------------------------------
@@ -134,7 +140,7 @@ class Engine:
         check_table_meta(meta)
         for i, index in enumerate(indexes):
             check_index_meta(index, meta, i)
-            if any(other.name == index.name for other in indexes[:i]):
+            if index.name == meta.name or any(other.name == index.name for other in indexes[:i]):
                 raise errors.ObjectAlreadyExist()
         self._check_new_name(meta.name, 1 + len(indexes))
         for index in indexes:
@@ -164,17 +170,20 @@ class Engine:
             if include_base_data:
                 # Updates still queued for the other indexes do not concern this one: it
                 # starts from the rows as they are now.
-                types = table.meta.pk_types
-                entries = []
-                everything = key_range([INF_MIN] * len(types), [INF_MAX] * len(types), types, False)
-                assert everything is not None
-                for key, stored in storage.scan(table.id, everything, False, 2**62):
-                    entry = live.entry(decode_key(key, types), stored)
-                    if entry is not None:
-                        entries.append(entry)
-                storage.put_index_rows(live.id, entries)
+                self._index_existing_rows(table, live)
         table.indexes.append(live)
         self.indexes[index.name] = live
+
+    def _index_existing_rows(self, table: Table, live: Index) -> None:
+        """Put the index rows of every row of the table (in the caller's transaction)."""
+        types = table.meta.pk_types
+        everything = key_range([INF_MIN] * len(types), [INF_MAX] * len(types), types, False)
+        assert everything is not None
+        made = (
+            live.entry(decode_key(key, types), stored)
+            for key, stored in self.storage.scan(table.id, everything, False, 2**62)
+        )
+        self.storage.put_index_rows(live.id, (entry for entry in made if entry is not None))
 
     def delete_index(self, table_name: str, index_name: str) -> None:
         """Drop one index of a data table (DropIndex)."""
@@ -186,6 +195,7 @@ class Engine:
         table.indexes.remove(live)
         del self.indexes[index_name]
         self.pending = self.storage.pending_count()
+        self._next_due = None
 
     def delete_table(self, name: str) -> None:
         """Drop a data table and its indexes."""
@@ -195,6 +205,7 @@ class Engine:
             del self.indexes[live.meta.name]
         del self.tables[name]
         self.pending = self.storage.pending_count()
+        self._next_due = None
 
     def list_tables(self) -> list[str]:
         """The data tables' names (index tables are not listed)."""
@@ -247,6 +258,7 @@ class Engine:
         self.tables.clear()
         self.indexes.clear()
         self.pending = 0
+        self._next_due = None
         self.index_delay_ms = 0
 
     # --- index maintenance --------------------------------------------------------------------
@@ -262,12 +274,19 @@ class Engine:
             return 0
         applied = self.storage.apply_pending(None)
         self.pending = 0
+        self._next_due = None
         return applied
 
     def _apply_due(self) -> None:
         """Apply the queued index updates that are due (before an index table is read)."""
-        if self.pending:
-            self.pending -= self.storage.apply_pending(self.clock())
+        if not self.pending:
+            return
+        now = self.clock()
+        if self._next_due is None:
+            self._next_due = self.storage.next_due()
+        if self._next_due is not None and self._next_due <= now:
+            self.pending -= self.storage.apply_pending(now)
+            self._next_due = self.storage.next_due()
 
     def _update_indexes(
         self,
@@ -385,11 +404,12 @@ class Engine:
             op == OP_PUT
             and condition.predicate is None
             and existence != EXPECT_EXIST
-            and not indexes
+            and (existence == EXPECT_NOT_EXIST or not indexes)
         ):
             # A PUT replaces the row whatever it held: no need to read it first, unless
             # EXPECT_NOT_EXIST must tell an expired row (TTL) from a live one, or the
-            # old row's index rows must go.
+            # old row's index rows must go (a PUT IGNORE on a table with indexes).
+            stored = None
             if existence == EXPECT_IGNORE:
                 storage.put(table.id, key, put)
                 read_cu = 0
@@ -404,6 +424,8 @@ class Engine:
                 storage.put(table.id, key, put)
                 read_cu = 1
             new: Columns | None = put
+            if indexes:
+                self._update_indexes(indexes, values, stored, new, now)
         else:
             stored = storage.get(table.id, key)
             if existence != EXPECT_IGNORE or condition.predicate is not None:

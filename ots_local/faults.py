@@ -20,6 +20,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from .limits import MAX_FAULT_LATENCY_MS
+
 KINDS = ("latency", "busy", "timeout", "drop_before", "drop_after")
 _FIELDS = {"kind", "api", "count", "probability", "latency_ms"}
 
@@ -84,9 +86,13 @@ class Faults:
             probability = float(probability)
         latency_ms = spec.get("latency_ms")
         if kind == "latency":
-            if not isinstance(latency_ms, int | float) or not 0 <= latency_ms <= 600_000:
+            if (
+                not isinstance(latency_ms, int | float)
+                or not 0 <= latency_ms <= MAX_FAULT_LATENCY_MS
+            ):
                 raise FaultSpecError(
-                    f"a latency fault needs latency_ms in [0, 600000], not {latency_ms!r}"
+                    f"a latency fault needs latency_ms in [0, {MAX_FAULT_LATENCY_MS}],"
+                    f" not {latency_ms!r}"
                 )
             latency_ms = float(latency_ms)
         elif latency_ms is not None:

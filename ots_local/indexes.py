@@ -32,7 +32,7 @@ from .limits import (
 from .plainbuffer import encode_row_body
 from .rows import row_size, value_size
 from .storage import Columns, IndexRow
-from .tables import TableMeta, valid_name
+from .tables import PK_PYTHON_TYPES, TableMeta, valid_name
 
 MARKER = ""  # the hidden cell of an index row (see the module docstring)
 
@@ -40,7 +40,6 @@ MARKER = ""  # the hidden cell of an index row (see the module docstring)
 IT_GLOBAL_INDEX, IT_LOCAL_INDEX = 0, 1
 IUM_ASYNC_INDEX, IUM_SYNC_INDEX = 0, 1
 _DEFINED_TO_PK = {1: PK_INTEGER, 4: PK_STRING, 7: PK_BINARY}  # DCT_INTEGER, DCT_STRING, DCT_BLOB
-_PK_PYTHON_TYPES = {PK_INTEGER: int, PK_STRING: str, PK_BINARY: bytes}
 
 
 @dataclass
@@ -91,7 +90,7 @@ class Index:
             else:
                 pk_type = _DEFINED_TO_PK[defined[name]]
                 types.append(pk_type)
-                self.sources.append((-1, name, _PK_PYTHON_TYPES[pk_type]))
+                self.sources.append((-1, name, PK_PYTHON_TYPES[pk_type]))
         self.attributes = list(index_meta.defined_columns)
         self.time_to_live = base.time_to_live
         # Expiry goes by the hidden cell (`visible`); the schema itself has no time-to-live.

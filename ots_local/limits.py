@@ -13,6 +13,7 @@ MAX_PK_COLUMNS = 4
 MAX_NAME_LENGTH = 255  # table, column and index names, in bytes
 MAX_DEFINED_COLUMNS = 32
 MAX_DEVIATION = (2**63 - 1) // 1000000  # max_time_deviation, seconds
+DEFAULT_DEVIATION = 86400  # max_time_deviation when CreateTable gives none, seconds
 
 # --- values and rows ---------------------------------------------------------------------------
 MAX_PK_VALUE_LENGTH = 1024  # a STRING / BINARY primary key value, in bytes
@@ -39,6 +40,9 @@ MAX_FILTER_COUNT = 32
 MAX_BODY = 5 * 1024 * 1024  # an HTTP request body
 MAX_HEAD = 64 * 1024  # an HTTP request head (ots_local's own)
 MAX_CLOCK_SKEW_S = 15 * 60  # x-ots-date against the server's clock
+
+# --- ots_local's own -----------------------------------------------------------------------------
+MAX_FAULT_LATENCY_MS = 600_000  # the longest latency fault
 
 # --- secondary indexes -------------------------------------------------------------------------
 MAX_INDEXES_PER_TABLE = 5

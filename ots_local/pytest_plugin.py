@@ -7,7 +7,9 @@ Enable them in your top-level `conftest.py`::
 or on the command line with `-p ots_local.pytest_plugin`. Fixtures:
 
 - `ots_local_server` (session): one in-process `OTSLocal` for the whole test session.
-- `ots_local` (function): that server, emptied (`reset()`: no tables, no faults) before the test.
+- `ots_local` (function): that server, emptied (`reset()`: no tables, no faults, no index
+  delay) before the test. `ots_local.configure(index_delay_ms=...)` delays global secondary
+  index updates for the test.
 - `ots_client` (function): a `tablestore.OTSClient` for `ots_local`, without retries.
 """
 
@@ -30,7 +32,7 @@ def ots_local_server() -> Iterator[OTSLocal]:
 
 @pytest.fixture
 def ots_local(ots_local_server: OTSLocal) -> OTSLocal:
-    """The session's server with no tables and no faults."""
+    """The session's server with no tables, no faults and the start settings."""
     ots_local_server.reset()
     return ots_local_server
 

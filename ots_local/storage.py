@@ -153,11 +153,14 @@ class Storage:
             " COALESCE((SELECT MAX(id) FROM ots_indexes), 0)) + 1"
         ).fetchone()
         store_id = int(row[0])
+        self._create_row_store(store_id, index)
+        return store_id
+
+    def _create_row_store(self, store_id: int, index: bool) -> None:
         extra = ", ts INTEGER NOT NULL, size INTEGER NOT NULL, body BLOB NOT NULL" if index else ""
         self.conn.execute(
             f"CREATE TABLE t{store_id} (k BLOB PRIMARY KEY, v BLOB NOT NULL{extra}) WITHOUT ROWID"
         )
-        return store_id
 
     # --- indexes ------------------------------------------------------------------------------
     def indexes(self) -> list[tuple[str, int, str, str]]:
@@ -173,6 +176,19 @@ class Storage:
                 (name, index_id, base, meta),
             )
         return index_id
+
+    def index_layout_current(self, index_id: int) -> bool:
+        """True if an index store has the columns of this version (`IndexRow`)."""
+        columns = {row[1] for row in self.conn.execute(f"PRAGMA table_info(t{index_id})")}
+        return "body" in columns
+
+    def recreate_index_store(self, index_id: int) -> None:
+        """Replace an index store by an empty one of this version's layout (same id), and
+        forget its queued changes."""
+        with self.transaction():
+            self.conn.execute(f"DROP TABLE t{index_id}")
+            self._create_row_store(index_id, index=True)
+            self.conn.execute("DELETE FROM ots_pending WHERE index_id=?", (index_id,))
 
     def drop_index(self, name: str, index_id: int) -> None:
         """Drop an index, its rows and its pending updates."""
@@ -202,31 +218,40 @@ class Storage:
     def pending_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM ots_pending").fetchone()[0])
 
+    def next_due(self) -> int | None:
+        """When the oldest queued index change is due (None: the queue is empty)."""
+        row = self.conn.execute("SELECT due FROM ots_pending ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else int(row[0])
+
     def apply_pending(self, now: int | None) -> int:
         """Apply queued index changes in order, up to the first not due at `now` (None: all).
 
         Returns how many were applied; they leave the queue in the same transaction.
         """
         with self.transaction():
-            entries = self.conn.execute(
+            cursor = self.conn.execute(
                 "SELECT seq, index_id, due, del_key, put_key, put_value FROM ots_pending"
                 " ORDER BY seq"
-            ).fetchall()
+            )
             last = None
             applied = 0
-            for seq, index_id, due, del_key, put_key, put_value in entries:
-                if now is not None and due > now:
-                    break
-                if del_key is not None and del_key != put_key:
-                    self.conn.execute(f"DELETE FROM t{index_id} WHERE k=?", (del_key,))  # noqa: S608
-                if put_key is not None:
-                    self.conn.execute(
-                        f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (put_key, *marshal.loads(put_value)),  # noqa: S302 (our own data)
-                    )
-                last = seq
-                applied += 1
+            try:
+                for seq, index_id, due, del_key, put_key, put_value in cursor:
+                    if now is not None and due > now:
+                        break
+                    if del_key is not None and del_key != put_key:
+                        sql = f"DELETE FROM t{index_id} WHERE k=?"  # noqa: S608
+                        self.conn.execute(sql, (del_key,))
+                    if put_key is not None:
+                        self.conn.execute(
+                            f"INSERT OR REPLACE INTO t{index_id} (k, v, ts, size, body)"  # noqa: S608
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (put_key, *marshal.loads(put_value)),  # noqa: S302 (our own data)
+                        )
+                    last = seq
+                    applied += 1
+            finally:
+                cursor.close()
             if last is not None:
                 self.conn.execute("DELETE FROM ots_pending WHERE seq<=?", (last,))
         return applied

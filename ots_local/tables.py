@@ -11,14 +11,20 @@ from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .keys import PK_BINARY, PK_INTEGER, PK_STRING
-from .limits import MAX_DEFINED_COLUMNS, MAX_DEVIATION, MAX_NAME_LENGTH, MAX_PK_COLUMNS
+from .limits import (
+    DEFAULT_DEVIATION,
+    MAX_DEFINED_COLUMNS,
+    MAX_DEVIATION,
+    MAX_NAME_LENGTH,
+    MAX_PK_COLUMNS,
+)
 from .plainbuffer import AUTO_INCREMENT, INF_MAX, INF_MIN, type_name
 
 if TYPE_CHECKING:
     from .indexes import Index
 
 PK_TYPE_NAMES = {PK_INTEGER: "VT_INTEGER", PK_STRING: "VT_STRING", PK_BINARY: "VT_BLOB"}
-_PK_PYTHON_TYPES = {PK_INTEGER: int, PK_STRING: str, PK_BINARY: bytes}
+PK_PYTHON_TYPES = {PK_INTEGER: int, PK_STRING: str, PK_BINARY: bytes}
 _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -38,7 +44,7 @@ class TableMeta:
     defined_columns: list[tuple[str, int]] = field(default_factory=list)
     time_to_live: int = -1
     max_versions: int = 1
-    deviation: int = 86400
+    deviation: int = DEFAULT_DEVIATION
     allow_update: bool | None = None
     read_cu: int = 0
     write_cu: int = 0
@@ -99,7 +105,7 @@ def check_pk(meta: TableMeta, primary_key: Sequence[tuple[str, Any]], *, write: 
         elif (
             value is not INF_MIN
             and value is not INF_MAX
-            and value.__class__ is not _PK_PYTHON_TYPES[meta_type]
+            and value.__class__ is not PK_PYTHON_TYPES[meta_type]
         ):
             raise errors.InvalidPK(
                 f"Validate PK type fail. Input: {type_name(value)},"

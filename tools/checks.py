@@ -475,7 +475,7 @@ def code_facts(functions: Path = FUNCTIONS_DIR) -> tuple[set[str], tuple[tuple[s
     """(the variables settings reads, the table's primary key), derived from functions/.
 
     The key column is the store's `PK`; its type is STRING because the store keys rows by the
-    normalized code, a string (product.md section 3)."""
+    normalized code, a string (docs/contract.md, "Data")."""
     env_names = settings_env_names(functions / "fccodes" / "settings.py")
     return env_names, ((store_primary_key(functions / "fccodes" / "store.py"), "STRING"),)
 

@@ -30,6 +30,9 @@ HTTP_TRIGGER = "http"
 DIRECT = "direct"
 
 JSON_TYPE = "application/json; charset=utf-8"
+# Compact JSON, built once: json.dumps with options builds a new encoder per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_JSON_ASCII = json.JSONEncoder(separators=(",", ":"))
 
 
 class Route(object):
@@ -187,24 +190,22 @@ def _unquote(text):
 # --- rendering ----------------------------------------------------------------------------------
 def render(shape, status, body, headers=None):
     """The handler's return value: the JSON body (direct) or the HTTP envelope (gateways)."""
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    text = _JSON.encode(body)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # an echoed lone surrogate (a "\\ud800" escape): keep it escaped
-        text = json.dumps(body, separators=(",", ":"))
+        text = _JSON_ASCII.encode(body)
     if shape == DIRECT:
         return text
     envelope_headers = {"Content-Type": JSON_TYPE, "Cache-Control": "no-store"}
     envelope_headers.update(headers or {})
-    return json.dumps(
+    return _JSON.encode(
         {
             "isBase64Encoded": False,
             "statusCode": status,
             "headers": envelope_headers,
             "body": text,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
 
 

@@ -10,6 +10,8 @@ import logging
 import sys
 
 logger = logging.getLogger("fccodes")
+# One encoder for every line: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
 logger.setLevel(logging.INFO)  # whatever the root's level: these lines are the service's record
 
 
@@ -23,4 +25,9 @@ def setup():
 
 def emit(fields, level=logging.INFO):
     """Write `fields` as one JSON line."""
-    logger.log(level, json.dumps(fields, separators=(",", ":"), sort_keys=True, default=str))
+    if not logger.isEnabledFor(level):
+        return
+    text = _ENCODER.encode(fields)
+    # A record made directly: `logger.log` would first walk the stack to find the caller (file
+    # and line, always this function), a fifth of this line's cost on FC's Python 3.6.
+    logger.handle(logger.makeRecord(logger.name, level, __file__, 0, text, (), None, "emit"))

@@ -29,6 +29,27 @@ REDEEM_FIELDS = (CODE_FIELD, *_names(api.REDEEM))
 LOOKUP_FIELDS = (CODE_FIELD,)
 
 
+class _Fields(object):
+    """A field spec with its name lookup built once: {name or alias: canonical name}."""
+
+    __slots__ = ("canonical", "names")
+
+    def __init__(self, spec):
+        self.canonical = [name for name, _ in spec]
+        self.names = {}
+        for canonical, aliases in spec:
+            self.names[canonical] = canonical
+            for alias in aliases:
+                self.names[alias] = canonical
+
+
+_GENERATE = _Fields(GENERATE_FIELDS)
+_REDEEM = _Fields(REDEEM_FIELDS)
+_REDEEM_BODY = _Fields(REDEEM_FIELDS[1:])  # the code came in the path
+_LOOKUP = _Fields(LOOKUP_FIELDS)
+_NONE = _Fields(())
+
+
 class GenerateRequest(object):
     __slots__ = ("batch", "count", "max_uses", "prefix", "valid_from", "valid_until")
 
@@ -51,7 +72,7 @@ class RedeemRequest(object):
 
 def parse_generate(params, settings, now_ms):
     """A GenerateRequest; `now_ms` stands for an omitted valid_from when checking valid_until."""
-    values = _fields(params, GENERATE_FIELDS)
+    values = _fields(params, _GENERATE)
     count = _integer(values, "count", 1, settings.max_codes_per_request, required=True)
     valid_from = _time(values, "valid_from", settings.timezone)
     valid_until = _time(values, "valid_until", settings.timezone)
@@ -90,7 +111,7 @@ def parse_redeem(params, path_code=None, literal=False):
     `literal` (the IMPORTED_CODES setting): input that is no generated code becomes the literal
     key of an imported code (`codes.literal_key`) instead of InvalidCode.
     """
-    values = _fields(params, REDEEM_FIELDS if path_code is None else REDEEM_FIELDS[1:])
+    values = _fields(params, _REDEEM if path_code is None else _REDEEM_BODY)
     key = _code(values, path_code, literal)
     user_id = None
     if "user_id" in values:
@@ -105,7 +126,7 @@ def parse_redeem(params, path_code=None, literal=False):
 
 def parse_lookup(params, path_code=None, literal=False):
     """The stored key for query and delete (`literal` as for parse_redeem)."""
-    values = _fields(params, LOOKUP_FIELDS if path_code is None else ())
+    values = _fields(params, _LOOKUP if path_code is None else _NONE)
     return _code(values, path_code, literal)
 
 
@@ -126,17 +147,13 @@ def _fields(params, spec):
     """{canonical: (name as given, value)}, nulls dropped; unknown or doubled names rejected."""
     if not isinstance(params, dict):
         raise InvalidRequest("body", "must be a JSON object")
-    names = {}
-    for canonical, aliases in spec:
-        names[canonical] = canonical
-        for alias in aliases:
-            names[alias] = canonical
+    names = spec.names
     values = {}  # type: dict
     seen = {}  # type: dict
     for given, value in params.items():
         canonical = names.get(given)
         if canonical is None:
-            raise InvalidRequest(given, _unknown(given, [c for c, _ in spec]))
+            raise InvalidRequest(given, _unknown(given, spec.canonical))
         # A null counts as not given, but not as a licence to name a field twice: the answer
         # must not depend on which of the two names comes first in the object.
         if canonical in seen:

@@ -85,9 +85,10 @@ class ClientFactory(object):
     """Builds and caches OTS clients, one per set of credentials, built on first use.
 
     Thread-safe: an FC instance with concurrency > 1 runs invocations in threads, each with the
-    credentials of its own context. The last CACHED clients are kept, so a rotation (old and
-    new STS token in flight together) builds each client once. `client_class` lets tests aim
-    it anywhere; production uses the SDK's `OTSClient` with no SDK-level retries.
+    credentials of its own context. The last CACHED clients built are kept, so a rotation (old
+    and new STS token in flight together) builds each client once. Finding a built client takes
+    no lock: only a build does. `client_class` lets tests aim it anywhere; production uses the
+    SDK's `OTSClient` with no SDK-level retries.
     """
 
     CACHED = 4
@@ -100,16 +101,19 @@ class ClientFactory(object):
         self.client_class = client_class or OTSClient
         self.builds = 0  # how many clients were built: a rotation test reads it
         self._lock = threading.Lock()
-        self._clients = []  # type: list  # [(credentials, client)], most recent last
+        # ((credentials, client), ...), newest last; replaced whole, never changed in place, so
+        # readers need no lock.
+        self._clients = ()  # type: tuple
 
     def client(self, credentials):
         """The client for `credentials`, built on first use (or again once evicted)."""
+        found = self._find(credentials)
+        if found is not None:
+            return found
         with self._lock:
-            for i, (known, client) in enumerate(self._clients):
-                if known == credentials:
-                    if i != len(self._clients) - 1:
-                        self._clients.append(self._clients.pop(i))
-                    return client
+            found = self._find(credentials)  # built by another thread meanwhile?
+            if found is not None:
+                return found
             client = self.client_class(
                 self.endpoint,
                 credentials.access_key_id,
@@ -122,8 +126,14 @@ class ClientFactory(object):
                 logger_name=SDK_LOGGER,
             )
             self.builds += 1
-            self._clients = [*self._clients[-(self.CACHED - 1) :], (credentials, client)]
+            self._clients = (*self._clients[-(self.CACHED - 1) :], (credentials, client))
             return client
+
+    def _find(self, credentials):
+        for known, client in self._clients:
+            if known == credentials:
+                return client
+        return None
 
 
 class CodeStore(Store):

@@ -6,6 +6,7 @@ Stored times are epoch milliseconds (INTEGER). Python 3.6 has neither `fromisofo
 
 import math
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -77,7 +78,26 @@ def to_ms(value, default_tz):
     return ms
 
 
+# tz -> (its offset in seconds, its RFC 3339 suffix): the zones are fixed offsets.
+_SUFFIXES = {}  # type: dict
+
+
 def from_ms(ms, tz):
-    """RFC 3339 text for epoch milliseconds in `tz`; milliseconds shown only when not zero."""
-    moment = (EPOCH + timedelta(milliseconds=ms)).astimezone(tz)
-    return moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    """RFC 3339 text for epoch milliseconds in `tz`; milliseconds shown only when not zero.
+
+    The text `datetime.isoformat` gives, built from `time.gmtime` at a third of its cost (every
+    answer shows one to four times).
+    """
+    known = _SUFFIXES.get(tz)
+    if known is None:
+        offset = tz.utcoffset(None)
+        seconds = offset.days * 86400 + offset.seconds
+        hours, minutes = divmod(abs(seconds) // 60, 60)
+        known = _SUFFIXES[tz] = (
+            seconds,
+            "%s%02d:%02d" % ("-" if seconds < 0 else "+", hours, minutes),
+        )
+    offset_s, suffix = known
+    whole, millis = divmod(ms, 1000)
+    text = "%04d-%02d-%02dT%02d:%02d:%02d" % time.gmtime(whole + offset_s)[:6]
+    return "%s.%03d%s" % (text, millis, suffix) if millis else text + suffix

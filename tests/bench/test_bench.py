@@ -25,6 +25,16 @@ def test_the_quick_bench_prints_every_table(capsys, tmp_path, monkeypatch):
     assert set(runtime["cold_start"]) == set(perf.HANDLERS)
 
 
+@pytest.mark.slow
+def test_only_measures_and_prints_the_parts_asked_for(capsys):
+    here = "%d.%d" % perf.sys.version_info[:2]
+    assert perf.main(["--quick", "--runtimes", here, "--only", "redemption", "--no-save"]) == 0
+    out = capsys.readouterr().out
+    assert "Redemption:" in out
+    for title in ("Generation:", "CPU floor", "Cold start:"):
+        assert title not in out
+
+
 def test_percentile_is_nearest_rank():
     ordered = [float(i) for i in range(1, 101)]
     assert perf.percentile(ordered, 0.5) == 50.0

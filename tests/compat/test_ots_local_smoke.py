@@ -224,3 +224,24 @@ def test_secondary_indexes_with_the_runtime_sdk(server, client):
         assert client.describe_table(name).secondary_indexes == []
     finally:
         client.delete_table(name)
+
+
+def test_a_delayed_global_index_with_the_runtime_sdk(local, client):
+    name = "compat_" + uuid.uuid4().hex[:8]
+    index = name + "_by_batch"
+    client.create_table(
+        TableMeta(name, [("code", "STRING")], [("batch", "STRING")]),
+        TableOptions(),
+        ReservedThroughput(CapacityUnit(0, 0)),
+        [SecondaryIndexMeta(index, ["batch"], [])],
+    )
+    try:
+        assert local.configure(index_delay_ms=600000) == {"index_delay_ms": 600000}
+        client.put_row(name, Row([("code", "A")], [("batch", "b1")]))
+        assert index_rows(client, index) == []  # stale: the update waits
+        assert local.health()["pending_index_updates"] == 1
+        assert local.sync_indexes() == {"applied": 1}
+        assert index_rows(client, index) == [(["b1", "A"], {})]
+    finally:
+        local.configure(index_delay_ms=0)
+        client.delete_table(name)

@@ -15,6 +15,9 @@ import yaml
 from tools import deploy
 from tools.templates import FUN_TEMPLATE, load_yaml
 
+# Each test runs the deploy tool and the pinned Funcraft under Node: a second or two apiece.
+pytestmark = pytest.mark.slow
+
 SECRET = "deploy-test-secret-must-never-be-printed"
 TOKEN = "deploy-test-sts-token-never-printed"
 ENV = {

@@ -11,6 +11,9 @@ import pytest
 
 from tools import package
 
+# Each test runs pip into a scratch package: seconds apiece.
+pytestmark = pytest.mark.slow
+
 
 def write_wheel(directory, name="tinydep", version="1.0"):
     """A minimal pure-Python wheel, enough for pip to install."""

@@ -1,8 +1,9 @@
 """tools.smoke against `responses` standing in for Function Compute's invoke API.
 
 aliyun-fc2 sends its requests with `requests`, so `responses` sees exactly what would go on the
-wire. A small stateful fake plays the four deployed functions (direct-invoke contract of
-product.md section 5); each test then breaks one thing and checks the step line and exit code.
+wire. A small stateful fake plays the four deployed functions (the direct-invoke contract of
+docs/contract.md, "Events in, results out"); each test then breaks one thing and checks the step
+line and exit code.
 test_smoke_functions.py runs it against the real handlers; tests/localdev/test_stack.py runs it
 unchanged against the local stack's FC invoke API.
 """

@@ -3,6 +3,8 @@
 from datetime import timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fccodes import timefmt
 
@@ -65,6 +67,19 @@ def test_output_is_rfc3339_in_the_configured_zone():
     assert timefmt.from_ms(MS_2026_12_01_CST, CST) == "2026-12-01T00:00:00+08:00"
     assert timefmt.from_ms(MS_2026_12_01_CST + 5, timezone.utc) == "2026-11-30T16:00:00.005+00:00"
     assert timefmt.from_ms(timefmt.MAX_MS, timezone(timedelta(hours=14))).startswith("9999-01-01")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    ms=st.integers(0, timefmt.MAX_MS) | st.sampled_from([0, 999, 1000, timefmt.MAX_MS]),
+    minutes=st.integers(-(24 * 60 - 1), 24 * 60 - 1),
+)
+def test_output_is_what_datetime_isoformat_gives(ms, minutes):
+    """from_ms formats by hand (it is on every answer's path): the same text as datetime's."""
+    tz = timezone(timedelta(minutes=minutes))
+    moment = (timefmt.EPOCH + timedelta(milliseconds=ms)).astimezone(tz)
+    expected = moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds")
+    assert timefmt.from_ms(ms, tz) == expected
 
 
 @pytest.mark.parametrize(

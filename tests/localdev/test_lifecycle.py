@@ -18,6 +18,9 @@ import pytest
 from tests.localdev.helpers import ROOT, TEMPLATE
 from tests.support import localdev_stack
 
+# Each test starts whole stacks and `make invoke` subprocesses: seconds apiece.
+pytestmark = pytest.mark.slow
+
 APP_KEY = "lifecycle-app-key"
 
 

@@ -123,6 +123,21 @@ def test_a_busy_port_is_reported_and_exits_1():
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
 
 
+def test_an_invalid_index_delay_is_reported_and_exits_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "ots_local", "--port", "0", "--index-delay-ms", "-5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "ots_local: --index-delay-ms: index_delay_ms must be an integer in [0, 600000], not -5\n"
+    )
+
+
 def test_help_lists_the_flags():
     result = subprocess.run(
         [sys.executable, "-m", "ots_local", "--help"],
@@ -138,6 +153,7 @@ def test_help_lists_the_flags():
         "--instance",
         "--access-key-id",
         "--access-key-secret",
+        "--index-delay-ms",
         "--data",
     ):
         assert flag in result.stdout
