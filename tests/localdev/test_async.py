@@ -135,3 +135,26 @@ def test_an_async_payload_over_128_kb_is_refused(stack):
             "probe-svc", "plain", payload=b"x" * (128 * 1024 + 1), headers=ASYNC
         )
     assert err.value.status_code == 400
+
+
+def test_the_functions_own_async_invoker_is_accepted_and_retried_by_fc(stack):
+    """fccodes.fcinvoke (what gen_code uses to fan a big batch out) against the local FC API."""
+    from fccodes import fcinvoke
+    from fccodes.settings import Credentials
+
+    name = uuid.uuid4().hex
+    credentials = Credentials(LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, "a-token")
+    request_id = fcinvoke.invoke_async(
+        stack.server.url,
+        credentials,
+        "probe-svc",
+        "plain",
+        {"action": "flaky", "name": name, "fails": 1},
+    )
+    lines = lines_of(stack, request_id)
+    assert lines[-1] == f"FC API async plain done (attempt 2/4) [{request_id}]"
+    wrong = Credentials(LOCAL_ACCESS_KEY_ID, "not-the-secret", None)
+    with pytest.raises(fcinvoke.InvokeFailed) as info:
+        fcinvoke.invoke_async(stack.server.url, wrong, "probe-svc", "plain", {})
+    assert not info.value.retryable
+    assert "403" in info.value.reason and "SignatureNotMatch" in info.value.reason
