@@ -6,6 +6,8 @@
 "use strict";
 
 const KEY_STORAGE = "fc-codes-app-key";
+const SCHEME_STORAGE = "fc-codes-key-scheme";
+const BASE_STORAGE = "fc-codes-api-base";
 // The tutorial's aliases the API may name in a message, and the field each one is.
 const ALIASES = { num: "count", "start period": "valid_from", "end period": "valid_until", uuid: "code" };
 // Error codes about the code itself or the key, whatever the message says.
@@ -17,13 +19,25 @@ function appKey() {
   return sessionStorage.getItem(KEY_STORAGE) || "";
 }
 
+// The API's address: this page's origin unless the operator set another (a deployed console
+// on a static host calls the API Gateway group's domain, which must allow it by CORS).
+function apiBase() {
+  return (sessionStorage.getItem(BASE_STORAGE) || "").replace(/\/+$/, "");
+}
+
 async function call(method, path, body, admin) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (admin && appKey()) headers["X-Ca-Key"] = appKey();
+  if (admin && appKey()) {
+    if (sessionStorage.getItem(SCHEME_STORAGE) === "appcode") {
+      headers["Authorization"] = "APPCODE " + appKey();
+    } else {
+      headers["X-Ca-Key"] = appKey();
+    }
+  }
   let response;
   try {
-    response = await fetch(path, {
+    response = await fetch(apiBase() + path, {
       method: method,
       headers: headers,
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -266,12 +280,14 @@ function keepKey(event) {
   event.preventDefault();
   const value = $("app-key").value.trim();
   if (value) sessionStorage.setItem(KEY_STORAGE, value);
+  sessionStorage.setItem(SCHEME_STORAGE, $("key-scheme").value);
+  sessionStorage.setItem(BASE_STORAGE, $("api-base").value.trim());
   $("app-key").value = "";
   $("key-status").textContent = appKey() ? "A key is kept for this tab." : "No key: admin actions will be refused.";
 }
 
 function forgetKey() {
-  sessionStorage.removeItem(KEY_STORAGE);
+  for (const name of [KEY_STORAGE, SCHEME_STORAGE, BASE_STORAGE]) sessionStorage.removeItem(name);
   $("key-status").textContent = "No key: admin actions will be refused.";
 }
 
@@ -279,7 +295,10 @@ function forgetKey() {
 // versions add (data-needs="METHOD /path" on an element shows it when the route exists).
 async function features() {
   try {
-    const doc = await (await fetch("/openapi.json")).json();
+    // The API's own (make run serves it), else a copy deployed beside the page.
+    let answer = await fetch(apiBase() + "/openapi.json").catch(() => null);
+    if (!answer || !answer.ok) answer = await fetch("openapi.json");
+    const doc = await answer.json();
     const generate = doc.components.schemas.GenerateRequest || { properties: {} };
     $("gen-metadata-field").hidden = !("metadata" in generate.properties);
     for (const el of document.querySelectorAll("[data-needs]")) {
@@ -295,6 +314,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("key-form").addEventListener("submit", keepKey);
   $("forget-key").addEventListener("click", forgetKey);
   $("app-key").addEventListener("change", keepKey);
+  $("key-scheme").addEventListener("change", keepKey);
+  $("api-base").addEventListener("change", keepKey);
+  $("key-scheme").value = sessionStorage.getItem(SCHEME_STORAGE) || "x-ca-key";
+  $("api-base").value = sessionStorage.getItem(BASE_STORAGE) || "";
   $("generate-form").addEventListener("submit", generate);
   $("code-form").addEventListener("submit", onCode);
   $("batch-form").addEventListener("submit", onBatch);

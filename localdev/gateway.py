@@ -43,6 +43,9 @@ from tools.templates import Route
 MAX_REQUEST_BODY = 8 * 1024 * 1024  # API Gateway's limit on request bodies
 MAX_RESPONSE_BODY = 6 * 1024 * 1024  # what API Gateway takes back from FC
 APP_KEY_HEADER = "X-Ca-Key"
+# API Gateway's simple authentication: `Authorization: APPCODE <AppCode>` (no signature), what a
+# browser page such as the console can send. Locally the app key stands for the AppCode.
+APPCODE_SCHEME = "APPCODE"
 REQUEST_ID_HEADER = "X-Ca-Request-Id"
 MASK_SHOWN_MAX = 8  # letters and digits a masked value shows at each end, at most
 # Not forwarded to the function: they describe this hop, not the request.
@@ -288,6 +291,9 @@ class Gateway:
         if route.auth_type.upper() == "ANONYMOUS":
             return
         given = request.header(APP_KEY_HEADER)
+        scheme, _, code = request.header("Authorization").strip().partition(" ")
+        if not given and scheme.upper() == APPCODE_SCHEME and code.strip():
+            given = code.strip()
         if not given:
             raise GatewayError(
                 401,

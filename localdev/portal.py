@@ -5,8 +5,8 @@
   from the virtualenv: no CDN, works offline);
 - `GET /console` (and `/console/...`): the campaign console (console/ in the repo).
 
-Anything else is not ours: `handle` returns None and the request goes to the gateway. These
-paths are not API routes (the API's are under /codes), so nothing of the API is shadowed.
+Anything else is not ours: `handle` returns None and the request goes to the gateway. No API
+route starts with these paths (tests/api checks the declaration), so nothing is shadowed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from swagger_ui_bundle import swagger_ui_path
 
 from localdev.web import Request, Response, json_response
+from tools.templates import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
@@ -57,6 +58,31 @@ def document(request: Request) -> Response:
     if host:
         doc["servers"] = [{"url": f"http://{host}", "description": "this local stack"}]
     return json_response(200, doc, [("Cache-Control", "no-store")])
+
+
+def disagreements(routes: list[Route], document: Path = DOCUMENT) -> list[str]:
+    """Where the template's routes (what the gateway serves) and the API's document differ:
+    a route missing on either side, or served with other auth. Empty when they agree."""
+    doc = json.loads(document.read_text(encoding="utf-8"))
+    documented = {}
+    for path, methods in doc.get("paths", {}).items():
+        for method, spec in methods.items():
+            gateway_path = path.replace("{", "[").replace("}", "]")
+            documented[(method.upper(), gateway_path)] = bool(spec.get("security"))
+    served = {(r.method, r.path): r.auth_type.upper() != "ANONYMOUS" for r in routes}
+    lines = [
+        f"{m} {p} is served but not in docs/openapi.json"
+        for m, p in sorted(set(served) - set(documented))
+    ]
+    lines += [
+        f"{m} {p} is in docs/openapi.json but not served"
+        for m, p in sorted(set(documented) - set(served))
+    ]
+    for key in sorted(set(served) & set(documented)):
+        if served[key] != documented[key]:
+            auth = "signed" if served[key] else "anonymous"
+            lines.append(f"{key[0]} {key[1]} is served {auth}, docs/openapi.json says otherwise")
+    return lines
 
 
 def handle(request: Request) -> Response | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import re
 import socket
 import sys
 import threading
@@ -46,8 +45,6 @@ from localdev.web import (
 CONTROL_PREFIX = "/__localdev/"
 MAX_BODY = 64 * 1024 * 1024  # read limit for any request (the APIs enforce their own, lower)
 MAX_REQUEST_LINE = 8 * 1024  # "GET /path?query HTTP/1.1": longer is a 414
-# A method the gateway routes (405 where the path serves others): a token of at most 16 letters.
-METHOD_TOKEN = re.compile(r"[A-Za-z][A-Za-z-]{0,15}")
 MAX_HEADER_BYTES = 64 * 1024  # all header lines together: more is a 431 (at most 100 lines)
 LISTEN_BACKLOG = 1024  # connections the kernel queues until accepted (capped by somaxconn)
 MAX_CONNECTIONS = 256  # connections served at once, one thread each
@@ -191,14 +188,9 @@ class Handler(BaseHTTPRequestHandler):
         self._send(self.server.dispatch(request))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
-
-    def __getattr__(self, name: str) -> Any:
-        # Any other method that is a plain token (TRACE, BREW) is the gateway's to refuse: 405
-        # and an Allow header where the path serves others, like API Gateway. A long one, or one
-        # with characters no method has, finds no attribute and gets 501 in handle_one_request.
-        if name.startswith("do_") and METHOD_TOKEN.fullmatch(name[3:]):
-            return self._serve
-        raise AttributeError(name)
+    # Methods in the IANA registry (QUERY is the newest) that no route uses: the gateway's JSON
+    # 405 with Allow, as for any known method a path does not serve. Unknown ones stay a 501.
+    do_TRACE = do_CONNECT = do_QUERY = _serve
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

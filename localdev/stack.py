@@ -155,6 +155,8 @@ class Stack:
             self.fc.warm()
         for line in self.banner():
             self.out(line)
+        for line in portal.disagreements(project.routes):
+            self.out(f"note: {line} (the API is declared in functions/fccodes/api.py)")
         self.out(f"{READY_PREFIX} url={self.server.url} ots={self.store.endpoint}")
 
     # --- HTTP entry points (bound before the parts exist; requests wait for start) -------------

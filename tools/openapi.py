@@ -351,8 +351,8 @@ class Recorder:
         self.gateway = Gateway(load_project().routes, self._invoke, APP_KEY)
         self.install()
 
-    def install(self) -> None:
-        settings = Settings(self.ots.endpoint, self.ots.instance, table=TABLE, timezone=TIMEZONE)
+    def install(self, table: str = TABLE) -> None:
+        settings = Settings(self.ots.endpoint, self.ots.instance, table=table, timezone=TIMEZONE)
         app.configure(
             app.Runtime(settings, clock=lambda: self.now, random_bytes=self.rng.randbytes)
         )
@@ -480,11 +480,12 @@ def _walk(
         keep(op, "store down", rec.call(op, codes[1]), 503)
     keep(gen, "store down", rec.call(gen, body={"count": 1}), 503)
     rec.ots.clear_faults()
-    # The table gone (a deployment that never created it): the operator's error, not retryable.
-    rec.ots.client().delete_table(TABLE)
+    # A deployment whose table is missing: a 500 that says so (not retryable).
+    rec.install(table="absent")
     for op in (gen, redeem, query, delete):
         body = {"count": 1} if op is gen else None
         keep(op, "no table", rec.call(op, codes[1], body), 500)
+    rec.install()
     # A misconfigured function (no credentials anywhere): a 500 that says nothing.
     rec.credentials = None
     with _no_environment_credentials():

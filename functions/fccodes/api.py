@@ -6,14 +6,16 @@ Plain data, cheap to import (it imports only `codes`, which every handler loads 
 - `fccodes.app` routes each handler by its operation's method and path;
 - `fccodes.params` takes the body fields' names, aliases and limits from here;
 - `tools/checks.py` checks template.yml's and s.yaml's routes, functions and auth against it;
-- `localdev` serves template.yml's routes, and `make run` refuses a template that disagrees;
+- `localdev` serves template.yml's routes (checked above); `make run` notes any route that
+  docs/openapi.json does not describe, and tests/api compares the two;
 - `tools/openapi.py` turns it into docs/openapi.json (`make openapi`), with examples recorded
   from the real handlers;
 - the smoke test, the bench and the tests name operations and functions through it.
 
 To add a route: declare an `Operation` below (its fields, its answer, its errors), add it to
-OPERATIONS, give it a handler, then run `make openapi` and the tests: each place that still
-disagrees fails a test that names it.
+OPERATIONS, give it a handler, route it in template.yml and s.yaml, record its answers in
+tools/openapi.py's walk, then run `make openapi` and the tests: each place that still disagrees
+fails a test that names it (docs/openapi.md).
 """
 
 from .codes import MAX_KEY_LENGTH, MAX_PREFIX_LENGTH, MIN_KEY_LENGTH
@@ -21,7 +23,7 @@ from .codes import MAX_KEY_LENGTH, MAX_PREFIX_LENGTH, MIN_KEY_LENGTH
 JSON = "application/json"
 CSV = "text/csv"
 
-ADMIN = "admin"  # signed: API Gateway APP auth in production, X-Ca-Key locally
+ADMIN = "admin"  # API Gateway APP auth: signed or an AppCode; locally the app key
 PUBLIC = "public"  # anonymous
 
 # Types of a field: JSON types, plus TIME (an input time: RFC 3339, the tutorial's
@@ -218,8 +220,7 @@ ERRORS = {
         Error(
             "TABLE_NOT_FOUND",
             500,
-            "the configured CODES_TABLE does not exist: the operator's configuration error; "
-            "not retryable, nothing was written",
+            "the configured table does not exist (a deployment error; not retryable)",
         ),
         Error(
             "STORE_UNAVAILABLE",
@@ -394,4 +395,9 @@ DELETE = Operation(
 
 OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE)
 BY_NAME = {op.name: op for op in OPERATIONS}
-FUNCTIONS = tuple(sorted({op.function for op in OPERATIONS}))  # the FC functions, by name
+# The FC functions, each once, in the order of their first operation.
+FUNCTIONS = tuple(
+    f
+    for i, f in enumerate(op.function for op in OPERATIONS)
+    if f not in [op.function for op in OPERATIONS[:i]]
+)

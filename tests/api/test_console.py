@@ -146,13 +146,30 @@ def test_the_whole_flow(stack, page):
     assert page.evaluate("sessionStorage.getItem('fc-codes-app-key')") is None
 
 
+def test_the_key_can_be_sent_as_an_appcode(stack, page):
+    """What a deployed console sends to API Gateway (simple authentication)."""
+    page.goto(stack.url + "/console")
+    page.get_by_label("Send it as").select_option("appcode")
+    page.get_by_label("App key or AppCode (kept only in this tab)").fill(APP_KEY)
+    page.get_by_role("button", name="Keep for this tab").click()
+    with page.expect_request("**/codes") as sent:
+        page.get_by_label("Count").fill("1")
+        page.get_by_role("button", name="Generate").click()
+    assert sent.value.headers["authorization"] == "APPCODE " + APP_KEY
+    assert "x-ca-key" not in sent.value.headers
+    expect(page.locator("#generate-result ol.codes li")).to_have_count(1)
+
+
 def test_every_input_has_a_label_and_every_error_slot_is_announced(stack, page):
     page.goto(stack.url + "/console")
-    for field in page.locator("input, textarea").all():
+    fields = page.locator("input, textarea, select").all()
+    assert len(fields) >= 12
+    for field in fields:
         field_id = field.get_attribute("id")
         assert page.locator("label[for='%s']" % field_id).count() == 1, field_id
         described = field.get_attribute("aria-describedby")
-        assert page.locator("#%s[role=alert]" % described).count() == 1, field_id
+        if field_id not in ("key-scheme", "api-base"):  # nothing the API can say about them
+            assert page.locator("#%s[role=alert]" % described).count() == 1, field_id
 
 
 def test_the_reference_page_renders_every_operation_offline(stack, page):
