@@ -247,15 +247,14 @@ def sample_body(project: Project, route: Route) -> str | None:
 def curl_lines(url: str, project: Project, app_key: str) -> list[str]:
     """One ready-to-paste curl line per route of the template, deletions last."""
     lines = []
-    told_params = False
+    told: set[str] = set()  # the path parameters already given a line of their own
     for route in sorted(project.routes, key=lambda r: r.method == "DELETE"):
         path = route.path
         params = [n.upper() for n in path_template_parameters(route.path)]
         for name in path_template_parameters(route.path):
             path = path.replace(f"[{name}]", f"${name.upper()}")
-        if params and not told_params:
-            lines += [f"{p}=PASTE-ONE-FROM-THE-ANSWER-ABOVE" for p in params]
-            told_params = True
+        lines += [f"{p}=PASTE-ONE-FROM-THE-ANSWER-ABOVE" for p in params if p not in told]
+        told.update(params)
         parts = ["curl -s"]
         if route.method != "GET":
             parts.append(f"-X {route.method}")

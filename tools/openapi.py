@@ -64,7 +64,19 @@ def _schema(field: api.Field, output: bool = False) -> dict[str, Any]:
                 "CODE_TIMEZONE, or epoch seconds",
             }
     elif field.type == api.STRING_LIST:
-        schema = {"type": "array", "items": {"type": "string"}}
+        # A list's limits are its items' (lengths, pattern) and its own (minimum, maximum).
+        items: dict[str, Any] = {"type": "string"}
+        for key, value in (
+            ("minLength", field.min_length),
+            ("maxLength", field.max_length),
+            ("pattern", field.pattern),
+        ):
+            if value is not None:
+                items[key] = value
+        schema = {"type": "array", "items": items}
+        for key, value in (("minItems", field.minimum), ("maxItems", field.maximum)):
+            if value is not None:
+                schema[key] = value
     else:
         schema = {"type": field.type}
     for key, value in (
@@ -74,7 +86,7 @@ def _schema(field: api.Field, output: bool = False) -> dict[str, Any]:
         ("maxLength", field.max_length),
         ("pattern", field.pattern),
     ):
-        if value is not None:
+        if value is not None and field.type != api.STRING_LIST:
             schema[key] = value
     if field.enum is not None:
         schema["enum"] = list(field.enum)
@@ -225,6 +237,9 @@ def operation(op: api.Operation, examples: dict[str, Any], schemas: dict[str, An
         content: dict[str, Any] = {"schema": _ref(body_name)}
         if "request" in recorded:
             content["examples"] = {"example": {"value": recorded["request"]}}
+        # An import also takes a CSV file (text/csv), which its description explains: it is not
+        # declared as a second media type, since any text is a well-formed CSV of codes, so a
+        # schema checker's "invalid" CSV bodies (JSON objects, numbers) are rightly accepted.
         spec["requestBody"] = {
             "required": any(f.required for f in op.body),
             "content": {"application/json": content},
@@ -368,10 +383,16 @@ class Recorder:
         return Invocation(function, context.request_id, module.handler(event, context).encode())
 
     def call(
-        self, op: api.Operation, code: str = "", body: Any = None, key: bool = True
+        self,
+        op: api.Operation,
+        code: str = "",
+        body: Any = None,
+        key: bool = True,
+        batch: str = "",
+        content_type: str = "application/json",
     ) -> tuple[int, Any]:
-        path = op.path.replace("{code}", code)
-        headers = [("Content-Type", "application/json")]
+        path = op.path.replace("{code}", code).replace("{batch}", batch)
+        headers = [("Content-Type", content_type)]
         if key:
             headers.append((APP_KEY_HEADER, APP_KEY))
         data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body)
@@ -424,6 +445,7 @@ def record() -> dict[str, Any]:
         rec = Recorder(ots)
         try:
             _walk(rec, keep, out, gen, redeem, query, delete)
+            _walk_import(rec, keep, out, api.IMPORT)
         finally:
             app.configure(None)
             logger.disabled = was_disabled
@@ -492,6 +514,29 @@ def _walk(
         for op in (gen, redeem, query, delete):
             body = {"count": 1} if op is gen else None
             keep(op, "misconfigured", rec.call(op, codes[1], body), 500)
+
+
+def _walk_import(
+    rec: Recorder,
+    keep: Callable[[api.Operation, str, tuple[int, Any], int], Any],
+    out: dict[str, dict[str, Any]],
+    op: api.Operation,
+) -> None:
+    request = {
+        "codes": ["SUMMER-2026-0001", "SUMMER-2026-0002", "SUMMER-2026-0001"],
+        "valid_until": "2027-01-01T00:00:00+08:00",
+    }
+    rec.credentials = _Credentials(rec.ots.access_key_id, rec.ots.access_key_secret)
+    rec.install()
+    out[op.name]["request"] = request
+    out[op.name]["path"] = {"batch": "summer-mailing"}
+    keep(op, "imported", rec.call(op, body=request, batch="summer-mailing"), 200)
+    keep(op, "imported again", rec.call(op, body=request, batch="summer-mailing"), 200)
+    bad = b"code\nSUMMER-2026-0003\n\nSUMMER-2026-0004\n"
+    keep(op, "empty line", rec.call(op, body=bad, batch="s", content_type="text/csv"), 400)
+    keep(op, "no key", rec.call(op, body=request, batch="s", key=False), 401)
+    too_big = b"A\n" * (api.MAX_IMPORT_BYTES // 2 + 1)
+    keep(op, "too large", rec.call(op, body=too_big, batch="s", content_type="text/csv"), 413)
 
 
 def render(document: dict[str, Any]) -> str:

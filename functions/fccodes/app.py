@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 
-from . import api, codes, events, log, params, tutorial
+from . import api, codes, events, importing, log, params, tutorial
 from .errors import ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
@@ -94,10 +94,10 @@ class Operation(object):
     invocation's (its credentials), `fields` the log line's extra fields.
     """
 
-    def __init__(self, declared, run):
+    def __init__(self, declared, run, raw=False, max_body=None):
         self.declared = declared
         self.name = declared.name
-        self.route = events.Route(declared.method, declared.path)
+        self.route = events.Route(declared.method, declared.path, raw=raw, max_body=max_body)
         self.run = run
 
 
@@ -128,10 +128,37 @@ def _delete(rt, service, incoming, deadline, fields):
     return 200, events.deleted_body(key, service.delete(key, deadline))
 
 
+def _import(rt, service, incoming, deadline, fields):
+    if incoming.body is not None:  # through a gateway: CSV or JSON, validity in the query
+        entries, options = importing.parse_body(incoming.body, incoming.content_type)
+        # The validity may come from the query string (the only place for a CSV file's); a
+        # JSON object's own fields win.
+        for name in importing.IMPORT_FIELDS:
+            if incoming.query.get(name) is not None:
+                importing.field_value(
+                    name, incoming.query[name], rt.settings.timezone, api.MAX_USES
+                )
+                options.setdefault(name, incoming.query[name])
+    else:  # a direct invoke: the parameters, with `batch` among them
+        options = dict(incoming.params)
+        incoming.path_batch = options.pop("batch", None)
+        entries = importing.parse_json_list(options.pop("codes", None))
+    batch = params.parse_batch_label(incoming.path_batch)
+    fields["batch"] = batch
+    fields["count"] = len(entries)
+    now = service.clock()
+    attributes = importing.attributes_of(options, rt.settings.timezone, now, api.MAX_USES)
+    importer = importing.Importer(service.store, rt.settings.gen_concurrency, service.sleep)
+    report = importer.run(batch, entries, attributes, deadline)
+    fields["stored"] = report.stored
+    return 200, events.imported_body(batch, report, attributes, rt.settings.timezone)
+
+
 GENERATE = Operation(api.GENERATE, _generate)
 REDEEM = Operation(api.REDEEM, _redeem)
 QUERY = Operation(api.QUERY, _query)
 DELETE = Operation(api.DELETE, _delete)
+IMPORT = Operation(api.IMPORT, _import, raw=True, max_body=api.MAX_IMPORT_BYTES)
 
 
 def handle(operation, event, context):

@@ -36,26 +36,40 @@ _JSON_ASCII = json.JSONEncoder(separators=(",", ":"))
 
 
 class Route(object):
-    """The HTTP method and path an operation answers, e.g. POST /codes/{code}/redeem."""
+    """The HTTP method and path an operation answers, e.g. POST /codes/{code}/redeem.
 
-    def __init__(self, method, template):
+    `raw`: the body is not parsed here (an import takes CSV as well as JSON): Incoming.body and
+    Incoming.content_type carry it, up to `max_body` bytes, and Incoming.query the query string.
+    """
+
+    def __init__(self, method, template, raw=False, max_body=None):
         self.method = method
         self.template = template
+        self.raw = raw
+        self.max_body = max_body or MAX_BODY_BYTES
         # Any leading path is allowed: custom domains and gateways often mount us under one.
-        pattern = re.escape(template).replace(re.escape("{code}"), "([^/]+)")
+        pattern = re.escape(template)
+        for name in ("code", "batch"):
+            pattern = pattern.replace(re.escape("{%s}" % name), "(?P<%s>[^/]+)" % name)
         self.regex = re.compile(r"^(?:/.*)?%s/?$" % pattern)
         self.has_code = "{code}" in template
+        self.has_batch = "{batch}" in template
 
 
 class Incoming(object):
-    """A decoded invocation: its shape, the parameters, and the code from the path if any."""
+    """A decoded invocation: its shape, the parameters, and the code (or batch) from the path if
+    any; for a raw route the body's bytes, its content type and the query parameters."""
 
-    __slots__ = ("params", "path_code", "shape")
+    __slots__ = ("body", "content_type", "params", "path_batch", "path_code", "query", "shape")
 
-    def __init__(self, shape, params, path_code=None):
+    def __init__(self, shape, params, path_code=None, path_batch=None):
         self.shape = shape
         self.params = params
         self.path_code = path_code
+        self.path_batch = path_batch
+        self.body = None
+        self.content_type = None
+        self.query = {}
 
 
 def shape_of(event):
@@ -89,16 +103,18 @@ def decode(event, route):
         if not isinstance(data, dict):
             raise InvalidRequest("body", "must be a JSON object")
         size = len(event) if isinstance(event, (bytes, bytearray, str)) else 0
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(size, MAX_BODY_BYTES)
+        if size > route.max_body:
+            raise PayloadTooLarge(size, route.max_body)
         return Incoming(DIRECT, data)
     # Gateways send these fields with these types; anything else is a malformed event (400),
     # never a crash.
+    path_batch = None
     if shape == API_GATEWAY:
         method = data["httpMethod"]  # a string: that is how shape_of recognised the shape
         path = _string(data, "path", "path") or ""
         path_parameters = _object(data, "pathParameters", "pathParameters")
         path_code = _string(path_parameters, "code", "pathParameters.code")
+        path_batch = _string(path_parameters, "batch", "pathParameters.batch")
     else:
         http = _object(data["requestContext"], "http", "requestContext.http")
         method = _string(http, "method", "requestContext.http.method") or ""
@@ -111,15 +127,29 @@ def decode(event, route):
     method = method.upper()
     if method != route.method:
         raise MethodNotAllowed(method, route.method)
-    if (route.has_code and path_code is None) or shape == HTTP_TRIGGER:
+    missing = (route.has_code and path_code is None) or (route.has_batch and path_batch is None)
+    if missing or shape == HTTP_TRIGGER:
         match = route.regex.match(path.split("?", 1)[0])
         if match is None:
             # Not echoed: the path may hold a code, and error messages are logged.
             raise InvalidRequest("path", "does not match %s %s" % (route.method, route.template))
         if route.has_code and path_code is None:
-            path_code = _unquote(match.group(1))
+            path_code = _unquote(match.group("code"))
+        if route.has_batch and path_batch is None:
+            path_batch = _unquote(match.group("batch"))
+    if route.raw:
+        incoming = Incoming(shape, {}, None, path_batch if route.has_batch else None)
+        incoming.body = _raw_body(data, route.max_body)
+        incoming.content_type = _header(data, "content-type")
+        incoming.query = _object(data, "queryParameters", "queryParameters")
+        return incoming
     params = _body(data) if method in ("POST", "PUT", "PATCH") else {}
-    return Incoming(shape, params, path_code if route.has_code else None)
+    return Incoming(
+        shape,
+        params,
+        path_code if route.has_code else None,
+        path_batch if route.has_batch else None,
+    )
 
 
 def _object(data, key, field):
@@ -140,12 +170,48 @@ def _string(data, key, field):
     raise InvalidRequest(field, "must be a string")
 
 
+def _header(data, name):
+    """A request header's value (names are case-insensitive), or None."""
+    headers = data.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name and isinstance(value, str):
+            return value
+    return None
+
+
+def _raw_body(data, limit):
+    """The body's bytes (base64-decoded when flagged), at most `limit` of them."""
+    body = data.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidRequest("body", "must be a string")
+    raw = _body_bytes(data, body)
+    if len(raw) > limit:
+        raise PayloadTooLarge(len(raw), limit)
+    return raw
+
+
 def _body(data):
     body = data.get("body")
     if body is None or isinstance(body, dict):  # local tools sometimes hand over parsed JSON
         return body or {}
     if not isinstance(body, str):
         raise InvalidRequest("body", "must be a string")
+    raw = _body_bytes(data, body)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(len(raw), MAX_BODY_BYTES)
+    if not raw.strip():
+        return {}
+    params = _json(raw, "body")
+    if not isinstance(params, dict):
+        raise InvalidRequest("body", "must be a JSON object")
+    return params
+
+
+def _body_bytes(data, body):
     if data.get("isBase64Encoded") in (True, "true", "True"):
         try:
             raw = base64.b64decode(body.encode("ascii"), validate=True)
@@ -156,14 +222,7 @@ def _body(data):
             raw = body.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates from a "\\ud800" escape in the event
             raise InvalidRequest("body", "is not valid Unicode text") from None
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(len(raw), MAX_BODY_BYTES)
-    if not raw.strip():
-        return {}
-    params = _json(raw, "body")
-    if not isinstance(params, dict):
-        raise InvalidRequest("body", "must be a JSON object")
-    return params
+    return raw
 
 
 def _json(raw, field):
@@ -256,6 +315,26 @@ def info_body(info, tz):
         "uses": info.uses,
         "created_at": _time(info.created_at, tz),
         "redeemed_at": _time(info.redeemed_at, tz),
+    }
+
+
+def imported_body(batch, report, attributes, tz):
+    """The answer to an import (codes are shown as written: the caller sent them)."""
+    notes = ["line %d: %s repeats line %d" % (e.line, e.text, seen) for e, seen in report.repeated]
+    notes += [
+        "line %d: %s exists already, not overwritten" % (e.line, e.text) for e in report.existing
+    ]
+    return {
+        "batch": batch,
+        "received": report.received,
+        "stored": report.stored,
+        "already_imported": report.already_imported,
+        "repeated": report.repeated_count,
+        "existing": report.existing_count,
+        "notes": notes,
+        "valid_from": _time(attributes.get("valid_from"), tz),
+        "valid_until": _time(attributes.get("valid_until"), tz),
+        "max_uses": attributes.get("max_uses"),
     }
 
 

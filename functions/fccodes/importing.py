@@ -1,7 +1,7 @@
 """Importing existing codes: a CSV or JSON list read, checked line by line, and stored.
 
 Imported codes keep the text they were issued with (`codes.literal_key`): any 1-64 printable
-characters, case-sensitive, no check symbol. A text that is also a well-formed generated code
+ASCII characters, case-sensitive, no check symbol. A text that is also a well-formed generated code
 (check symbol right) is stored under its normalized key instead, so that it is looked up the way
 every generated code is. Nothing is written unless the whole list is well-formed (a bad line is
 `INVALID_REQUEST` naming the line); then every code is inserted only if no row has its key:
@@ -18,13 +18,14 @@ import json
 import secrets
 import threading
 
-from . import codes, timefmt
+from . import api, codes, timefmt
 from .errors import InvalidRequest, PayloadTooLarge, StoreUnavailable
 from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK
 from .retry import Backoff
 
-MAX_IMPORT_CODES = 100000  # codes in one import request
-MAX_IMPORT_BYTES = 4 * 1024 * 1024  # its body (API Gateway allows 8 MB; base64 adds a third)
+# Codes in one import request, and its body (API Gateway allows 8 MB; base64 adds a third).
+MAX_IMPORT_CODES = api.MAX_IMPORT_CODES
+MAX_IMPORT_BYTES = api.MAX_IMPORT_BYTES
 REPORTED = 100  # repeats and conflicts listed in the answer (all are counted)
 NONCE_PREFIX = "import-"  # the `nonce` of imported rows: "import-" + 16 hex digits per request
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
@@ -118,9 +119,11 @@ def _entry(name, line, text):
         raise InvalidRequest(
             name, "is %d characters; a code has at most %d" % (len(text), codes.MAX_LITERAL_LENGTH)
         )
-    bad = next((c for c in text if not c.isprintable()), None)
+    bad = next((c for c in text if not " " <= c <= "~"), None)
     if bad is not None:
-        raise InvalidRequest(name, "holds the character %s, which is not printable" % ascii(bad))
+        raise InvalidRequest(
+            name, "holds the character %s, which is not printable ASCII" % ascii(bad)
+        )
     return Entry(line, text, key_for(text))
 
 
@@ -149,6 +152,22 @@ def parse_body(raw, content_type):
 IMPORT_FIELDS = ("valid_from", "valid_until", "max_uses")
 
 
+def field_value(name, raw, tz, max_uses_limit):
+    """One import field checked and converted: a time in epoch ms, or max_uses as an int."""
+    if name == "max_uses":
+        if isinstance(raw, str) and raw.strip().isdigit():
+            raw = int(raw)  # from a query string
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= max_uses_limit:
+            raise InvalidRequest(name, "must be an integer from 1 to %d" % max_uses_limit)
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise InvalidRequest(name, "must be a time (RFC 3339, or epoch seconds)")
+    try:
+        return timefmt.to_ms(raw, tz)
+    except ValueError as exc:
+        raise InvalidRequest(name, str(exc)) from None
+
+
 def attributes_of(params, tz, now_ms, max_uses_limit):
     """The row attributes every imported code gets, from `valid_from` (default now),
     `valid_until` (default never; after valid_from) and `max_uses` (default 1)."""
@@ -157,33 +176,20 @@ def attributes_of(params, tz, now_ms, max_uses_limit):
         raise InvalidRequest(
             unknown[0], "unknown field; expected codes, %s" % ", ".join(IMPORT_FIELDS)
         )
-    times = {}  # type: dict
-    for name in ("valid_from", "valid_until"):
-        raw = params.get(name)
-        if raw is None:
-            times[name] = None
-            continue
-        if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
-            raise InvalidRequest(name, "must be a time (RFC 3339, or epoch seconds)")
-        try:
-            times[name] = timefmt.to_ms(raw, tz)
-        except ValueError as exc:
-            raise InvalidRequest(name, str(exc)) from None
-    valid_from = now_ms if times["valid_from"] is None else times["valid_from"]
-    if times["valid_until"] is not None and times["valid_until"] <= valid_from:
+    values = {
+        name: field_value(name, params[name], tz, max_uses_limit)
+        for name in IMPORT_FIELDS
+        if params.get(name) is not None
+    }
+    valid_from = values.get("valid_from", now_ms)
+    valid_until = values.get("valid_until")
+    if valid_until is not None and valid_until <= valid_from:
         raise InvalidRequest("valid_until", "must be after valid_from")
-    max_uses = params.get("max_uses", 1)
-    if isinstance(max_uses, str) and max_uses.strip().isdigit():
-        max_uses = int(max_uses)  # from a query string
-    if isinstance(max_uses, bool) or not isinstance(max_uses, int):
-        raise InvalidRequest("max_uses", "must be an integer from 1 to %d" % max_uses_limit)
-    if not 1 <= max_uses <= max_uses_limit:
-        raise InvalidRequest("max_uses", "must be an integer from 1 to %d" % max_uses_limit)
     return {
         "state": "UNUSED",
         "valid_from": valid_from,
-        "valid_until": times["valid_until"],
-        "max_uses": max_uses,
+        "valid_until": valid_until,
+        "max_uses": values.get("max_uses", 1),
         "uses": 0,
         "created_at": now_ms,
     }
@@ -328,30 +334,6 @@ class Importer(object):
                     raise
                 error = exc
         raise error or StoreUnavailable(reason="no time left to import")
-
-
-def report_body(batch, report, attributes, render_time):
-    """The answer to an import (codes are shown as written: the caller sent them)."""
-    return {
-        "batch": batch,
-        "received": report.received,
-        "stored": report.stored,
-        "already_imported": report.already_imported,
-        "repeated": {
-            "count": report.repeated_count,
-            "first": [
-                {"line": e.line, "code": e.text, "same_as_line": seen}
-                for e, seen in report.repeated
-            ],
-        },
-        "existing": {
-            "count": report.existing_count,
-            "first": [{"line": e.line, "code": e.text} for e in report.existing],
-        },
-        "valid_from": render_time(attributes.get("valid_from")),
-        "valid_until": render_time(attributes.get("valid_until")),
-        "max_uses": attributes.get("max_uses"),
-    }
 
 
 def csv_text(rows):

@@ -130,6 +130,17 @@ def parse_lookup(params, path_code=None, literal=False):
     return _code(values, path_code, literal)
 
 
+def parse_batch_label(raw):
+    """A batch label from the path (or a direct invoke's `batch`): 1-64 printable characters."""
+    if not isinstance(raw, str) or not 1 <= len(raw) <= api.MAX_BATCH_LENGTH:
+        raise InvalidRequest(
+            "batch", "must be a string of 1-%d printable characters" % api.MAX_BATCH_LENGTH
+        )
+    if not raw.isprintable():
+        raise InvalidRequest("batch", "must be printable characters")
+    return raw
+
+
 def raw_code(params):
     """The code as given in the parameters (under its name or an alias), for the log line;
     None when absent or not a string. Nothing is validated here."""

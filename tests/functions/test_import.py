@@ -49,8 +49,13 @@ def test_csv_one_code_per_line_with_an_optional_header():
         (b"A1\nB2,C3\n", "line 2", "has 2 fields; one code per line"),
         (b'A1\n"open\n', "line 2", "is not valid CSV"),
         (b"A1\n" + b"x" * 65 + b"\n", "line 2", "is 65 characters; a code has at most 64"),
-        (b"A1\nB\x072\n", "line 2", "holds the character '\\x07', which is not printable"),
+        (b"A1\nB\x072\n", "line 2", "holds the character '\\x07', which is not printable ASCII"),
         (b"A1\nB2\n\xff\xfe\n", "line 3", "is not UTF-8 text"),
+        (
+            "A1\ncaf\u00e9\n".encode(),
+            "line 2",
+            "holds the character '\\xe9', which is not printable",
+        ),
         (b"code\n", "body", "holds no codes"),
     ],
 )
@@ -164,3 +169,83 @@ def test_a_write_applied_without_an_answer_counts_as_stored(wiring, ots, rows):
     report = run_import(runtime, wiring, "dropped", entries)
     assert (report.stored, report.existing_count, report.already_imported) == (300, 0, 0)
     assert len(rows()) == 300
+
+
+# --- the handler: POST /batches/{batch}/import ----------------------------------------------------
+def gateway_event(batch, body, content_type="text/csv", query=None, base64_body=False):
+    import base64 as b64
+
+    raw = body if isinstance(body, bytes) else body.encode("utf-8")
+    return {
+        "path": "/batches/%s/import" % batch,
+        "httpMethod": "POST",
+        "headers": {"Content-Type": content_type},
+        "queryParameters": query or {},
+        "pathParameters": {"batch": batch},
+        "body": b64.b64encode(raw).decode("ascii") if base64_body else raw.decode("utf-8"),
+        "isBase64Encoded": base64_body,
+    }
+
+
+def answer(event, wiring):
+    import import_code
+
+    envelope = json.loads(import_code.handler(json.dumps(event).encode("utf-8"), wiring.context))
+    return envelope["statusCode"], json.loads(envelope["body"])
+
+
+def test_a_csv_file_through_api_gateway(wiring, rows):
+    wiring.install(clock=lambda: NOW)
+    csv_file = b"code\nSUMMER-2026-0001\nSUMMER-2026-0002\nSUMMER-2026-0001\n"
+    query = {"valid_until": "2027-01-01T00:00:00+08:00", "max_uses": "2"}
+    status, body = answer(gateway_event("summer", csv_file, query=query, base64_body=True), wiring)
+    assert status == 200
+    assert body == {
+        "batch": "summer",
+        "received": 3,
+        "stored": 2,
+        "already_imported": 0,
+        "repeated": 1,
+        "existing": 0,
+        "notes": ["line 4: SUMMER-2026-0001 repeats line 2"],
+        "valid_from": "2026-12-01T00:00:00+08:00",
+        "valid_until": "2027-01-01T00:00:00+08:00",
+        "max_uses": 2,
+    }
+    assert rows()["=SUMMER-2026-0002"]["max_uses"] == 2
+
+
+def test_a_json_list_and_a_direct_invoke(wiring, rows):
+    import import_code
+
+    wiring.install(clock=lambda: NOW)
+    status, body = answer(
+        gateway_event("j", '{"codes": ["J-1"], "max_uses": 3}', "application/json"), wiring
+    )
+    assert (status, body["stored"], body["max_uses"]) == (200, 1, 3)
+    direct = {"batch": "d", "codes": ["D-1", "J-1"]}
+    body = json.loads(import_code.handler(json.dumps(direct).encode(), wiring.context))
+    assert (body["stored"], body["existing"]) == (1, 1)
+    assert body["notes"] == ["line 2: J-1 exists already, not overwritten"]
+
+
+def test_a_bad_line_is_a_400_naming_it_and_nothing_is_stored(wiring, rows):
+    wiring.install(clock=lambda: NOW)
+    status, body = answer(gateway_event("b", "A-1\nB-2\n\nC-3\n"), wiring)
+    assert status == 400
+    assert body["error"]["code"] == "INVALID_REQUEST"
+    assert body["error"]["message"] == "line 3: is empty; one code per line"
+    assert rows() == {}
+
+
+def test_an_import_over_the_size_limit_is_413(wiring):
+    wiring.install()
+    big = "A\n" * (importing.MAX_IMPORT_BYTES // 2 + 1)
+    status, body = answer(gateway_event("big", big), wiring)
+    assert (status, body["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+
+def test_a_batch_label_that_is_not_printable_is_refused(wiring):
+    wiring.install()
+    status, body = answer(gateway_event("bad\x01", "A\n"), wiring)
+    assert status == 400 and body["error"]["message"].startswith("batch:")

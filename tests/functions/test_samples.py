@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from fccodes import app, events, params
+from fccodes import app, events, importing, params
 from fccodes.settings import Settings
 
 from .helpers import EVENTS_DIR
@@ -20,6 +20,7 @@ OPERATIONS = {
     "use_code": app.REDEEM,
     "query_code": app.QUERY,
     "del_code": app.DELETE,
+    "import_code": app.IMPORT,
 }
 SETTINGS = Settings("http://127.0.0.1:1", "inst")
 NOW = 1796054400000
@@ -45,6 +46,8 @@ def test_there_are_samples_for_every_function_and_shape():
     names = [os.path.relpath(p, SAMPLES_DIR) for p in event_files() if p.startswith(SAMPLES_DIR)]
     for function in OPERATIONS:
         for variant in ("%s.json", "%s.tutorial.json", "apigw/%s.json", "http/%s.json"):
+            if function == "import_code" and variant == "%s.tutorial.json":
+                continue  # the tutorial had no import
             assert variant % function in names
 
 
@@ -55,6 +58,13 @@ def test_every_event_decodes_and_validates(path):
         incoming = events.decode(f.read(), operation.route)
     if operation is app.GENERATE:
         assert params.parse_generate(incoming.params, SETTINGS, NOW).count >= 1
+    elif operation is app.IMPORT:
+        if incoming.body is not None:
+            entries, _ = importing.parse_body(incoming.body, incoming.content_type)
+            assert incoming.path_batch == "summer-mailing"
+        else:
+            entries = importing.parse_json_list(incoming.params["codes"])
+        assert entries
     elif operation is app.REDEEM:
         assert params.parse_redeem(incoming.params, incoming.path_code).key
     else:

@@ -24,7 +24,13 @@ from tests.localdev.helpers import TEMPLATE, probe_project
 
 def test_the_project_template_is_read_whole():
     project = load_project(TEMPLATE)
-    assert sorted(project.functions) == ["del_code", "gen_code", "query_code", "use_code"]
+    assert sorted(project.functions) == [
+        "del_code",
+        "gen_code",
+        "import_code",
+        "query_code",
+        "use_code",
+    ]
     gen = project.functions["gen_code"]
     assert (gen.handler, gen.initializer, gen.memory_mb, gen.timeout_s) == (
         "gen_code.handler",
@@ -37,6 +43,7 @@ def test_the_project_template_is_read_whole():
     assert sorted((r.method, r.path, r.function, r.auth_type) for r in project.routes) == [
         ("DELETE", "/codes/[code]", "del_code", "APP"),
         ("GET", "/codes/[code]", "query_code", "ANONYMOUS"),
+        ("POST", "/batches/[batch]/import", "import_code", "APP"),
         ("POST", "/codes", "gen_code", "APP"),
         ("POST", "/codes/[code]/redeem", "use_code", "ANONYMOUS"),
     ]
