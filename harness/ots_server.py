@@ -13,8 +13,10 @@ instance instead (`is_local` is False; the control plane is then unavailable).
 import json
 import os
 import re
+import secrets
 import subprocess
 import sys
+import time
 from urllib.request import Request, urlopen
 
 from harness import process
@@ -38,8 +40,11 @@ class ControlPlaneUnavailable(RuntimeError):
 class OTSServer(object):
     """A running Tablestore endpoint: the local server (subprocess) or a real instance."""
 
-    def __init__(self, endpoint, instance, access_key_id, access_key_secret, process=None):
+    def __init__(
+        self, endpoint, instance, access_key_id, access_key_secret, process=None, control_token=None
+    ):
         self.endpoint = endpoint
+        self.control_token = control_token  # sent as X-OTS-Local-Token on control requests
         self.instance = instance
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
@@ -57,6 +62,7 @@ class OTSServer(object):
         data = None if payload is None else json.dumps(payload).encode("utf-8")
         req = Request(self.endpoint + "/__ots_local/" + path, data=data, method=method)
         req.add_header("Content-Type", "application/json")
+        req.add_header("X-OTS-Local-Token", self.control_token)
         with urlopen(req, timeout=10) as resp:
             body = resp.read()
         return json.loads(body.decode("utf-8")) if body else None
@@ -87,6 +93,18 @@ class OTSServer(object):
 
     def clear_faults(self):
         return self.control("DELETE", "faults")
+
+    def advance_clock(self, ms):
+        """Move the server's data clock (versions, TTL) `ms` milliseconds ahead."""
+        return self.control("POST", "clock", {"advance_ms": ms})
+
+    def wait_until_no_request_is_delayed(self, timeout=10):
+        """Wait until no request is held by a latency fault any more (they are answered)."""
+        deadline = time.monotonic() + timeout
+        while self.health()["delayed"]:
+            if time.monotonic() > deadline:
+                raise AssertionError("requests still delayed after %s s" % timeout)
+            time.sleep(0.01)
 
     def faults(self):
         return self.control("GET", "faults")
@@ -123,12 +141,20 @@ def real_instance_from_env():
 
 
 def start(
-    instance="test", data_file=None, port=0, extra_args=(), python=None, timeout=30, use_real=True
+    instance="test",
+    data_file=None,
+    port=0,
+    extra_args=(),
+    python=None,
+    timeout=30,
+    use_real=True,
+    control_token=None,
 ):
     """Start `python -m ots_local` on 127.0.0.1 and wait for its ready line.
 
-    Returns an OTSServer; call `stop()` when done. With `use_real` and the OTS_TEST_* variables
-    set, returns the real instance instead.
+    Returns an OTSServer; call `stop()` when done. The server's control-plane token is
+    `control_token`, or a random one; the OTSServer sends it. With `use_real` and the OTS_TEST_*
+    variables set, returns the real instance instead.
     """
     if use_real:
         real = real_instance_from_env()
@@ -150,12 +176,19 @@ def start(
         "--access-key-secret",
         LOCAL_ACCESS_KEY_SECRET,
     ]
+    control_token = control_token or secrets.token_hex(16)
+    cmd += ["--control-token", control_token]
     if data_file:
         cmd += ["--data", str(data_file)]
     cmd += list(extra_args)
     proc, match, lines = process.start_and_wait(cmd, READY_RE, "ots_local", timeout, 10000)
     server = OTSServer(
-        match.group(1), match.group(2), LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, process=proc
+        match.group(1),
+        match.group(2),
+        LOCAL_ACCESS_KEY_ID,
+        LOCAL_ACCESS_KEY_SECRET,
+        process=proc,
+        control_token=control_token,
     )
     server.output = lines
     return server

@@ -245,11 +245,14 @@ class Gateway:
         invoke: Callable[[str, bytes, str], Invocation],
         app_key: str,
         log: Callable[[str, Invocation | None], None] | None = None,
+        throttle: Any = None,
     ) -> None:
         self.table = RouteTable(routes)
         self.invoke = invoke
         self.app_key = app_key
         self.log = log or (lambda line, invocation: None)
+        # localdev.throttle.Throttle (infra.yml's quotas and Apps), or None: no throttling.
+        self.throttle = throttle
 
     def handle(self, request: Request) -> Response:
         """Answer one HTTP request; never raises."""
@@ -270,6 +273,8 @@ class Gateway:
             logged_path = loggable_path(request.path, params)
             target = route.function
             self._authorize(route, request)
+            if self.throttle is not None:
+                self.throttle.check(route, request.header(APP_KEY_HEADER))
             event = build_event(request, route, params, request_id)
             invocation = self.invoke(route.function, json.dumps(event).encode(), request_id)
             response = render(invocation)
@@ -302,7 +307,8 @@ class Gateway:
                 f"the local app key in the {APP_KEY_HEADER} header (make run prints it)",
                 "Empty AppKey",
             )
-        if not hmac.compare_digest(given.encode(), self.app_key.encode()):
+        keys = [self.app_key, *(self.throttle.app_keys if self.throttle is not None else ())]
+        if not any(hmac.compare_digest(given.encode(), key.encode()) for key in keys):
             raise GatewayError(
                 401,
                 "UNAUTHORIZED",

@@ -10,8 +10,9 @@ at once wait instead of being refused), at most `max_connections` connections se
 (one thread each; one more is answered 503 and closed), an idle connection is closed after
 `idle_timeout` seconds, and a request must arrive whole within `request_timeout` seconds of its
 first byte (else 408). Whatever http.server would answer with an HTML page (a request line or
-headers too long, an unknown method, HTTP/0.9 or 2.0) is answered in the documented JSON error
-shape of the API the path belongs to, and a client that goes away early costs one log line.
+headers too long, a method outside the HTTP registry, HTTP/0.9 or 2.0) is answered in the
+documented JSON error shape of the API the path belongs to (a registered method it does not serve
+is that API's to refuse), and a client that goes away early costs one log line.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from localdev.web import (
 )
 
 CONTROL_PREFIX = "/__localdev/"
+FC3_PREFIX = "/2023-03-30/"  # localdev.fc3api.PREFIX
 MAX_BODY = 64 * 1024 * 1024  # read limit for any request (the APIs enforce their own, lower)
 MAX_REQUEST_LINE = 8 * 1024  # "GET /path?query HTTP/1.1": longer is a 414
 MAX_HEADER_BYTES = 64 * 1024  # all header lines together: more is a 431 (at most 100 lines)
@@ -240,11 +242,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Any error the listener answers itself: JSON in the API's shape, never HTML."""
-        if self.server.unwatch(self) or code == 408:
-            code, message = (
-                408,
-                (f"the request did not arrive whole within {self.server.request_timeout:g} s"),
-            )
+        if self.server.unwatch(self) or code == 408:  # the deadline passed mid-request
+            code = 408
+            message = f"the request did not arrive whole within {self.server.request_timeout:g} s"
         status = HTTPStatus(code)
         text = message or status.phrase
         if code == 505 and message and message.startswith("Invalid HTTP version"):
@@ -288,9 +288,11 @@ class LocalServer(ThreadingHTTPServer):
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT,
         request_timeout: float = REQUEST_TIMEOUT,
+        fc3_api: Callable[[Request], Response] | None = None,
     ) -> None:
         self.gateway = gateway
         self.fc_api = fc_api
+        self.fc3_api = fc3_api  # FC 3.0's InvokeFunction (localdev/fc3api.py), if served
         self.health = health
         self.on_error = on_error
         self.pages = pages  # the document, the reference and the console (localdev.portal)
@@ -399,7 +401,7 @@ class LocalServer(ThreadingHTTPServer):
                     handler.timed_out = True
             for handler in late:
                 _stop_reading(handler)
-            self._log_refusals(time.monotonic())
+            self._log_refusals(now)  # when closing: now is infinity, so the last count is logged
             if closing:
                 return
 
@@ -437,6 +439,8 @@ class LocalServer(ThreadingHTTPServer):
     def _dispatch(self, request: Request) -> Response:
         if request.path.startswith(fcapi.PREFIX):
             return self.fc_api(request)
+        if self.fc3_api is not None and request.path.startswith(FC3_PREFIX):
+            return self.fc3_api(request)
         if request.path.startswith(CONTROL_PREFIX):
             if request.path == CONTROL_PREFIX + "health" and request.method == "GET":
                 return Response(

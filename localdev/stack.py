@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from localdev import portal
+from localdev.fc3api import FC3Api, function_names
 from localdev.fcapi import FCApi
 from localdev.gateway import APP_KEY_HEADER, Gateway
 from localdev.instances import Identity, Invocation, LocalFC
@@ -35,7 +36,8 @@ from localdev.store import (
     ensure_tables,
     start_store,
 )
-from tools.templates import Route, path_template_parameters
+from localdev.throttle import Throttle, smoke_app_key
+from tools.templates import INFRA_TEMPLATE, S_YAML, Route, path_template_parameters
 
 READY_PREFIX = "localdev ready:"
 
@@ -82,6 +84,7 @@ class Stack:
         self.store: Store | None = None
         self.fc: LocalFC | None = None
         self.fc_api: FCApi | None = None
+        self.fc3_api: FC3Api | None = None
         self.gateway: Gateway | None = None
         self.server: LocalServer | None = None
         self.thread: threading.Thread | None = None
@@ -112,6 +115,7 @@ class Stack:
             self._health,
             self.out,
             pages=portal.handle,
+            fc3_api=self._fc3_api,
         )
         self.store = start_store(
             self.data_dir,
@@ -130,7 +134,18 @@ class Stack:
             max_instances=config.max_instances,
             notify=self.out,
         )
-        self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log)
+        infra = project.template.with_name(INFRA_TEMPLATE.name)
+        throttle = Throttle.from_infra(infra, self.app_key) if infra.is_file() else None
+        self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log, throttle)
+        s_yaml = project.template.with_name(S_YAML.name)
+        if s_yaml.is_file():
+            self.fc3_api = FC3Api(
+                function_names(s_yaml, set(project.functions)),
+                self.fc.invoke,
+                LOCAL_ACCESS_KEY_ID,
+                LOCAL_ACCESS_KEY_SECRET,
+                self._log,
+            )
         self.fc_api = FCApi(
             project,
             self.fc.invoke,
@@ -168,6 +183,11 @@ class Stack:
         assert self.fc_api is not None
         return self.fc_api.handle(request)
 
+    def _fc3_api(self, request: Any) -> Any:
+        if self.fc3_api is None:  # no s.yaml beside the template: the gateway says 404
+            return self._gateway(request)
+        return self.fc3_api.handle(request)
+
     def _health(self) -> dict[str, Any]:
         return {
             "status": "ok",
@@ -195,8 +215,16 @@ class Stack:
             f"  FC invoke API  {url}  (service {project.service}, access key id "
             f"{LOCAL_ACCESS_KEY_ID}, secret {LOCAL_ACCESS_KEY_SECRET})",
             f"  Tablestore     {self.store.endpoint}  (instance {project.instance}, data {data})",
+        ]
+        if self.store.server is not None:
+            lines.append(
+                f"  OTS control    X-OTS-Local-Token: {self.store.server.control_token}"
+                "  (/__ots_local/reset and faults need it)"
+            )
+        lines += [
             f"  Functions on   {self.runtime}",
             f"  App key        {APP_KEY_HEADER}: {self.app_key}  (admin routes need it)",
+            f"  Smoke App key  {smoke_app_key(self.app_key)}  (infra.yml's SmokeApp quota)",
             f"  Console        {url}/console  (paste the app key there)",
             f"  API reference  {url}/docs  (the document: {url}/openapi.json)",
             "",
@@ -205,8 +233,10 @@ class Stack:
         lines += ["  " + line for line in curl_lines(url, project, self.app_key)]
         lines += [
             "",
-            "Smoke test through the FC invoke API:",
-            f"  FC_ENDPOINT={url} ALIBABA_CLOUD_ACCESS_KEY_ID={LOCAL_ACCESS_KEY_ID} "
+            "Smoke test through the front door, then the FC invoke API:",
+            f"  FC_CODES_GATEWAY_URL={url} FC_CODES_APP_KEY={smoke_app_key(self.app_key)} "
+            f"FC_CODES_APP_SECRET=local FC_ENDPOINT={url} "
+            f"ALIBABA_CLOUD_ACCESS_KEY_ID={LOCAL_ACCESS_KEY_ID} "
             f"ALIBABA_CLOUD_ACCESS_KEY_SECRET={LOCAL_ACCESS_KEY_SECRET} make smoke",
             "Ctrl-C stops everything.",
         ]
@@ -229,6 +259,7 @@ class Stack:
                 self.data_dir.clear_state()
             self.store.close()
         self.server = self.thread = self.fc = self.fc_api = self.gateway = self.store = None
+        self.fc3_api = None
 
 
 def sample_body(project: Project, route: Route) -> str | None:

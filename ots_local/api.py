@@ -25,9 +25,10 @@ from .limits import (
     BATCH_WRITE_MAX_ROWS,
     DEFAULT_DEVIATION,
 )
-from .plainbuffer import encode_row, encode_row_body, encode_rows, parse_row
+from .plainbuffer import AUTO_INCREMENT, encode_row, encode_row_body, encode_rows, parse_row
 from .rows import OP_DELETE, OP_PUT, OP_UPDATE, RT_NONE, ReadRow, ReadSpec
 from .sdk import pb2 as pb
+from .sdk import search_pb2
 from .tables import TableMeta, valid_name
 
 _ROW_KINDS = {pb.PUT: OP_PUT, pb.UPDATE: OP_UPDATE, pb.DELETE: OP_DELETE}
@@ -43,6 +44,10 @@ def _parse(cls: Any, body: bytes) -> Any:
     if not message.IsInitialized():
         missing = ", ".join(message.FindInitializationErrors())
         raise errors.ParameterInvalid(f"Parse PBMessage from RawString failed: missing {missing}.")
+    # ots_local has no local transactions (StartLocalTransaction is unsupported), so no
+    # transaction ID is valid; the service answers this for one it does not know.
+    if "transaction_id" in message.DESCRIPTOR.fields_by_name and message.HasField("transaction_id"):
+        raise errors.ParameterInvalid("TransactionID is invalid.")
     return message
 
 
@@ -115,6 +120,29 @@ def _read_pk(data: bytes) -> list[tuple[str, Any]]:
     return row.primary_key
 
 
+def _no_repeated_rows_on_indexed_table(engine: Engine, table_name: str, changes: list) -> None:
+    """A table with secondary indexes takes each row at most once per BatchWriteRow.
+
+    The service refuses repeated rows there (its Java SDK's writer splits batches for such
+    tables for that reason); how it answers is not documented: we fail the whole request.
+    """
+    table = engine.tables.get(table_name)
+    if table is None or not table.indexes:
+        return
+    seen = set()
+    for change in changes:
+        primary_key = change[1].primary_key
+        if any(value is AUTO_INCREMENT for _, value in primary_key):
+            continue  # a new row each time
+        key = tuple(sorted(primary_key, key=lambda pair: pair[0]))
+        if key in seen:
+            raise errors.ParameterInvalid(
+                f"The same row appears twice in BatchWriteRow for table '{table_name}', which"
+                " has secondary indexes: give each row once."
+            )
+        seen.add(key)
+
+
 class API:
     """Dispatches API names to handlers over one Engine."""
 
@@ -133,6 +161,7 @@ class API:
             "BatchGetRow": self.batch_get_row,
             "BatchWriteRow": self.batch_write_row,
             "GetRange": self.get_range,
+            "ListSearchIndex": self.list_search_index,
             "CreateIndex": self.create_index,
             "DropIndex": self.drop_index,
         }
@@ -269,6 +298,14 @@ class API:
         options.deviation_cell_version_in_sec = meta.deviation
         options.allow_update = True if meta.allow_update is None else meta.allow_update
 
+    def list_search_index(self, body: bytes) -> bytes:
+        """Always empty: ots_local has no search indexes (CreateSearchIndex is unsupported).
+
+        The SDK's own clean-up lists a table's search indexes before deleting it.
+        """
+        _parse(search_pb2.ListSearchIndexRequest, body)
+        return search_pb2.ListSearchIndexResponse().SerializeToString()
+
     # --- single rows --------------------------------------------------------------------------
     def get_row(self, body: bytes) -> bytes:
         request = _parse(pb.GetRowRequest, body)
@@ -385,8 +422,10 @@ class API:
                 "The total data size of BatchWriteRow request exceeds the limit, limit size:"
                 f" {BATCH_WRITE_MAX_BYTES}, data size: {size}."
             )
-        response = pb.BatchWriteRowResponse()
         engine = self.engine
+        for table_name, changes in plans:
+            _no_repeated_rows_on_indexed_table(engine, table_name, changes)
+        response = pb.BatchWriteRowResponse()
         with engine.storage.transaction():
             for table_name, changes in plans:
                 out = response.tables.add(table_name=table_name)

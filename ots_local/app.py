@@ -9,6 +9,7 @@ import base64
 import functools
 import hashlib
 import logging
+import secrets
 import time
 import traceback
 from collections.abc import Callable, Coroutine
@@ -18,7 +19,7 @@ from . import errors
 from .api import API
 from .auth import Authenticator
 from .control import CONTROL_PREFIX, ControlPlane
-from .engine import Engine
+from .engine import Engine, now_ms
 from .faults import Faults
 from .sdk import pb2 as pb
 from .settings import check_settings
@@ -39,19 +40,25 @@ class OTSLocalApp:
         data: str | None = None,
         log: Callable[[str], None] | None = None,
         index_delay_ms: int = 0,
+        control_token: str | None = None,
     ) -> None:
         """`index_delay_ms`: the setting's value at start and after `reset` (SettingsError)."""
         self.defaults = check_settings({"index_delay_ms": index_delay_ms})
         self.instance = instance
         self.data = data
         self.storage = Storage(data)
-        self.engine = Engine(self.storage)
+        # The data's clock (versions, TTL) runs this far ahead of the real one: the control
+        # plane advances it, so expiry can be tested without waiting.
+        self.clock_offset_ms = 0
+        self.engine = Engine(self.storage, clock=self._data_now_ms)
         self.engine.set_index_delay(index_delay_ms)
         self.api = API(self.engine)
         self.auth = Authenticator(access_key_id, access_key_secret, instance)
         self.faults = Faults(frozenset(self.api.handlers))
-        self.control = ControlPlane(self)
+        self.control_token = control_token or secrets.token_hex(16)
+        self.control = ControlPlane(self, self.control_token)
         self.log = log
+        self.delayed = 0  # requests held by a latency fault right now
         self.endpoint = ""
         self._request_prefix = f"{time.time_ns() // 1000:x}"[-10:]
         self._request_count = 0
@@ -60,6 +67,17 @@ class OTSLocalApp:
 
     def close(self) -> None:
         self.storage.close()
+
+    def _data_now_ms(self) -> int:
+        return now_ms() + self.clock_offset_ms
+
+    def advance_clock(self, ms: int) -> dict[str, int]:
+        """Move the data's clock `ms` milliseconds ahead (the real clock is untouched)."""
+        self.clock_offset_ms += ms
+        return self.clock()
+
+    def clock(self) -> dict[str, int]:
+        return {"offset_ms": self.clock_offset_ms, "now_ms": self._data_now_ms()}
 
     # --- helpers ------------------------------------------------------------------------------
     def _date(self) -> str:
@@ -114,7 +132,7 @@ class OTSLocalApp:
         """Answer one request; a coroutine when the answer must wait (latency fault)."""
         started = time.perf_counter()
         if path.startswith(CONTROL_PREFIX):
-            response = self.control.handle(method, path[len(CONTROL_PREFIX) :], body)
+            response = self.control.handle(method, path[len(CONTROL_PREFIX) :], headers, body)
             self._log(method, path, int(response.data[9:12]), started)
             return response
         api = path.rstrip("/").rsplit("/", 1)[-1]
@@ -131,9 +149,13 @@ class OTSLocalApp:
         run = functools.partial(self._run, method, path, started, api, handler, body, key, fault)
         return self._delayed(latency, run) if latency else run()
 
-    @staticmethod
-    async def _delayed(latency_ms: float, run: Callable[[], Response]) -> Response:
-        await asyncio.sleep(latency_ms / 1000)
+    async def _delayed(self, latency_ms: float, run: Callable[[], Response]) -> Response:
+        # Counted while held, so tests can wait for "the request is being delayed" (health).
+        self.delayed += 1
+        try:
+            await asyncio.sleep(latency_ms / 1000)
+        finally:
+            self.delayed -= 1
         return run()
 
     def _run(
@@ -202,6 +224,8 @@ class OTSLocalApp:
             "indexes": len(self.engine.indexes),
             "pending_index_updates": self.engine.pending,
             "faults": len(self.faults.active),
+            "delayed": self.delayed,
+            "clock_offset_ms": self.clock_offset_ms,
         }
 
     def settings(self) -> dict[str, Any]:
@@ -223,4 +247,5 @@ class OTSLocalApp:
         """Drop every table and row, clear the faults, restore the start settings."""
         self.engine.reset()
         self.faults.clear()
+        self.clock_offset_ms = 0
         self.configure(self.defaults)

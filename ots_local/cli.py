@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 
+from .control import TOKEN_HEADER
 from .embedded import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_INSTANCE
 from .storage import StorageError
+
+CONTROL_TOKEN_ENV = "OTS_LOCAL_CONTROL_TOKEN"  # noqa: S105 (the variable's name)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,6 +33,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data",
         metavar="FILE",
         help="keep tables and rows in this SQLite file (default: in memory)",
+    )
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get(CONTROL_TOKEN_ENV) or None,
+        metavar="TOKEN",
+        help=f"what control-plane requests must send in {TOKEN_HEADER}"
+        f" (default: ${CONTROL_TOKEN_ENV}, else a random one, printed at start)",
     )
     parser.add_argument(
         "--index-delay-ms",
@@ -58,7 +69,8 @@ async def serve(args: argparse.Namespace) -> int:
             args.access_key_secret,
             args.data,
             None if args.quiet else _print,
-            args.index_delay_ms,
+            index_delay_ms=args.index_delay_ms,
+            control_token=args.control_token,
         )
     except SettingsError as error:
         print(f"ots_local: --index-delay-ms: {error}", file=sys.stderr)
@@ -82,6 +94,7 @@ async def serve(args: argparse.Namespace) -> int:
         f"ots_local: access key id {args.access_key_id}, data "
         f"{args.data or 'in memory'}; stop with Ctrl-C"
     )
+    _print(f"ots_local: control plane token {app.control_token} (header {TOKEN_HEADER})")
     await stop.wait()
     await server.stop()
     app.close()

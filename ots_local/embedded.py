@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import secrets
 import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
 from .app import OTSLocalApp
+from .control import parse_advance
 from .transport import Server
 
 DEFAULT_INSTANCE = "ots-local"
@@ -44,11 +46,15 @@ class OTSLocal:
         access_key_secret: str = DEFAULT_ACCESS_KEY_SECRET,
         log: Callable[[str], None] | None = None,
         index_delay_ms: int = 0,
+        control_token: str | None = None,
     ) -> None:
         """`data`: a SQLite file to keep everything in (None: in memory). `port=0`: any free
         port. `log` receives one line per request (None: silent). `index_delay_ms`: the
-        global secondary index delay at start and after `reset` (see `configure`)."""
+        global secondary index delay at start and after `reset` (see `configure`).
+        `control_token`: what HTTP control requests must send in `X-OTS-Local-Token` (None: a
+        random one, in `self.control_token`; this object's own control methods need none)."""
         self.instance = instance
+        self.control_token = control_token or secrets.token_hex(16)
         self.data = data
         self.host = host
         self.port = port
@@ -92,7 +98,8 @@ class OTSLocal:
                 self.access_key_secret,
                 self.data,
                 self.log,
-                self.index_delay_ms,
+                index_delay_ms=self.index_delay_ms,
+                control_token=self.control_token,
             )
             self._server = Server(self._app)
             loop.run_until_complete(self._server.start(self.host, self.port))
@@ -166,6 +173,10 @@ class OTSLocal:
         """`{"status": "ok", "instance": ..., "tables": N, ...}`"""
         return self._call(lambda app: app.health())
 
+    def apis(self) -> list[str]:
+        """The Tablestore API names this server implements (any other answers "Unsupported")."""
+        return self._call(lambda app: sorted(app.api.handlers))
+
     def reset(self) -> dict[str, Any]:
         """Drop every table and row, clear the faults, restore the start settings."""
         self._call(lambda app: app.reset())
@@ -193,6 +204,15 @@ class OTSLocal:
             if value is not None:
                 spec[name] = value
         return self._call(lambda app: app.faults.add(spec).to_json())
+
+    def advance_clock(self, ms: int) -> dict[str, int]:
+        """Move the data's clock `ms` ms ahead (versions, TTL): expiry without waiting.
+
+        Returns `{"offset_ms": total, "now_ms": the data's time}`; `reset()` sets it back.
+        Raises ValueError for a negative or absurd `ms`.
+        """
+        milliseconds = parse_advance({"advance_ms": ms})
+        return self._call(lambda app: app.advance_clock(milliseconds))
 
     def faults(self) -> dict[str, Any]:
         """`{"faults": [...]}`: the active faults."""

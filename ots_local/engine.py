@@ -54,6 +54,8 @@ _EXPECT_NAMES = {
     EXPECT_NOT_EXIST: "EXPECT_NOT_EXIST",
 }
 
+UPDATE_NOT_ALLOWED = "UpdateRow is not allowed on this table: its allow_update option is false."
+
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -352,6 +354,9 @@ class Engine:
         return_columns: Sequence[str],
     ) -> WriteResult:
         meta = table.meta
+        if op == OP_UPDATE and meta.allow_update is False:
+            # The service's message is not documented; code and status are its usual ones.
+            raise errors.ParameterInvalid(UPDATE_NOT_ALLOWED)
         values = check_pk(meta, row.primary_key, write=True)
         auto = meta.auto_increment
         if auto is not None and values[auto] is AUTO_INCREMENT:

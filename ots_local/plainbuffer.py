@@ -224,6 +224,10 @@ def parse_rows(buf: bytes) -> list[Row]:
     end = len(buf)
     try:
         while pos < end:
+            # Some SDKs send the buffer they allocated, zero bytes after the last row's
+            # checksum included; the service ignores them (no row starts with a zero byte).
+            if buf[pos] == 0 and not buf[pos:].strip(b"\x00"):
+                break
             row, pos = _parse_row_at(buf, pos, end)
             rows.append(row)
     except (IndexError, struct.error):

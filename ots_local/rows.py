@@ -196,14 +196,16 @@ def select(
         and not row_filter.predicate(selected)
     ):
         return None
+    # With columns_to_get, a row is returned when it has one of the named columns (attribute or
+    # primary key), and then always with its whole primary key, as the service does.
     wanted = spec.columns_to_get
     if wanted:
         wanted_set = set(wanted)
-        pk = [pair for pair in primary_key if pair[0] in wanted_set]
         names = sorted(name for name in selected if name in wanted_set)
+        pk_named = any(pair[0] in wanted_set for pair in primary_key)
     else:
-        pk = primary_key
         names = sorted(selected)
+        pk_named = True
     if spec.start_column is not None:
         names = [name for name in names if name >= spec.start_column]
     if spec.end_column is not None:
@@ -211,8 +213,9 @@ def select(
     if row_filter is not None and row_filter.pagination is not None:
         page: ColumnPagination = row_filter.pagination
         names = names[page.offset : page.offset + page.limit]
-    if not names and not pk:
+    if not names and not pk_named:
         return None
+    pk = primary_key
     cells = [(name, value, ts) for name in names for ts, value in selected[name]]
     return ReadRow(pk, cells, row_size(pk, cells))
 

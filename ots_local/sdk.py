@@ -16,6 +16,7 @@ for _logger, _ in _saved:
     _logger.setLevel(logging.ERROR)
 try:
     import tablestore
+    from tablestore.protobuf import search_pb2
     from tablestore.protobuf import table_store_filter_pb2 as filter_pb2
     from tablestore.protobuf import table_store_pb2 as pb2
 
@@ -32,4 +33,4 @@ finally:
 
 SDK_VERSION: str = tablestore.__version__
 
-__all__ = ["SDK_VERSION", "filter_pb2", "native_parse_row", "pb2"]
+__all__ = ["SDK_VERSION", "filter_pb2", "native_parse_row", "pb2", "search_pb2"]

@@ -68,6 +68,10 @@ class Storage:
 
     @staticmethod
     def _open(path: str | None) -> sqlite3.Connection:
+        if path is not None:
+            # Owner-only: SQLite gives the -wal and -shm files the data file's mode, and an
+            # empty file is a new database to it.
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = sqlite3.connect(
             ":memory:" if path is None else path,
             isolation_level=None,  # we issue BEGIN/COMMIT ourselves
@@ -388,7 +392,7 @@ class Storage:
 
 def _lock_data_file(path: str) -> int:
     """Hold an exclusive lock on `<path>.lock`; StorageError if another server holds it."""
-    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -29,6 +29,34 @@ def test_find_python_fails_clearly_for_a_missing_version():
     assert "no working python2.1 found" in proc.stderr
 
 
+def _result(outcome, apis=(), named=(), error=""):
+    return {"outcome": outcome, "apis": list(apis), "named_apis": list(named), "error": error}
+
+
+def test_the_vendor_suite_fails_on_a_claimed_test_and_only_counts_unclaimed_ones():
+    from tools.vendor_suite import summary
+
+    claimed = {"PutRow", "GetRow"}
+    results = {
+        "t::ok": _result("passed", ["PutRow"]),
+        "t::client_only": _result("passed"),
+        # Failed before sending it, but its code names an unclaimed API: unclaimed.
+        "t::search": _result("failed", ["PutRow"], ["Search"], "Unsupported operation"),
+    }
+    text, ok = summary(results, claimed)
+    assert ok
+    assert "tests of APIs ots_local claims: 1 (1 passed)" in text
+    assert "1 failed" in text and "unclaimed APIs sent: Search" in text
+    results["t::broken"] = _result("failed", ["GetRow"], [], "AssertionError: 1 != 2\nmore")
+    text, ok = summary(results, claimed)
+    assert not ok
+    assert "FAILED t::broken: AssertionError: 1 != 2" in text
+    # Against a real instance (no claimed set) every test must pass.
+    del results["t::broken"]
+    assert summary(results, None)[1] is False
+    assert summary({}, claimed)[1] is False  # nothing ran is no success
+
+
 def test_layers_accepts_the_handlers_and_names_an_import_past_the_edge(tmp_path):
     from tools import layers
 

@@ -17,8 +17,10 @@ from typing import Any
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
 from fccodes.api import ADMIN, OPERATIONS  # the API's declaration
+from tools import cichecks, frontdoor, package
 from tools.templates import (
     FUN_TEMPLATE,
+    INFRA_TEMPLATE,
     ROOT,
     S_YAML,
     FunTemplate,
@@ -28,8 +30,10 @@ from tools.templates import (
     endpoint_parts,
     load_fun_template,
     load_s_yaml,
+    load_yaml,
     path_template_parameters,
     s_functions,
+    s_infra_resources,
 )
 
 # The API's declaration (functions/fccodes/api.py): route -> (function, admin?).
@@ -39,7 +43,7 @@ ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
 # Funcraft accepts only python3 among Python runtimes (it is Python 3.6 on FC).
 FUN_RUNTIMES = {"python3"}
 # FC 3.0 Python runtimes we support (fc3 names; there is no python3.11).
-FC3_RUNTIMES = {"python3.9", "python3.10", "python3.12"}
+FC3_RUNTIMES = set(package.RUNTIMES)
 ENV_LIMIT_BYTES = 4096
 FUNCTIONS_DIR = ROOT / "functions"
 # The properties an fc3 resource may have (the component's schema, src/schema.json): anything
@@ -53,8 +57,6 @@ FC3_PROPS = {
     "vpcConfig",
 }  # fmt: skip
 FC3_REQUIRED = {"region", "functionName", "runtime", "code", "handler"}
-FC3_HTTP_AUTH = {"anonymous", "function"}
-FC3_HTTP_METHODS = {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
 FC3_REGIONS = {
     "ap-northeast-1", "ap-northeast-2", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
     "ap-southeast-3", "ap-southeast-5", "ap-southeast-7", "cn-beijing", "cn-chengdu",
@@ -186,6 +188,11 @@ def _check_route(tpl: FunTemplate, where: str, route: Route) -> list[str]:
     declared = path_template_parameters(route.path)
     if tuple(route.path_parameters) != declared:
         problems.append(f"{where}: PATH parameters {route.path_parameters}, path has {declared}")
+    if route.timeout_ms is not None and route.timeout_ms > frontdoor.GATEWAY_TIMEOUT_MAX_MS:
+        problems.append(
+            f"{where}: gateway timeout {route.timeout_ms} ms (API Gateway allows at most "
+            f"{frontdoor.GATEWAY_TIMEOUT_MAX_MS} ms on a shared instance)"
+        )
     if route.timeout_ms is None or route.timeout_ms < fn.timeout_s * 1000:
         # A shorter gateway timeout answers 504 while the function still runs (and may succeed).
         problems.append(
@@ -214,31 +221,31 @@ def _route_spec(tpl: FunTemplate, route: Route) -> dict[str, Any]:
 
 
 def check_ros_resources(tpl: FunTemplate) -> list[str]:
-    """Throttling on the public routes and an App authorized for the admin ones (ROS deploy)."""
-    problems = []
-    apis = {
-        k for k, v in tpl.raw["Resources"].items() if v.get("Type") == "Aliyun::Serverless::Api"
-    }
-    stages = {tpl.raw["Resources"][k]["Properties"]["StageName"] for k in apis}
-    by_type: dict[str, list[dict[str, Any]]] = {}
-    for res in tpl.ros_resources.values():
-        by_type.setdefault(res["Type"], []).append(res.get("Properties") or {})
-    for needed in (
-        "ALIYUN::ApiGateway::TrafficControl",
-        "ALIYUN::ApiGateway::TrafficControlBinding",
-        "ALIYUN::ApiGateway::App",
-        "ALIYUN::ApiGateway::Authorization",
-    ):
-        if needed not in by_type:
-            problems.append(f"ROS: no {needed} (production needs it: docs/deploy.md)")
-    for kind in ("ALIYUN::ApiGateway::TrafficControlBinding", "ALIYUN::ApiGateway::Authorization"):
-        for props in by_type.get(kind, []):
-            group = (props.get("GroupId") or {}).get("Fn::GetAtt", [None])[0]
-            if group not in apis:
-                problems.append(f"ROS {kind}: GroupId must be the API group ({sorted(apis)})")
-            if props.get("StageName") not in stages:
-                problems.append(f"ROS {kind}: StageName {props.get('StageName')} not in {stages}")
-    return problems
+    """template.yml's ALIYUN:: resources (deployed by ROS only) bind whole APIs, never the one
+    ApiId that an `Aliyun::Serverless::Api` exposes for a whole group of routes."""
+    return [f"template.yml {p}" for p in frontdoor.bound_apis(tpl.raw["Resources"])]
+
+
+def check_fun_logs(tpl: FunTemplate) -> list[str]:
+    """An explicit log project and logstore, declared in the template: with `LogConfig: Auto`
+    Funcraft attaches AliyunLogFullAccess to the service role (and on ROS, a project per deploy);
+    with both named it grants only log:PostLogStoreLogs on that logstore."""
+    props = tpl.raw["Resources"][tpl.service].get("Properties") or {}
+    config = props.get("LogConfig")
+    if not isinstance(config, dict) or not {"Project", "Logstore"} <= set(config):
+        return [
+            f"template.yml {tpl.service}: LogConfig {config!r} must name a Project and Logstore "
+            "(Auto makes Funcraft attach AliyunLogFullAccess)"
+        ]
+    project = tpl.raw["Resources"].get(config["Project"])
+    if not isinstance(project, dict) or project.get("Type") != "Aliyun::Serverless::Log":
+        return [f"template.yml: LogConfig project {config['Project']} is not declared"]
+    store = project.get(config["Logstore"])
+    if not isinstance(store, dict) or store.get("Type") != "Aliyun::Serverless::Log::Logstore":
+        return [
+            f"template.yml: logstore {config['Logstore']} is not declared in {config['Project']}"
+        ]
+    return []
 
 
 def check_fun_template(
@@ -251,6 +258,7 @@ def check_fun_template(
         + check_table_and_policy(tpl, primary_key)
         + check_routes(tpl)
         + check_ros_resources(tpl)
+        + check_fun_logs(tpl)
     )
 
 
@@ -300,7 +308,8 @@ def check_s_yaml(
                     mine, theirs = _without_region(mine), _without_region(theirs)
                 if mine != theirs:
                     problems.append(f"{where}: {field} {mine!r} differs from template.yml's")
-        problems += _check_triggers(where, key, res.props.get("triggers") or [])
+        problems += _check_triggers(where, res.props)
+        problems += _check_s_logs(where, res.props)
         actions = res.actions.get("pre-deploy") or []
         expected_run = f"make package RUNTIME={runtime_var}"
         if not any(a.get("run") == expected_run for a in actions):
@@ -315,22 +324,21 @@ def _without_region(env: dict[str, Any]) -> dict[str, Any]:
     return env
 
 
-def _check_triggers(where: str, key: str, triggers: list[dict[str, Any]]) -> list[str]:
-    problems = []
-    http = [t for t in triggers if t.get("triggerType") == "http"]
-    if len(http) != 1:
-        return [f"{where}: expected one http trigger, found {len(http)}"]
-    config = http[0].get("triggerConfig") or {}
-    auth = config.get("authType")
-    if auth not in FC3_HTTP_AUTH:
-        problems.append(f"{where}: authType {auth} (one of {sorted(FC3_HTTP_AUTH)})")
-    if key in ADMIN_FUNCTIONS and auth == "anonymous":
-        problems.append(f"{where}: admin function must not have an anonymous trigger")
-    methods = set(config.get("methods") or [])
-    expected = {m for (m, _), (f, _) in ROUTES.items() if f == key}
-    if not methods <= FC3_HTTP_METHODS or methods != expected:
-        problems.append(f"{where}: methods {sorted(methods)}, expected {sorted(expected)}")
-    return problems
+def _check_triggers(where: str, props: dict[str, Any]) -> list[str]:
+    """No triggers: API Gateway (infra.yml) is the only front door. An HTTP trigger would be a
+    second one, without the gateway's auth or throttling (an anonymous one open to anybody)."""
+    triggers = props.get("triggers") or []
+    if triggers:
+        kinds = sorted(str(t.get("triggerType")) for t in triggers)
+        return [f"{where}: triggers {kinds} bypass API Gateway's auth and throttling (infra.yml)"]
+    return []
+
+
+def _check_s_logs(where: str, props: dict[str, Any]) -> list[str]:
+    config = props.get("logConfig")
+    if not isinstance(config, dict) or not {"project", "logstore"} <= set(config):
+        return [f"{where}: logConfig {config!r} must name a project and logstore (infra.yml's)"]
+    return []
 
 
 # --- what the code says (derived, never hand-kept) --------------------------------------------
@@ -361,6 +369,24 @@ def store_actions(store: Path, api_methods: set[str] | None = None) -> set[str]:
         and node.func.attr in methods
     }
     return {api_action(m) for m in called}
+
+
+def code_actions(functions: Path = FUNCTIONS_DIR) -> set[str]:
+    """The RAM actions of every Tablestore API any module under functions/ calls (the store and
+    whatever store modules join it), so a new call is never left out of the policies."""
+    methods = sdk_api_methods()
+    out: set[str] = set()
+    for path in sorted(functions.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            out |= store_actions(path, methods)
+    return out
+
+
+def code_tables(env: dict[str, Any], env_names: set[str]) -> set[tuple[str, str]]:
+    """(instance, table) of every table the code reads from its environment: each variable
+    settings reads whose name ends in `_TABLE`, on the instance of OTS_INSTANCE."""
+    instance = str(env.get("OTS_INSTANCE", ""))
+    return {(instance, str(env[n])) for n in sorted(env_names) if n.endswith("_TABLE") and n in env}
 
 
 def store_primary_key(store: Path) -> str:
@@ -409,10 +435,10 @@ def check_code(tpl: FunTemplate, s_resources: dict[str, SResource], functions: P
         else:
             entries.append((where, "initializer", fn.initializer, ("context",)))
     problems += check_entry_points(entries, functions)
-    needed, granted = store_actions(functions / "fccodes" / "store.py"), policy_actions(tpl)
+    needed, granted = code_actions(functions), policy_actions(tpl)
     if granted != needed:
         problems.append(
-            f"policy actions {sorted(granted)} differ from what fccodes/store.py calls "
+            f"policy actions {sorted(granted)} differ from what functions/ calls "
             f"{sorted(needed)}: missing {sorted(needed - granted)}, "
             f"not needed {sorted(granted - needed)}"
         )
@@ -481,29 +507,88 @@ def code_facts(functions: Path = FUNCTIONS_DIR) -> tuple[set[str], tuple[tuple[s
 
 
 def all_problems(
-    template: Path = FUN_TEMPLATE, s_yaml: Path = S_YAML, functions: Path = FUNCTIONS_DIR
+    template: Path = FUN_TEMPLATE,
+    s_yaml: Path = S_YAML,
+    functions: Path = FUNCTIONS_DIR,
+    infra: Path = INFRA_TEMPLATE,
 ) -> list[str]:
     """Every check of both templates against the code (`make validate`, `make deploy`).
     Raises TemplateError (or OSError) when a template or the code cannot be read."""
     tpl = load_fun_template(template)
     raw, resources = load_s_yaml(s_yaml)
     env_names, primary_key = code_facts(functions)
-    return (
+    problems = (
         check_fun_template(tpl, env_names, primary_key)
         + check_s_yaml(raw, resources, tpl)
         + check_code(tpl, resources, functions)
     )
+    return problems + infra_problems(raw, resources, infra, functions, env_names)
+
+
+def infra_problems(
+    s_raw: dict[str, Any],
+    s_resources: dict[str, SResource],
+    infra: Path = INFRA_TEMPLATE,
+    functions: Path = FUNCTIONS_DIR,
+    env_names: set[str] | None = None,
+) -> list[str]:
+    """infra.yml (the ROS stack s.yaml deploys) against the routes, s.yaml and the code."""
+    problems = []
+    stacks = s_infra_resources(s_raw)
+    templates = {Path(str(r.props.get("template", ""))).name for r in stacks.values()}
+    if templates != {infra.name}:
+        problems.append(f"s.yaml: the `ros` resources deploy {sorted(templates)}, not {infra.name}")
+    raw = frontdoor.load_infra(infra)
+    fns = s_functions(s_resources)
+    if env_names is None:
+        env_names = code_facts(functions)[0]
+    env = next(iter(fns.values())).env if fns else {}
+    logs = next(iter(s_resources.values())).props.get("logConfig") if s_resources else None
+    problems += frontdoor.check_infra(
+        raw,
+        ROUTES,
+        fns,
+        code_actions(functions),
+        code_tables(env, env_names),
+        logs if isinstance(logs, dict) else None,
+    )
+    return problems
+
+
+def ros_schema_problems(template: Path = FUN_TEMPLATE, infra: Path = INFRA_TEMPLATE) -> list[str]:
+    """Every ALIYUN:: resource of both templates against its ROS type's schema (node)."""
+    resources = {}
+    for path, raw in ((template, load_yaml(template)), (infra, frontdoor.load_infra(infra))):
+        for key, res in frontdoor.aliyun_resources(raw).items():
+            resources[f"{path.name} {key}"] = res
+    return frontdoor.check_ros_schemas(resources)
+
+
+def validate_problems(root: Path = ROOT) -> list[str]:
+    """Everything `make validate` checks besides `fun validate` and actionlint, on the tree at
+    `root`: both templates and infra.yml against the code, every ROS resource against its type's
+    schema, the workflows, and the code package locks. Raises TemplateError (or OSError) when a
+    template or the code cannot be read."""
+    template, infra = root / FUN_TEMPLATE.name, root / INFRA_TEMPLATE.name
+    problems = all_problems(template, root / S_YAML.name, root / "functions", infra)
+    problems += ros_schema_problems(template, infra)
+    problems += cichecks.all_problems(root / ".github" / "workflows", root)
+    for runtime in package.RUNTIMES:
+        lock = root / package.lock_path(runtime).relative_to(ROOT)
+        pinned = root / package.RUNTIMES[runtime][1].relative_to(ROOT)
+        problems += package.check_lock(runtime, lock, pinned)
+    return problems
 
 
 def main() -> int:
     try:
-        problems = all_problems()
+        problems = validate_problems()
     except (OSError, TemplateError, KeyError, TypeError) as e:
         problems = [f"cannot read the templates: {e}"]
     for problem in problems:
         print(f"template check: {problem}", file=sys.stderr)
     if not problems:
-        print("template checks: template.yml and s.yaml ok")
+        print("template checks: template.yml, s.yaml, infra.yml, the workflows and locks ok")
     return 1 if problems else 0
 
 

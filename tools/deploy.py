@@ -1,11 +1,13 @@
-"""`make deploy`: preflight checks, then deploy with Funcraft, ROS or Serverless Devs.
+"""`make deploy`: preflight checks, then deploy with Serverless Devs or Funcraft.
 
-    python -m tools.deploy [--tool fun|ros|s] [--dry-run]
+    python -m tools.deploy [--tool s|fun|ros] [--dry-run]
 
-  fun  `fun deploy` of template.yml: table, service, functions, API routes (the quick start)
-  ros  `fun package` + `fun deploy --use-ros`: the same plus what only ROS creates, throttling on
-       the public routes and the App that signs admin calls (production)
-  s    `s deploy` of s.yaml (FC 3.0; the table and role must exist first: docs/deploy.md)
+  s    (recommended) Serverless Devs, s.yaml: first the ROS stack of infra.yml (table, logs,
+       least-privilege roles, the API Gateway front door with throttling and Apps), then the
+       four functions on FC 3.0
+  fun  Funcraft (discontinued), `fun deploy` of template.yml: table, service, functions, API
+       routes; no throttling and no App (docs/deploy.md)
+  ros  Funcraft through ROS, `fun package` + `fun deploy --use-ros` of template.yml
 
 Preflight stops with one clear message per problem before anything is deployed: missing
 credentials, a missing tool, a template that fails `fun validate` or our checks, a region that
@@ -16,14 +18,14 @@ tool in its environment, never on a command line, and never printed.
 """
 
 import argparse
+import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tools import checks
+from tools import checks, package
 from tools.templates import (
     FUN_TEMPLATE,
     ROOT,
@@ -32,6 +34,8 @@ from tools.templates import (
     fun_region,
     load_fun_template,
     load_s_yaml,
+    load_yaml,
+    s_infra_resources,
 )
 
 ENV_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
@@ -42,6 +46,11 @@ ENV_REGION = "ALIBABA_CLOUD_REGION"
 ENV_BUCKET = "FC_CODES_OSS_BUCKET"
 REQUIRED_ENV = (ENV_KEY_ID, ENV_KEY_SECRET, ENV_ACCOUNT, ENV_REGION)
 DEFAULT_FUN = ROOT / "node_modules" / ".bin" / "fun"
+DEFAULT_S = ROOT / "node_modules" / ".bin" / "s"
+# Serverless Devs reads an access from any variable whose name ends in `_serverless_devs_key`
+# (a JSON object of AccountID, AccessKeyID, AccessKeySecret, SecurityToken): the access of that
+# name is what s.yaml's `access:` names. No `s config add`, no file, no command line.
+S_ACCESS_VAR = "fc_codes_serverless_devs_key"
 STACK_NAME = "fc-codes"
 PACKAGED_TEMPLATE = ROOT / "build" / "template.packaged.yml"
 FUNCTIONS = ROOT / "functions"
@@ -72,16 +81,18 @@ def preflight(
     if not has_code:
         problems.append(f"{functions} has no gen_code.py: nothing to deploy")
     if tool in ("fun", "ros") and not os.access(fun, os.X_OK):
-        problems.append(
-            f"Funcraft not found at {fun}: run `npm ci --ignore-scripts` (or make validate)"
-        )
-    if tool == "s" and not s_bin:
-        problems.append("Serverless Devs `s` not found: npm install -g @serverless-devs/s")
+        problems.append(f"Funcraft not found at {fun}: run `npm ci --ignore-scripts`")
+    if tool == "s" and not (s_bin and os.access(s_bin, os.X_OK)):
+        problems.append(f"Serverless Devs not found at {s_bin}: run `npm ci --ignore-scripts`")
     try:
         tpl = load_fun_template(template)
         _, resources = load_s_yaml(s_yaml)
-        if has_code:  # the same checks as `make validate`: both templates against the code
+        if has_code:  # the same checks as `make validate`: templates against the code,
+            # every ROS resource against its type's schema, the code package locks
             problems += checks.all_problems(template, s_yaml, functions)
+            problems += checks.ros_schema_problems(template)
+            if tool == "s":
+                problems += [p for r in package.RUNTIMES for p in package.check_lock(r)]
         if tool == "s":
             regions = {r.props.get("region") for r in resources.values()}
         else:
@@ -95,6 +106,10 @@ def preflight(
             f"{ENV_REGION} is {wanted} but {where} is written for {', '.join(map(str, regions))}: "
             "deploy to that region or edit the template (docs/deploy.md, 'Region and names')"
         )
+    if tool == "s":
+        s_raw = load_yaml(s_yaml)
+        if s_raw.get("access") != S_ACCESS_VAR:
+            problems.append(f"s.yaml: access must be {S_ACCESS_VAR} (keys from the environment)")
     if tool in ("fun", "ros") and not problems:
         # `fun validate` prints its own errors; it needs neither network nor credentials.
         proc = subprocess.run([str(fun), "validate", "-t", str(template)], check=False)  # noqa: S603
@@ -112,9 +127,11 @@ def preflight(
              "-t", str(PACKAGED_TEMPLATE), "-y"],
         ]  # fmt: skip
     assert s_bin is not None
-    # fc3 reads its keys from an `access` alias; the alias is written from our environment by
-    # a child process so the keys never appear on our command lines or in our output.
-    return [[s_bin, "deploy", "-y", "-t", str(s_yaml), "-a", "default"]]
+    # The ROS stack first (the functions' role and logstore must exist), then each function.
+    return [
+        [s_bin, key, "deploy", "-y", "-t", str(s_yaml), "-a", S_ACCESS_VAR]
+        for key in [*s_infra_resources(load_yaml(s_yaml)), *resources]
+    ]
 
 
 def tool_env(env: dict[str, str]) -> dict[str, str]:
@@ -132,19 +149,17 @@ def tool_env(env: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def configure_s(s_bin: str, env: dict[str, str]) -> int:
-    """Write the `default` access alias of Serverless Devs from the environment.
-
-    `s config add` only takes keys as arguments, so they pass through `sh -c` reading them from
-    its environment: they show up neither in our output nor in our own argv.
-    """
-    script = (
-        '"$S_BIN" config add --AccountID "$ALIBABA_CLOUD_ACCOUNT_ID" '
-        '--AccessKeyID "$ALIBABA_CLOUD_ACCESS_KEY_ID" '
-        '--AccessKeySecret "$ALIBABA_CLOUD_ACCESS_KEY_SECRET" -a default -f >/dev/null'
-    )
-    proc = subprocess.run(["sh", "-c", script], env=dict(env, S_BIN=s_bin), check=False)  # noqa: S603, S607
-    return proc.returncode
+def s_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment for Serverless Devs: the keys as the access S_ACCESS_VAR (a variable, so
+    they never reach a command line, a file or our output)."""
+    access = {
+        "AccountID": env[ENV_ACCOUNT],
+        "AccessKeyID": env[ENV_KEY_ID],
+        "AccessKeySecret": env[ENV_KEY_SECRET],
+    }
+    if env.get(ENV_TOKEN):
+        access["SecurityToken"] = env[ENV_TOKEN]
+    return dict(env, **{S_ACCESS_VAR: json.dumps(access)})
 
 
 def deploy(
@@ -169,17 +184,14 @@ def deploy(
         print("deploy: $ " + " ".join(command), flush=True)
     if dry_run:
         return 0
-    if tool == "s" and configure_s(commands[0][0], env) != 0:
-        print("deploy: `s config add` failed", file=sys.stderr)
-        return 1
-    child_env = env if tool == "s" else tool_env(env)
+    child_env = s_env(env) if tool == "s" else tool_env(env)
     for command in commands:
         proc = subprocess.run(command, env=child_env, cwd=ROOT, check=False)  # noqa: S603
         if proc.returncode != 0:
-            failed = f"{Path(command[0]).name} {command[1]}"
+            failed = " ".join([Path(command[0]).name, *command[1 : 3 if tool == "s" else 2]])
             print(f"deploy: `{failed}` failed (exit {proc.returncode})", file=sys.stderr)
             return 1
-    print("deploy: done. Smoke-test it: python -m tools.smoke", flush=True)
+    print("deploy: done. Smoke-test it through the front door: make smoke", flush=True)
     return 0
 
 
@@ -187,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.deploy", description="Deploy fc-codes (preflight first)."
     )
-    parser.add_argument("--tool", choices=("fun", "ros", "s"), default="fun")
+    parser.add_argument("--tool", choices=("s", "fun", "ros"), default="s")
     parser.add_argument("--fun", type=Path, default=Path(os.environ.get("FUN_BIN", DEFAULT_FUN)))
-    parser.add_argument("--s", dest="s_bin", default=os.environ.get("S_BIN") or shutil.which("s"))
+    parser.add_argument("--s", dest="s_bin", default=os.environ.get("S_BIN") or str(DEFAULT_S))
     parser.add_argument("--dry-run", action="store_true", help="preflight only, print the plan")
     args = parser.parse_args(argv)
     return deploy(args.tool, dict(os.environ), args.fun, args.s_bin, dry_run=args.dry_run)

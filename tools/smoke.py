@@ -1,22 +1,31 @@
-"""Smoke-test a deployed fc-codes through Function Compute's invoke API (aliyun-fc2).
+"""Smoke-test a deployed fc-codes: through its front door (API Gateway), then FC's invoke API.
 
-    python -m tools.smoke [--service fc-codes] [--endpoint URL | --account-id ID --region R]
+    python -m tools.smoke [--via auto|gateway|fc|both] [--gateway URL] [--endpoint URL ...]
 
-Walks one code through its life: generate 3 codes -> query -> redeem -> redeem again (expects
-CODE_ALREADY_USED) -> delete -> query (expects CODE_NOT_FOUND), then deletes the two spare
-codes. Prints one line per step, codes masked, and exits 0 only if every step matched (1 on a
-mismatch, 2 on a usage or configuration error). Codes it generated are deleted even when a
-step fails, so a failed run leaves nothing behind.
+Through the front door (FC_CODES_GATEWAY_URL, with the smoke App's FC_CODES_APP_KEY and
+FC_CODES_APP_SECRET): an admin call without the App's signature is refused with 401, generate
+(signed) answers within the gateway timeout, query and redeem anonymously, redeem again as
+another user (CODE_ALREADY_USED), delete (signed) and without the signature (401), query the
+deleted code (CODE_NOT_FOUND), delete the spare codes, and finally a burst of signed calls is
+throttled (429) by the App's quota (infra.yml gives the smoke App a small one of its own).
 
-Credentials come from ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET (and
-ALIBABA_CLOUD_SECURITY_TOKEN for STS), the account and region from ALIBABA_CLOUD_ACCOUNT_ID /
-ALIBABA_CLOUD_REGION, or the flags of the same meaning. FC_ENDPOINT (or --endpoint) overrides
-the endpoint, e.g. to aim at the local stack's FC invoke API. Secrets are never printed, and
-the SDK's own error logging (which includes request headers) is silenced while it runs.
+Through FC's invoke API: generate 3 codes -> query -> redeem -> redeem again -> delete -> query
+deleted; `--fc-api 2016-08-15` (the default: aliyun-fc2, FC 2.0 services, i.e. template.yml or
+the local stack) or `--fc-api 2023-03-30` (FC 3.0 functions by s.yaml's names, V3-signed by
+tools/fc3_client.py; the local stack serves it too).
 
-This talks to the FC 2.0 API (services/functions), so it tests a template.yml (Funcraft)
-deployment. Functions created by s.yaml (FC 3.0) belong to no service and are not reachable
-through it; see docs/deploy.md.
+Each part prints one line per step, codes masked, and the exit status is 0 only if every step
+of every part run matched (1 on a mismatch, 2 on a usage or configuration error). Codes a part
+generated are deleted even when a step fails. `--via auto` (the default) runs each part that is
+configured, the front door first.
+
+Credentials for the FC part come from ALIBABA_CLOUD_ACCESS_KEY_ID /
+ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS), the account and
+region from ALIBABA_CLOUD_ACCOUNT_ID / ALIBABA_CLOUD_REGION; FC_ENDPOINT (or --endpoint)
+overrides the endpoint, e.g. the local stack's FC invoke API. Secrets come from the environment
+only (never flags: they would show in the process list) and are never printed; the SDK's own
+error logging (which includes request headers) is silenced while it runs.
+
 """
 
 import argparse
@@ -33,7 +42,11 @@ from typing import Any, TextIO
 import fc2
 
 from fccodes import api
-from tools.templates import FUN_TEMPLATE, load_fun_template
+from tools import frontdoor
+from tools.fc3_client import API_VERSION as FC3_API_VERSION
+from tools.fc3_client import FC3Client
+from tools.gateway_client import Answer, GatewayClient
+from tools.templates import FUN_TEMPLATE, INFRA_TEMPLATE, S_YAML, load_fun_template, load_s_yaml
 
 ENV_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 (a variable name)
@@ -41,9 +54,24 @@ ENV_TOKEN = "ALIBABA_CLOUD_SECURITY_TOKEN"  # noqa: S105 (a variable name)
 ENV_ACCOUNT = "ALIBABA_CLOUD_ACCOUNT_ID"
 ENV_REGION = "ALIBABA_CLOUD_REGION"
 ENV_ENDPOINT = "FC_ENDPOINT"
+ENV_GATEWAY = "FC_CODES_GATEWAY_URL"
+ENV_APP_KEY = "FC_CODES_APP_KEY"
+ENV_APP_SECRET = "FC_CODES_APP_SECRET"  # noqa: S105 (a variable name)
+# A code with a wrong check symbol: the function refuses it before any store access, so the
+# throttling burst costs Tablestore nothing.
+BURST_CODE = "AAAA-AAAA-AAAA-AAAA"
 
-# Which function does what: the API's declaration (functions/fccodes/api.py).
+# Which function does what, and its route: the API's declaration (functions/fccodes/api.py).
 OPERATIONS = {op.name: op.function for op in api.OPERATIONS}
+GENERATE_ROUTE = (api.GENERATE.method, api.GENERATE.path)
+
+
+def route(operation: str, code: str) -> tuple[str, str]:
+    """(method, path) of a declared operation on `code`, e.g. ("POST", "/codes/X/redeem")."""
+    op = api.BY_NAME[operation]
+    return op.method, op.path.replace("{code}", code)
+
+
 SMOKE_USER = "fc-codes-smoke"
 OTHER_USER = "fc-codes-smoke-other"
 
@@ -71,10 +99,19 @@ class Config:
         return f"Config(endpoint={self.endpoint!r}, service={self.service!r}, keys=<hidden>)"
 
 
+def fc_configured(args: argparse.Namespace, env: dict[str, str]) -> bool:
+    """Whether anything says where FC's invoke API is (an endpoint, or account and region)."""
+    return bool(
+        args.endpoint
+        or env.get(ENV_ENDPOINT)
+        or ((args.account_id or env.get(ENV_ACCOUNT)) and (args.region or env.get(ENV_REGION)))
+    )
+
+
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> Config:
     """Combine flags and environment (flags win). Raises ConfigError naming what is missing."""
     key_id = args.access_key_id or env.get(ENV_KEY_ID, "")
-    secret = args.access_key_secret or env.get(ENV_KEY_SECRET, "")
+    secret = env.get(ENV_KEY_SECRET, "")
     missing = [n for n, v in ((ENV_KEY_ID, key_id), (ENV_KEY_SECRET, secret)) if not v]
     endpoint = args.endpoint or env.get(ENV_ENDPOINT, "")
     if not endpoint:
@@ -141,6 +178,51 @@ class Invoker:
         return body
 
 
+class FC3Invoker:
+    """Invokes s.yaml's FC 3.0 functions (by their `functionName`) and returns their bodies."""
+
+    def __init__(self, config: Config, names: dict[str, str]):
+        self.names = names  # template function name -> s.yaml functionName
+        self.client = FC3Client(
+            config.endpoint,
+            config.access_key_id,
+            config.access_key_secret,
+            config.security_token,
+            config.timeout_s,
+        )
+
+    def __call__(self, function: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The function's result body. Raises StepFailed on an FC error or a non-object body."""
+        try:
+            result = self.client.invoke(self.names[function], json.dumps(params).encode())
+        except OSError as e:
+            raise StepFailed(f"invoke failed: {type(e).__name__}: {e}") from e
+        request_id = result.headers.get("x-fc-request-id", "")
+        if result.status != 200 or "x-fc-error-type" in result.headers:
+            try:
+                detail = json.loads(result.body)
+            except ValueError:
+                detail = {}
+            detail = detail if isinstance(detail, dict) else {}
+            kind = detail.get("Code") or detail.get("errorType") or "error"
+            message = detail.get("Message") or detail.get("errorMessage") or _snippet(result.body)
+            where = "function error" if result.status == 200 else f"FC API error {result.status}"
+            raise StepFailed(f"{where} {kind}: {message} (request {request_id})")
+        try:
+            body = json.loads(result.body)
+        except ValueError:
+            raise StepFailed(f"result is not JSON: {_snippet(result.body)}") from None
+        if not isinstance(body, dict):
+            raise StepFailed(f"result is not a JSON object: {_snippet(result.body)}")
+        return body
+
+
+def s_function_names(s_yaml: Any = S_YAML) -> dict[str, str]:
+    """The s.yaml resource key (= template.yml's function name) -> its FC 3.0 functionName."""
+    _, resources = load_s_yaml(s_yaml)
+    return {key: str(r.props["functionName"]) for key, r in resources.items()}
+
+
 def _describe_fc_error(e: Any) -> str:
     """One line from an fc2.FcError: HTTP status, FC error code or type, message, request id."""
     try:
@@ -186,24 +268,33 @@ def quiet_sdk_logging() -> Iterator[None]:
         logging.disable(previous)
 
 
-def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) -> bool:
-    """Run every step, print one line each; True if all matched. Cleans up its codes."""
-    created: list[str] = []
-    deleted: set[str] = set()
-    ok = True
+class Steps:
+    """Runs named steps, one line each; remembers the codes to mask and whether all passed."""
 
-    def step(name: str, action: Callable[[], str]) -> bool:
-        nonlocal ok
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.ok = True
+        self.codes: list[str] = []
+
+    def __call__(self, name: str, action: Callable[[], str]) -> bool:
         started = time.monotonic()
         try:
             detail = action()
         except StepFailed as e:
-            ok = False
-            print(f"FAIL {name}: {_mask_all(str(e), created)}", file=out)
+            self.ok = False
+            print(f"FAIL {name}: {_mask_all(str(e), self.codes)}", file=self.out)
             return False
         ms = (time.monotonic() - started) * 1000
-        print(f"ok   {name}: {detail} ({ms:.0f} ms)", file=out)
+        print(f"ok   {name}: {detail} ({ms:.0f} ms)", file=self.out)
         return True
+
+
+def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) -> bool:
+    """Run every step through FC's invoke API, print one line each; True if all matched.
+    Cleans up its codes."""
+    step = Steps(out)
+    created = step.codes
+    deleted: set[str] = set()
 
     def generate() -> str:
         body = expect_success(invoke(OPERATIONS["generate"], {"count": 3, "batch": "smoke"}))
@@ -266,7 +357,121 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
             break
     if created:
         step("cleanup", cleanup)
-    return ok
+    return step.ok
+
+
+def gateway_timeout_ms(infra: Any = INFRA_TEMPLATE) -> int:
+    """The generate route's gateway timeout, as infra.yml declares it (API Gateway answers 504
+    after it): a generate call that takes longer fails the smoke test."""
+    for props in frontdoor.aliyun_resources(frontdoor.load_infra(infra)).values():
+        p = props.get("Properties") or {}
+        config = p.get("RequestConfig") or {}
+        if (config.get("RequestHttpMethod"), config.get("RequestPath")) == GENERATE_ROUTE:
+            return int((p.get("ServiceConfig") or {}).get("ServiceTimeOut", 0))
+    raise ConfigError("infra.yml declares no POST /codes API")
+
+
+def expect_status(answer: Answer, status: int, code: str | None = None) -> Answer:
+    """The answer has this HTTP status (and, if given, this product error code)."""
+    if answer.status != status or (code and answer.error_code() != code):
+        got = answer.error_code() or answer.headers.get("x-ca-error-message", "")
+        raise StepFailed(
+            f"expected {status} {code or ''}".rstrip() + f", got {answer.status} {got}"
+        )
+    return answer
+
+
+def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int) -> bool:
+    """Every step through the front door, one line each; True if all matched."""
+    step = Steps(out)
+    created = step.codes
+    deleted: set[str] = set()
+
+    def admin_unsigned() -> str:
+        expect_status(client.call(*GENERATE_ROUTE, {"count": 1}), 401)
+        return "POST /codes without the App's signature: 401"
+
+    def generate() -> str:
+        answer = expect_status(client.call(*GENERATE_ROUTE, {"count": 3}, signed=True), 201)
+        codes = (answer.body or {}).get("codes")
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise StepFailed("expected a list of codes")
+        created.extend(codes)
+        if len(codes) != 3:
+            raise StepFailed(f"expected 3 codes, got {len(codes)}")
+        if answer.ms >= timeout_ms:
+            raise StepFailed(f"took {answer.ms:.0f} ms, the gateway timeout is {timeout_ms} ms")
+        return f"3 codes in {answer.ms:.0f} ms (gateway timeout {timeout_ms} ms)"
+
+    def query_unused() -> str:
+        answer = expect_status(client.call(*route("query", created[0])), 200)
+        if (answer.body or {}).get("status") != "UNUSED":
+            raise StepFailed(f"expected status UNUSED, got {(answer.body or {}).get('status')!r}")
+        return f"{mask(created[0])} is UNUSED (anonymous)"
+
+    def redeem() -> str:
+        expect_status(client.call(*route("redeem", created[0]), {"user_id": SMOKE_USER}), 200)
+        return f"{mask(created[0])} redeemed (anonymous)"
+
+    def redeem_again() -> str:
+        again = client.call(*route("redeem", created[0]), {"user_id": OTHER_USER})
+        expect_status(again, 409, "CODE_ALREADY_USED")
+        return "409 CODE_ALREADY_USED as expected"
+
+    def delete_unsigned() -> str:
+        expect_status(client.call(*route("delete", created[0])), 401)
+        return "DELETE without the App's signature: 401"
+
+    def delete() -> str:
+        expect_status(client.call(*route("delete", created[0]), signed=True), 200)
+        deleted.add(created[0])
+        return f"{mask(created[0])} deleted"
+
+    def query_deleted() -> str:
+        expect_status(client.call(*route("query", created[0])), 404, "CODE_NOT_FOUND")
+        return "404 CODE_NOT_FOUND as expected"
+
+    def cleanup() -> str:
+        failures = []
+        for code in created:
+            if code not in deleted:
+                answer = client.call(*route("delete", code), signed=True)
+                if answer.status == 200:
+                    deleted.add(code)
+                else:
+                    failures.append(f"{mask(code)}: {answer.status}")
+        if failures:
+            raise StepFailed("could not delete " + "; ".join(failures))
+        return f"{len(created)} smoke codes gone"
+
+    def throttled() -> str:
+        # Last: once the smoke App is throttled, its calls fail until the window ends.
+        for n in range(1, burst + 1):
+            answer = client.call(*route("delete", BURST_CODE), signed=True)
+            if answer.status == 429:
+                return (
+                    f"429 after {n} signed calls ({answer.headers.get('x-ca-error-message', '')})"
+                )
+            if answer.status not in (400, 404):
+                raise StepFailed(f"call {n} of the burst answered {answer.status}")
+        raise StepFailed(f"{burst} signed calls were never throttled (429)")
+
+    for name, action in (
+        ("admin without signature", admin_unsigned),
+        ("generate", generate),
+        ("query", query_unused),
+        ("redeem", redeem),
+        ("redeem again", redeem_again),
+        ("delete without signature", delete_unsigned),
+        ("delete", delete),
+        ("query deleted", query_deleted),
+    ):
+        if not step(name, action):
+            break
+    if created:
+        step("cleanup", cleanup)
+    step("throttled burst", throttled)
+    return step.ok
 
 
 def _mask_all(text: str, codes: list[str]) -> str:
@@ -284,23 +489,72 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", help=f"FC endpoint URL (env {ENV_ENDPOINT})")
     p.add_argument("--account-id", help=f"account id (env {ENV_ACCOUNT})")
     p.add_argument("--region", help=f"region, e.g. cn-hangzhou (env {ENV_REGION})")
-    p.add_argument("--access-key-id", help=f"prefer env {ENV_KEY_ID}")
-    p.add_argument("--access-key-secret", help=f"prefer env {ENV_KEY_SECRET}: flags show in `ps`")
+    p.add_argument("--access-key-id", help=f"prefer env {ENV_KEY_ID} (the secret: env only)")
     p.add_argument("--security-token", help=f"STS token (env {ENV_TOKEN})")
     p.add_argument("--timeout", type=int, default=60, help="seconds per invocation")
+    p.add_argument(
+        "--via",
+        choices=("auto", "gateway", "fc", "both"),
+        default="auto",
+        help="which parts to run (auto: each one configured, the front door first)",
+    )
+    p.add_argument("--gateway", help=f"the API group's URL (env {ENV_GATEWAY})")
+    p.add_argument(
+        "--fc-api",
+        choices=("2016-08-15", FC3_API_VERSION),
+        default="2016-08-15",
+        help="FC's invoke API: 2016-08-15 (FC 2.0 services: template.yml, the local stack) or "
+        f"{FC3_API_VERSION} (FC 3.0 functions: s.yaml)",
+    )
+    p.add_argument(
+        "--burst",
+        type=int,
+        default=60,
+        help="at most this many signed calls to see the smoke App throttled",
+    )
     return p
 
 
 def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> int:
     args = parser().parse_args(argv)
+    env = dict(os.environ) if env is None else env
+    gateway_url = args.gateway or env.get(ENV_GATEWAY, "")
+    want_gateway = args.via in ("gateway", "both") or (args.via == "auto" and bool(gateway_url))
+    want_fc = args.via in ("fc", "both") or (args.via == "auto" and fc_configured(args, env))
     try:
-        config = config_from(args, dict(os.environ) if env is None else env)
+        if not (want_gateway or want_fc):
+            raise ConfigError(
+                f"nothing to smoke-test: set {ENV_GATEWAY} (the front door) and/or "
+                f"{ENV_ENDPOINT} or {ENV_ACCOUNT} + {ENV_REGION} (FC's invoke API)"
+            )
+        client = None
+        if want_gateway:
+            missing = [
+                n
+                for n in (ENV_GATEWAY, ENV_APP_KEY, ENV_APP_SECRET)
+                if not (gateway_url if n == ENV_GATEWAY else env.get(n))
+            ]
+            if missing:
+                raise ConfigError("missing " + ", ".join(missing) + " for the front door")
+            client = GatewayClient(gateway_url, env[ENV_APP_KEY], env[ENV_APP_SECRET])
+        config = config_from(args, env) if want_fc else None
     except ConfigError as e:
         print(f"smoke: {e}", file=sys.stderr)
         return 2
-    print(f"smoke: {config.endpoint} service {config.service}", file=sys.stdout)
-    with quiet_sdk_logging():
-        ok = run(Invoker(config), sys.stdout)
+    ok = True
+    if client is not None:
+        print(f"smoke: front door {client.base_url}", file=sys.stdout)
+        ok = run_gateway(client, sys.stdout, gateway_timeout_ms(), args.burst) and ok
+    if config is not None and args.fc_api == FC3_API_VERSION:
+        names = s_function_names()
+        print(
+            f"smoke: {config.endpoint} FC 3.0 functions {sorted(names.values())}", file=sys.stdout
+        )
+        ok = run(FC3Invoker(config, names), sys.stdout) and ok
+    elif config is not None:
+        print(f"smoke: {config.endpoint} service {config.service}", file=sys.stdout)
+        with quiet_sdk_logging():
+            ok = run(Invoker(config), sys.stdout) and ok
     print("smoke: passed" if ok else "smoke: FAILED", file=sys.stdout)
     return 0 if ok else 1
 

@@ -17,6 +17,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 FUN_TEMPLATE = ROOT / "template.yml"
 S_YAML = ROOT / "s.yaml"
+INFRA_TEMPLATE = ROOT / "infra.yml"
+# s.yaml components that are not functions: `ros` deploys infra.yml as a ROS stack.
+S_INFRA_COMPONENTS = {"ros"}
 
 SERVICE_TYPE = "Aliyun::Serverless::Service"
 FUNCTION_TYPE = "Aliyun::Serverless::Function"
@@ -52,6 +55,7 @@ class Function:
     env: dict[str, Any]
     initializer_timeout_s: int | None = None
     service: str | None = None  # Funcraft only: FC 3.0 has no services
+    role: str | None = None  # s.yaml only: the role ARN (Funcraft generates the service's role)
 
 
 @dataclass(frozen=True)
@@ -243,12 +247,17 @@ def resolve_vars(value: Any, variables: dict[str, Any]) -> Any:
 
 
 def load_s_yaml(path: Path = S_YAML) -> tuple[dict[str, Any], dict[str, SResource]]:
-    """Read s.yaml: (its raw mapping, its resources with `${vars.*}` resolved)."""
+    """Read s.yaml: (its raw mapping, its function resources with `${vars.*}` resolved).
+
+    Resources of the components in S_INFRA_COMPONENTS (the ROS stack) are left out: read them
+    with `s_infra_resources`."""
     raw = load_yaml(path)
     variables = _mapping(raw.get("vars") or {}, "s.yaml vars")
     resources = {}
     for key, declared in _mapping(raw.get("resources"), "s.yaml resources").items():
         res = _mapping(declared, f"s.yaml resources/{key}")
+        if res.get("component") in S_INFRA_COMPONENTS:
+            continue
         resources[key] = SResource(
             key=key,
             component=res.get("component", ""),
@@ -256,6 +265,22 @@ def load_s_yaml(path: Path = S_YAML) -> tuple[dict[str, Any], dict[str, SResourc
             actions=resolve_vars(res.get("actions") or {}, variables),
         )
     return raw, resources
+
+
+def s_infra_resources(raw: dict[str, Any]) -> dict[str, SResource]:
+    """The s.yaml resources that deploy infrastructure (component `ros`), `${vars.*}` resolved."""
+    variables = _mapping(raw.get("vars") or {}, "s.yaml vars")
+    out = {}
+    for key, declared in _mapping(raw.get("resources"), "s.yaml resources").items():
+        res = _mapping(declared, f"s.yaml resources/{key}")
+        if res.get("component") in S_INFRA_COMPONENTS:
+            out[key] = SResource(
+                key=key,
+                component=res["component"],
+                props=resolve_vars(_mapping(res.get("props"), f"resources/{key}/props"), variables),
+                actions=resolve_vars(res.get("actions") or {}, variables),
+            )
+    return out
 
 
 def s_functions(resources: dict[str, SResource]) -> dict[str, Function]:
@@ -275,5 +300,6 @@ def s_functions(resources: dict[str, SResource]) -> dict[str, Function]:
             timeout_s=p.get("timeout", 3),
             env=dict(p.get("environmentVariables") or {}),
             initializer_timeout_s=init.get("timeout"),
+            role=p.get("role"),
         )
     return out

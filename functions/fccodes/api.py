@@ -232,7 +232,8 @@ ERRORS = {
         Error(
             "TABLE_NOT_FOUND",
             500,
-            "the configured table does not exist (a deployment error; not retryable)",
+            "the configured CODES_TABLE does not exist: the operator's configuration error; "
+            "not retryable, nothing was written",
         ),
         Error(
             "STORE_UNAVAILABLE",

@@ -19,7 +19,7 @@ import secrets
 import threading
 
 from . import api, codes, timefmt
-from .errors import InvalidRequest, PayloadTooLarge, StoreUnavailable
+from .errors import InvalidRequest, PayloadTooLarge, StoreUnavailable, TableNotFound
 from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK
 from .retry import Backoff
 
@@ -261,7 +261,7 @@ class Importer(object):
                 list(pool.map(work, chunks))
         if errors:
             error = errors[0]
-            if isinstance(error, StoreUnavailable):
+            if isinstance(error, StoreUnavailable) and not isinstance(error, TableNotFound):
                 error.message = (
                     "the code store is unavailable: %d of the %d codes were stored before it "
                     "failed; send the same import again to store the rest (codes already stored "

@@ -18,6 +18,9 @@ from fccodes import api
 
 from .conftest import APP_KEY
 
+# A headless Chromium against the whole local stack: seconds apiece.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "build" / "console"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -192,3 +195,25 @@ def test_what_the_console_offers_follows_the_document(stack, page):
         method, path = element.get_attribute("data-needs").split(" ")
         declared = method.lower() in document["paths"].get(path, {})
         assert element.is_hidden() != declared, (method, path)
+
+
+def test_the_reference_page_tries_an_operation_against_this_stack(stack, page):
+    """Swagger UI's "Try it out" reaches this stack (the document's server is the address used)."""
+    page.goto(stack.url + "/docs")
+    block = page.locator("#operations-codes-query")
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.locator("input[placeholder='code']").fill("7K3M-Q9XD-2FHN-W4TX")
+    block.get_by_role("button", name="Execute").click()
+    status = block.locator(".live-responses-table tbody .response-col_status").first
+    expect(status).to_have_text("404")
+    expect(block.locator(".live-responses-table")).to_contain_text("CODE_NOT_FOUND")
+
+
+def test_a_service_that_does_not_answer_is_said_so_not_a_blank_page(stack, page):
+    page.goto(stack.url + "/console")
+    page.route("**/codes/**", lambda route: route.abort("connectionrefused"))
+    page.get_by_label("Code", exact=True).fill("7K3M-Q9XD-2FHN-W4TX")
+    page.get_by_role("button", name="Look up").click()
+    expect(page.locator("#code-form-error")).to_contain_text("the service did not answer")
+    expect(page.locator("#code-form-error")).to_contain_text("(NETWORK)")

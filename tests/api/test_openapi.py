@@ -121,3 +121,10 @@ def test_query_and_header_parameters_csv_answers_and_other_successes_are_describ
     assert spec["responses"]["202"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Deleted"
     }
+    # A generated batch's first code leads to the new operation too, and its answer (a code's
+    # info) back to the others.
+    generated = document["paths"]["/codes"]["post"]["responses"]["201"]["links"]
+    assert generated["list_things"]["parameters"] == {"code": "$response.body#/codes/0"}
+    assert spec["responses"]["200"]["links"]["redeem"]["parameters"] == {
+        "code": "$response.body#/code"
+    }

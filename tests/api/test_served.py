@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fccodes import api
 from localdev import portal
 from localdev.project import load_project
@@ -34,6 +36,7 @@ def test_no_declared_route_is_shadowed_by_the_pages():
         assert first not in ("openapi.json", "docs", "console"), op.path
 
 
+@pytest.mark.slow  # a whole stack
 def test_openapi_json_is_the_document_aimed_at_this_stack(stack):
     answer = stack.request("GET", "/openapi.json")
     assert answer.status == 200
@@ -46,6 +49,7 @@ def test_openapi_json_is_the_document_aimed_at_this_stack(stack):
     }
 
 
+@pytest.mark.slow  # a whole stack
 def test_docs_is_a_page_whose_scripts_are_served_from_the_package_not_a_cdn(stack):
     page = stack.request("GET", "/docs")
     assert page.status == 200
@@ -60,6 +64,7 @@ def test_docs_is_a_page_whose_scripts_are_served_from_the_package_not_a_cdn(stac
     assert stack.request("GET", "/docs/../../template.yml").status == 404
 
 
+@pytest.mark.slow  # a whole stack
 def test_the_console_and_its_files_are_served(stack):
     for path in ("/console", "/console/console.js", "/console/console.css"):
         assert stack.request("GET", path).status == 200, path
@@ -68,6 +73,7 @@ def test_the_console_and_its_files_are_served(stack):
     assert stack.request("GET", "/console/../../codes").status in (404, 405)
 
 
+@pytest.mark.slow  # a whole stack
 def test_admin_routes_take_the_key_as_an_appcode_too(stack):
     """API Gateway's simple authentication (`Authorization: APPCODE ...`), which the console
     can send from a browser; locally the app key is the AppCode."""
@@ -80,16 +86,34 @@ def test_admin_routes_take_the_key_as_an_appcode_too(stack):
         assert answer.json()["error"]["code"] == "UNAUTHORIZED"
 
 
+@pytest.mark.slow  # a whole stack
 def test_any_other_http_method_is_a_json_405_naming_the_allowed_ones(stack):
     for method in ("TRACE", "CONNECT", "QUERY", "PUT", "PATCH"):
         answer = stack.request(method, "/codes")
         assert answer.status == 405, method
         assert answer.headers["Allow"] == "POST"
         assert answer.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
-    # A method HTTP does not define is not implemented at all (RFC 9110).
+    # A method outside the registry is the listener's to refuse (RFC 9110: not implemented).
     assert stack.request("BREW", "/codes").status == 501
 
 
+WARNINGS = (
+    "missing_auth",
+    "missing_test_data",
+    "base_url_mismatch",
+    "missing_deserializer",
+    "unused_openapi_auth",
+    "unsupported_regex",
+    "method_not_allowed",
+    "unmatched_filter",
+    "unresolvable_reference",
+    "rate_limited",
+    "dictionary_mismatch",
+    "timeout_units",
+)
+
+
+@pytest.mark.slow  # generates and sends hundreds of requests: about 20 s
 def test_schemathesis_finds_nothing(stack, tmp_path):
     """Every check but positive_data_acceptance (docs/openapi.md says why), examples, coverage,
     fuzzing and the stateful phase (generate -> redeem, query, delete through the links)."""
@@ -104,6 +128,12 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
         "all",
         "--exclude-checks",
         "positive_data_acceptance",
+        # Every warning but validation_mismatch and low_valid_rate, for the reason
+        # positive_data_acceptance is out (docs/openapi.md): schema-valid requests this API must
+        # refuse (an import whose random valid_from and valid_until are in the wrong order or name
+        # a day that does not exist; a random code, which does not exist).
+        "--warnings",
+        ",".join(WARNINGS),
         "--max-examples",
         "25",
         "--workers",
@@ -125,6 +155,7 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
     assert links and int(links.group(1)) >= 4, result.stdout[-3000:]  # generate -> the others
 
 
+@pytest.mark.slow  # a whole stack
 def test_the_stack_says_where_its_template_and_the_document_disagree(tmp_path):
     extra = {
         "/v2/codes/[code]": {

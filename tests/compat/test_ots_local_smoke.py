@@ -68,7 +68,16 @@ def table(server, client):
         ReservedThroughput(CapacityUnit(0, 0)),
     )
     if not server.is_local:
-        time.sleep(5)  # a real table needs a moment to load
+        # A real table answers OTSTableNotReady / OTSPartitionUnavailable while it loads.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.get_row(name, [("pk", "x"), ("n", 0)], max_version=1)
+                break
+            except OTSServiceError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     yield name
     client.delete_table(name)
 

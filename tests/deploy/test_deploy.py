@@ -143,6 +143,23 @@ def test_a_template_failing_our_checks_is_refused_before_fun_validate(tmp_path, 
     assert calls(log) == []
 
 
+def test_a_ros_resource_that_ros_would_reject_is_refused(tmp_path, capsys, functions):
+    raw = copy.deepcopy(load_yaml(FUN_TEMPLATE))
+    raw["Resources"]["Throttle"] = {
+        "Type": "ALIYUN::ApiGateway::TrafficControl",
+        "Properties": {"TrafficControlName": "fc_codes", "TrafficControlUnit": "SECOND",
+                       "ApiDefault": 10},
+    }  # fmt: skip
+    template = tmp_path / "template.yml"
+    template.write_text(yaml.safe_dump(raw))
+    s_bin, log = fake_tool(tmp_path, "s")
+    status, _, err = run(capsys, "s", ENV, tmp_path / "no-fun", str(s_bin), template=template,
+                         functions=functions)  # fmt: skip
+    assert status == 2
+    assert 'trafficControlUnit: "SECOND" doesn\'t exist in [DAY,HOUR,MINUTE]' in err
+    assert calls(log) == []
+
+
 def test_a_template_that_fun_validate_rejects_is_refused(tmp_path, capsys, functions):
     fun, log = fake_tool(tmp_path, "fun", exit_on="validate")
     status, _, err = run(capsys, "fun", ENV, fun, functions=functions)
@@ -162,12 +179,26 @@ def test_serverless_devs_gets_its_keys_from_its_environment(tmp_path, capsys, fu
     s_bin, log = fake_tool(tmp_path, "s")
     status, out, _ = run(capsys, "s", ENV, tmp_path / "no-fun", str(s_bin), functions=functions)
     assert status == 0, out
-    config, deploy_call = calls(log)
-    assert config["argv"][:2] == ["config", "add"]
-    assert config["argv"][config["argv"].index("--AccessKeySecret") + 1] == SECRET
-    assert deploy_call["argv"][:2] == ["deploy", "-y"]
-    # The keys went through the shell's environment: not in our output (checked by run()).
-    assert "$ALIBABA_CLOUD_ACCESS_KEY_SECRET" not in out
+    made = calls(log)
+    # The ROS stack first (role, logstore, gateway), then each function; no `s config add`.
+    assert [c["argv"][:2] for c in made] == [
+        ["infra", "deploy"],
+        ["gen_code", "deploy"],
+        ["use_code", "deploy"],
+        ["query_code", "deploy"],
+        ["del_code", "deploy"],
+        ["import_code", "deploy"],
+    ]
+    for call in made:
+        assert call["argv"][call["argv"].index("-a") + 1] == deploy.S_ACCESS_VAR
+        assert SECRET not in " ".join(call["argv"]) and TOKEN not in " ".join(call["argv"])
+        access = json.loads(call["env"][deploy.S_ACCESS_VAR])
+        assert access == {
+            "AccountID": ENV["ALIBABA_CLOUD_ACCOUNT_ID"],
+            "AccessKeyID": ENV["ALIBABA_CLOUD_ACCESS_KEY_ID"],
+            "AccessKeySecret": SECRET,
+            "SecurityToken": TOKEN,
+        }
 
 
 def test_dry_run_prints_the_plan_and_deploys_nothing(tmp_path, capsys, functions):

@@ -178,9 +178,16 @@ def test_endpoint_flag_replaces_account_and_region(fake, capsys):
     assert f"smoke: {ENDPOINT} service fc-codes" in out
 
 
+def test_nothing_configured_names_both_parts(fake, capsys):
+    code, _, err = run_main(capsys, env={"ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET})
+    assert code == 2
+    assert "FC_CODES_GATEWAY_URL" in err and "FC_ENDPOINT" in err
+    assert fake.calls == []
+
+
 def test_missing_credentials_are_named_and_nothing_is_invoked(fake, capsys):
     env = {"ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET}
-    code, out, err = run_main(capsys, env=env)
+    code, out, err = run_main(capsys, env=env, argv=["--via", "fc"])
     assert code == 2
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in err
     assert "ALIBABA_CLOUD_ACCOUNT_ID" in err and "ALIBABA_CLOUD_REGION" in err

@@ -6,7 +6,6 @@ carry its nonce). Redemption under a dropped answer counts exactly once.
 """
 
 import json
-import time
 
 import pytest
 
@@ -127,7 +126,7 @@ def test_cleanup_that_runs_out_of_time_says_so(wiring, ots, rows):
     assert error["cleanup_complete"] is False
     assert "cleanup is incomplete" in error["message"]
     ots.clear_faults()
-    time.sleep(1.7)  # requests still sleeping in the server are applied by now
+    ots.wait_until_no_request_is_delayed()  # the deletes still sleeping in the server land
     left = rows()
     assert 0 < len(left) < 2400
     nonces = {row["nonce"] for row in left.values()}

@@ -170,6 +170,22 @@ def test_a_date_outside_fcs_15_minutes_is_refused_as_fc_refuses_it(stack, date):
     assert message.endswith(" GMT' is too large")
 
 
+def test_the_real_client_reads_the_refusals_error_code(stack):
+    client = fc2.Client(
+        endpoint=f"http://127.0.0.1:{stack.port}",
+        accessKeyID=LOCAL_ACCESS_KEY_ID,
+        accessKeySecret=LOCAL_ACCESS_KEY_SECRET,
+    )
+    old = {"date": "Mon, 01 Jan 2001 00:00:00 GMT"}  # signed by the client as it is
+    with pytest.raises(fc2.FcError) as caught:
+        client.invoke_function("probe-svc", "plain", payload=b"{}", headers=old)
+    assert (caught.value.status_code, caught.value.err_code) == (403, "RequestTimeTooSkewed")
+    wrong_md5 = {"content-md5": md5_b64(b"another body")}
+    with pytest.raises(fc2.FcError) as caught:
+        client.invoke_function("probe-svc", "plain", payload=b"{}", headers=wrong_md5)
+    assert (caught.value.status_code, caught.value.err_code) == (400, "InvalidArgument")
+
+
 @pytest.mark.parametrize("date", ["not a date", "Mon, 01 Jan 2001 00:00:00", "2026-11-30"])
 def test_a_date_that_is_not_an_http_date_is_an_invalid_argument(stack, date):
     answer = invoke_raw(stack, signed("POST", INVOKE_PATH, {"date": date}), b"{}")
@@ -375,6 +391,22 @@ def test_the_fc_api_answers_malformed_requests_in_its_json_shape(
     fc_error(exchange(stack.port, request_bytes), status, code)
 
 
+def test_a_registered_method_no_route_uses_is_refused_by_the_api_of_its_path(stack):
+    for method in ("TRACE", "QUERY"):
+        answer = exchange(stack.port, f"{method} /things/x HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        gateway_error(answer, 405, "METHOD_NOT_ALLOWED")
+        assert answer[1]["Allow"] == "GET, POST"
+        answer = exchange(stack.port, f"{method} {INVOKE_PATH} HTTP/1.1\r\n\r\n".encode())
+        message = fc_error(answer, 400, "PathNotSupported")
+        assert message == f"'{method}' against '{INVOKE_PATH}' is not supported"
+
+
+def test_a_method_outside_the_registry_is_refused_by_the_listener(stack):
+    for method in ("BREW", "get"):
+        answer = exchange(stack.port, f"{method} /things/x HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        gateway_error(answer, 501, "NOT_IMPLEMENTED")
+
+
 def test_header_limits_leave_room_for_real_requests(stack):
     headers = "".join(f"X-H{i}: {'v' * 500}\r\n" for i in range(60))  # ~30 KB of headers
     assert len(headers) < MAX_HEADER_BYTES
@@ -441,6 +473,27 @@ def test_a_request_that_does_not_arrive_whole_in_time_is_a_408(small_server):
             resp.begin()
             assert resp.status == 200 and json.loads(resp.read()) == {"ok": True}
             time.sleep(0.15)  # less than the idle timeout, more than the request timeout / 2
+
+
+def test_a_client_dribbling_its_request_byte_by_byte_still_meets_the_deadline(small_server):
+    """The deadline is for the whole request, not for each read: a byte every 50 ms (slowloris)
+    does not keep the connection, and its thread, for longer than the request timeout."""
+    server = small_server(idle_timeout=5, request_timeout=0.3)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        started = time.monotonic()
+        answered = b""
+        for byte in b"GET /x HTTP/1.1\r\nX-Slow: " + b"z" * 200:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break  # the server closed the connection
+            ready, _, _ = select.select([sock], [], [], 0.05)
+            if ready:
+                answered = sock.recv(4096)
+                break
+        assert answered.startswith(b"HTTP/1.1 408 "), answered
+        assert time.monotonic() - started < 2
+    wait_for(lambda: server.active == 0)
 
 
 def test_connections_over_the_limit_get_a_503_and_threads_stay_bounded(small_server):

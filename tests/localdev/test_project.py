@@ -36,7 +36,7 @@ def test_the_project_template_is_read_whole():
         "gen_code.handler",
         "gen_code.initializer",
         512,
-        60,
+        30,
     )
     assert gen.code_dir == TEMPLATE.parent / "functions"
     assert gen.env["CODE_LENGTH"] == "15"  # a string, as FC passes it

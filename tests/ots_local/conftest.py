@@ -123,7 +123,7 @@ class Tables:
             except OTSServiceError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(1)
+                time.sleep(0.2)
 
     def drop_all(self) -> None:
         for name in self.created:

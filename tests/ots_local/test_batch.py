@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from tablestore import (
     INF_MIN,
     BatchGetRowRequest,
     BatchWriteRowRequest,
+    CapacityUnit,
     ComparatorType,
     Condition,
     DeleteRowItem,
     PutRowItem,
+    ReservedThroughput,
     Row,
+    SecondaryIndexMeta,
     SingleColumnCondition,
     TableInBatchGetRowItem,
     TableInBatchWriteRowItem,
+    TableMeta,
+    TableOptions,
     UpdateRowItem,
 )
 
@@ -227,5 +234,26 @@ def test_batch_get_columns_to_get(client, tables):
     name = tables.create()
     write(client, (name, [put("a", x=1, y=2)]))
     row = get(client, name, ["a"], columns_to_get=["y"])[0].row
+    assert row.primary_key == [("pk", "a")]
     assert row.attribute_columns[0][:2] == ("y", 2)
     assert len(row.attribute_columns) == 1
+    assert get(client, name, ["a"], columns_to_get=["nope"])[0].row is None
+
+
+def test_a_table_with_secondary_indexes_takes_each_row_once_per_batch(client, tables):
+    # The service refuses repeated rows on such a table (the Java SDK's writer avoids them).
+    name = f"indexed_{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableMeta(name, [("pk", "STRING")], [("v", "INTEGER")]),
+        TableOptions(),
+        ReservedThroughput(CapacityUnit(0, 0)),
+        [SecondaryIndexMeta(f"{name}_by_v", ["v"], [])],
+    )
+    tables.created.append(name)
+    if not tables.is_local:
+        tables._wait_until_loaded(name)
+    with ots_error(400, "OTSParameterInvalid") as info:
+        write(client, (name, [put("a", v=1), put("b", v=2), put("a", v=3)]))
+    assert "twice" in info.value.get_error_message()
+    assert [item.row for item in get(client, name, ["a", "b"])] == [None, None]
+    assert write(client, (name, [put("a", v=1), put("b", v=2)])).is_all_succeed()

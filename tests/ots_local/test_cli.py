@@ -3,11 +3,13 @@ over HTTP (harness/ots_server.py), logging, clean shutdown."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -155,5 +157,40 @@ def test_help_lists_the_flags():
         "--access-key-secret",
         "--index-delay-ms",
         "--data",
+        "--control-token",
     ):
         assert flag in result.stdout
+
+
+def test_the_control_token_is_printed_and_required(cli):
+    assert f"ots_local: control plane token {cli.control_token} (header X-OTS-Local-Token)" in (
+        cli.output
+    )
+    assert cli.reset() == {"status": "ok"}
+    impostor = ots_server.OTSServer(
+        cli.endpoint, cli.instance, "", "", process=cli.process, control_token="guessed"
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        impostor.reset()
+    assert info.value.code == 403
+
+
+def test_without_a_flag_the_token_comes_from_the_environment_or_is_random():
+    env = {**os.environ, "OTS_LOCAL_CONTROL_TOKEN": "from-the-environment"}
+    lines = []
+    for environ in (env, {k: v for k, v in env.items() if k != "OTS_LOCAL_CONTROL_TOKEN"}):
+        with subprocess.Popen(
+            [sys.executable, "-m", "ots_local", "--port", "0"],
+            cwd=ROOT,
+            env=environ,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as proc:
+            assert proc.stdout is not None
+            lines.append([proc.stdout.readline() for _ in range(3)][2].strip())
+            proc.terminate()
+    assert (
+        lines[0] == "ots_local: control plane token from-the-environment (header X-OTS-Local-Token)"
+    )
+    random_token = lines[1].split()[4]
+    assert len(random_token) == 32 and random_token != "from-the-environment"

@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 import urllib3
 from tablestore import Condition, OTSServiceError, Row
 from tablestore.retry import DefaultRetryPolicy
 
+from ots_local.control import TOKEN_HEADER
 from ots_local.faults import FaultSpecError
 
 from .conftest import make_client
-from .util import ots_error
+from .util import control, ots_error
 
 PK = [("pk", "a")]
-
-
-def control(ots, method, path, payload=None):
-    """Call the HTTP control plane; returns (status, JSON)."""
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(f"{ots.endpoint}/__ots_local/{path}", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def stored(client, name):
@@ -83,7 +70,7 @@ def test_latency_delays_one_client_without_blocking_the_others(local, client, na
 
     reader = threading.Thread(target=slow_read)
     reader.start()
-    time.sleep(0.05)
+    wait_until(lambda: local.health()["delayed"] == 1)  # the read is held by the fault now
     started = time.monotonic()
     client.put_row(name, Row(PK, [("v", 1)]))
     client.list_table()
@@ -190,13 +177,8 @@ def test_bad_fault_descriptions_are_400_with_a_reason(local, payload):
 
 
 def test_a_non_json_fault_body_is_400(local):
-    request = urllib.request.Request(
-        f"{local.endpoint}/__ots_local/faults", data=b"{nope", method="POST"
-    )
-    with pytest.raises(urllib.error.HTTPError) as info:
-        urllib.request.urlopen(request, timeout=10)
-    assert info.value.code == 400
-    assert json.loads(info.value.read())["error"]["code"] == "InvalidJSON"
+    status, body = control(local, "POST", "faults", body=b"{nope")
+    assert (status, body["error"]["code"]) == (400, "InvalidJSON")
 
 
 def test_health_and_reset(local, client, name):
@@ -206,6 +188,7 @@ def test_health_and_reset(local, client, name):
     assert health["status"] == "ok"
     assert (health["instance"], health["tables"], health["faults"]) == (local.instance, 1, 1)
     assert health["endpoint"] == local.endpoint
+    assert health["delayed"] == 0
     assert control(local, "POST", "reset") == (200, {"status": "ok"})
     assert client.list_table() == ()
     assert local.health()["faults"] == 0
@@ -219,3 +202,80 @@ def test_unknown_control_endpoints_and_methods(local, method, path, status):
     code, body = control(local, method, path)
     assert code == status
     assert body["error"]["message"]
+
+
+def wait_until(fact, timeout=5.0):
+    """Poll `fact()` (every 5 ms) until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not fact():
+        assert time.monotonic() < deadline, "timed out waiting for the server"
+        time.sleep(0.005)
+
+
+def test_control_requests_without_the_token_are_refused(local, client):
+    json_only = {"Content-Type": "application/json"}
+    assert control(local, "POST", "reset", headers=json_only)[0] == 401
+    status, body = control(local, "POST", "faults", {"kind": "busy"}, headers=json_only)
+    assert (status, body["error"]["code"]) == (401, "MissingControlToken")
+    assert TOKEN_HEADER in body["error"]["message"]
+    wrong = {**json_only, TOKEN_HEADER: "not-the-token"}
+    status, body = control(local, "DELETE", "faults", headers=wrong)
+    assert (status, body["error"]["code"]) == (403, "InvalidControlToken")
+    assert control(local, "GET", "faults", headers=wrong)[0] == 403
+    assert local.faults() == {"faults": []}
+    # Health is read-only and open: launchers probe it.
+    assert control(local, "GET", "health", headers={})[0] == 200
+
+
+@pytest.mark.parametrize(
+    "browser",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Mode": "no-cors"},
+    ],
+)
+def test_browser_requests_are_refused_even_with_the_token(local, client, tables, browser):
+    name = tables.create()
+    headers = {"Content-Type": "application/json", TOKEN_HEADER: local.control_token, **browser}
+    for method, path in (("POST", "reset"), ("POST", "faults"), ("GET", "health")):
+        status, body = control(local, method, path, {"kind": "busy"}, headers=headers)
+        assert (status, body["error"]["code"]) == (403, "BrowserRequestRefused")
+    assert client.list_table() == (name,)
+    assert local.faults() == {"faults": []}
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_control_writes_must_be_json(local, client, tables, content_type):
+    # What a cross-origin "simple" request (no preflight) may send is never JSON.
+    name = tables.create()
+    headers = {TOKEN_HEADER: local.control_token}
+    if content_type:
+        headers["Content-Type"] = content_type
+    status, body = control(local, "POST", "reset", body=b"{}", headers=headers)
+    assert (status, body["error"]["code"]) == (415, "UnsupportedMediaType")
+    status, _ = control(local, "POST", "faults", body=b'{"kind": "busy"}', headers=headers)
+    assert status == 415
+    assert client.list_table() == (name,)
+    assert local.faults() == {"faults": []}
+
+
+def test_the_data_clock_advances_through_the_control_plane_and_reset_restores_it(local):
+    status, clock = control(local, "GET", "clock")
+    assert (status, clock["offset_ms"]) == (200, 0)
+    assert abs(clock["now_ms"] - time.time() * 1000) < 5_000
+    status, clock = control(local, "POST", "clock", {"advance_ms": 86_400_000})
+    assert (status, clock["offset_ms"]) == (200, 86_400_000)
+    assert local.health()["clock_offset_ms"] == 86_400_000
+    for bad in ({"advance_ms": -1}, {"advance_ms": 1.5}, {"advance": 5}, [5]):
+        status, body = control(local, "POST", "clock", bad)
+        assert (status, body["error"]["code"]) == (400, "InvalidClock")
+    with pytest.raises(ValueError, match="advance_ms"):
+        local.advance_clock(-5)
+    json_only = {"Content-Type": "application/json"}
+    assert control(local, "POST", "clock", {"advance_ms": 1}, headers=json_only)[0] == 401
+    control(local, "POST", "reset")
+    assert local.health()["clock_offset_ms"] == 0

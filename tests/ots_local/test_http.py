@@ -143,6 +143,33 @@ def test_a_corrupted_plainbuffer_checksum_is_400(local, client, tables):
         client.get_row(name, [("x", "a")], max_version=1)
 
 
+def test_zero_padding_after_the_row_checksum_is_ignored(local, client, tables):
+    # Another official SDK sends its whole allocated buffer: zero bytes after the checksum.
+    from tablestore import INF_MAX, INF_MIN, Row
+    from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder
+
+    name = tables.create()
+    client.put_row(name, Row([("pk", "a")], [("v", 1)]))
+    request = pb.GetRangeRequest(table_name=name, direction=pb.FORWARD, max_versions=1)
+    request.inclusive_start_primary_key = (
+        bytes(PlainBufferBuilder.serialize_primary_key([("pk", INF_MIN)])) + b"\x00" * 7
+    )
+    request.exclusive_end_primary_key = (
+        bytes(PlainBufferBuilder.serialize_primary_key([("pk", INF_MAX)])) + b"\x00"
+    )
+    headers, body = signed_request(local, api="GetRange", body=request.SerializeToString())
+    status, _, payload = send(local, "GetRange", headers, body)
+    assert status == 200
+    response = pb.GetRangeResponse()
+    response.ParseFromString(payload)
+    assert b"pk" in response.rows and not response.HasField("next_start_primary_key")
+    # Anything else after the checksum is still refused.
+    request.exclusive_end_primary_key = request.exclusive_end_primary_key + b"\x01"
+    headers, body = signed_request(local, api="GetRange", body=request.SerializeToString())
+    status, _, payload = send(local, "GetRange", headers, body)
+    assert (status, error_of(payload)[0]) == (400, "OTSParameterInvalid")
+
+
 def test_answers_larger_than_the_socket_buffer_arrive_whole(local, client, tables):
     from tablestore import Row
 

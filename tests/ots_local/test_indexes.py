@@ -9,11 +9,8 @@ they skip; tests/compat has an index test that waits for the real service's inde
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from tablestore import (
@@ -43,7 +40,7 @@ from ots_local import OTSLocal
 from ots_local.settings import SettingsError
 
 from .conftest import make_client
-from .util import columns, ots_error
+from .util import columns, control, ots_error
 
 
 @pytest.fixture(autouse=True)
@@ -495,16 +492,6 @@ def test_reset_restores_the_start_delay(local):
     assert local.settings() == {"index_delay_ms": 0}
     with pytest.raises(SettingsError, match="index_delay_ms must be an integer"):
         local.configure(index_delay_ms=-1)
-
-
-def control(ots, method, path, payload=None):
-    data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(f"{ots.endpoint}/__ots_local/{path}", data=data, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_the_http_control_plane_sets_the_delay_and_syncs(local, client):

@@ -200,3 +200,20 @@ def test_a_range_after_the_largest_possible_key_is_valid_and_empty(client, table
     assert read_all(client, name, "BACKWARD", everything_after, after_max)[0] == []
     last = read_all(client, name, "BACKWARD", after_max, [("a", INF_MIN), ("b", INF_MIN)])[0]
     assert [pk[0][1] for pk in last] == [2**63 - 1, 0]
+
+
+def test_columns_to_get_returns_whole_primary_keys_of_rows_having_a_named_column(client, tables):
+    name = tables.create([("a", "STRING"), ("b", "INTEGER")])
+    client.put_row(name, Row([("a", "x"), ("b", 1)], [("v", 1), ("w", 2)]))
+    client.put_row(name, Row([("a", "y"), ("b", 2)], [("w", 3)]))
+    start, end = [("a", INF_MIN), ("b", INF_MIN)], [("a", INF_MAX), ("b", INF_MAX)]
+    rows = client.get_range(name, "FORWARD", start, end, ["v"], max_version=1)[2]
+    assert [(row.primary_key, row.attribute_columns) for row in rows] == [
+        ([("a", "x"), ("b", 1)], [("v", 1, rows[0].attribute_columns[0][2])])
+    ]
+    rows = client.get_range(name, "FORWARD", start, end, ["b"], max_version=1)[2]
+    assert [(row.primary_key, row.attribute_columns) for row in rows] == [
+        ([("a", "x"), ("b", 1)], []),
+        ([("a", "y"), ("b", 2)], []),
+    ]
+    assert client.get_range(name, "FORWARD", start, end, ["nope"], max_version=1)[2] == []

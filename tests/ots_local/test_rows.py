@@ -8,13 +8,16 @@ import pytest
 from tablestore import (
     INF_MAX,
     PK_AUTO_INCR,
+    BatchWriteRowRequest,
     CapacityUnit,
     Condition,
     ReservedThroughput,
     ReturnType,
     Row,
+    TableInBatchWriteRowItem,
     TableMeta,
     TableOptions,
+    UpdateRowItem,
 )
 
 from .util import columns, ots_error
@@ -158,16 +161,21 @@ def test_delete_one_version_removes_exactly_that_version(client, tables):
     assert [ts for _, _, ts in row.attribute_columns] == [base + 2, base]
 
 
-def test_columns_to_get_selects_columns_and_primary_key_columns(client, tables):
+def test_columns_to_get_selects_columns_and_returns_the_whole_primary_key(client, tables):
+    # The service answers the whole primary key whenever the row is returned (the SDK's own
+    # test_columns_to_get_semantics), and no row when none of the named columns exists.
     name = tables.create([("pk", "STRING"), ("n", "INTEGER")])
-    client.put_row(name, Row([("pk", "a"), ("n", 1)], [("x", 1), ("y", 2), ("z", 3)]))
-    row = client.get_row(name, [("pk", "a"), ("n", 1)], ["y", "x"], max_version=1)[1]
-    assert row.primary_key == []
+    pk = [("pk", "a"), ("n", 1)]
+    client.put_row(name, Row(pk, [("x", 1), ("y", 2), ("z", 3)]))
+    row = client.get_row(name, pk, ["y", "x"], max_version=1)[1]
+    assert row.primary_key == pk
     assert [n for n, _, _ in row.attribute_columns] == ["x", "y"]
-    row = client.get_row(name, [("pk", "a"), ("n", 1)], ["n", "z"], max_version=1)[1]
-    assert row.primary_key == [("n", 1)]
+    row = client.get_row(name, pk, ["n", "z"], max_version=1)[1]
+    assert row.primary_key == pk
     assert columns(row) == {"z": 3}
-    assert client.get_row(name, [("pk", "a"), ("n", 1)], ["nope"], max_version=1)[1] is None
+    row = client.get_row(name, pk, ["n"], max_version=1)[1]
+    assert (row.primary_key, row.attribute_columns) == (pk, [])
+    assert client.get_row(name, pk, ["nope"], max_version=1)[1] is None
 
 
 def test_start_and_end_column_select_a_column_range(client, tables):
@@ -260,12 +268,42 @@ def test_increment_of_a_non_integer_column_is_rejected(client, tables):
 
 
 def test_an_expired_row_does_not_exist_for_conditions(local, client, tables):
-    # TTL is at least a day on the real service; ots_local accepts a second to show it quickly.
-    name = tables.create(time_to_live=1)
+    # A day's TTL (the service's minimum), expired by moving the server's data clock ahead.
+    name = tables.create(time_to_live=86400)
     client.put_row(name, Row([("pk", "a")], [("v", 1)]))
     with ots_error(403, "OTSConditionCheckFail"):
         client.put_row(name, Row([("pk", "a")], [("v", 2)]), Condition("EXPECT_NOT_EXIST"))
-    time.sleep(1.2)
+    local.advance_clock(86_400_000 - 1_000)
+    assert columns(client.get_row(name, [("pk", "a")], max_version=1)[1]) == {"v": 1}
+    assert local.advance_clock(2_000)["offset_ms"] == 86_401_000
     assert client.get_row(name, [("pk", "a")], max_version=1)[1] is None
     client.put_row(name, Row([("pk", "a")], [("v", 3)]), Condition("EXPECT_NOT_EXIST"))
     assert columns(client.get_row(name, [("pk", "a")], max_version=1)[1]) == {"v": 3}
+
+
+def test_an_unknown_transaction_id_is_rejected(client, tables):
+    name = tables.create()
+    with ots_error(400, "OTSParameterInvalid", "TransactionID is invalid."):
+        client.put_row(name, Row([("pk", "a")], [("v", 1)]), None, None, "no such transaction")
+    with ots_error(400, "OTSParameterInvalid", "TransactionID is invalid."):
+        client.get_row(name, [("pk", "a")], max_version=1, transaction_id="no such transaction")
+
+
+def test_allow_update_false_refuses_update_row_but_not_put_or_delete(client, tables):
+    name = tables.create()
+    client.update_table(name, TableOptions(allow_update=False))
+    assert client.describe_table(name).table_options.allow_update is False
+    pk = [("pk", "a")]
+    with ots_error(400, "OTSParameterInvalid"):
+        client.update_row(name, Row(pk, {"put": [("v", 1)]}), None)
+    assert client.get_row(name, pk, max_version=1)[1] is None
+    client.put_row(name, Row(pk, [("v", 2)]))
+    request = BatchWriteRowRequest()
+    request.add(TableInBatchWriteRowItem(name, [UpdateRowItem(Row(pk, {"put": [("v", 3)]}), None)]))
+    refused = client.batch_write_row(request).get_update_by_table(name)[0]
+    assert (refused.is_ok, refused.error_code) == (False, "OTSParameterInvalid")
+    assert columns(client.get_row(name, pk, max_version=1)[1]) == {"v": 2}
+    client.delete_row(name, Row(pk), None)
+    client.update_table(name, TableOptions(allow_update=True))
+    client.update_row(name, Row(pk, {"put": [("v", 4)]}), None)
+    assert columns(client.get_row(name, pk, max_version=1)[1]) == {"v": 4}

@@ -178,3 +178,9 @@ def test_tables_are_limited_to_64_per_instance(local, client):
             ReservedThroughput(CapacityUnit(0, 0)),
         )
     assert sorted(client.list_table()) == sorted(created)
+
+
+def test_a_table_without_search_indexes_lists_none(client, tables):
+    # The SDK's own test clean-up lists a table's search indexes before deleting it.
+    name = tables.create()
+    assert client.list_search_index(name) == []

@@ -1,0 +1,115 @@
+"""FC 3.0's InvokeFunction, locally: what tools/fc3_client.py (the smoke test) sends.
+
+    POST /2023-03-30/functions/{functionName}/invocations
+
+Function names are s.yaml's `functionName`s (`fc-codes-gen_code`...), served by the local
+function of the same s.yaml resource key. Requests must carry Alibaba Cloud's V3 signature
+(`ACS3-HMAC-SHA256`) made with the local access key, over at least `host`, `x-acs-date`,
+`x-acs-signature-nonce` and `x-acs-content-sha256` (which must be the body's sha256). Errors are
+JSON `{"Code", "Message", "RequestId"}` with FC's status; a function that raises is a 200 with
+`X-Fc-Error-Type`, as FC reports it. Only synchronous InvokeFunction exists here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote
+
+from localdev.instances import Invocation
+from localdev.web import Request, Response, json_response
+from tools.fc3_client import ALGORITHM, API_VERSION, canonical_request, signature
+from tools.templates import load_s_yaml
+
+PREFIX = f"/{API_VERSION}/"
+INVOKE_RE = re.compile(rf"^/{API_VERSION}/functions/([^/]+)/invocations$")
+REQUIRED_SIGNED = {"host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}
+AUTH_RE = re.compile(
+    rf"^{ALGORITHM} Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]+)$"
+)
+
+
+class FC3Error(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def function_names(s_yaml: Path, known: set[str]) -> dict[str, str]:
+    """s.yaml's functionName -> the local function (its resource key) for those served here."""
+    _, resources = load_s_yaml(s_yaml)
+    return {str(r.props.get("functionName")): key for key, r in resources.items() if key in known}
+
+
+class FC3Api:
+    """Serves InvokeFunction of FC 3.0 through `invoke(function, payload, request_id)`."""
+
+    def __init__(
+        self,
+        names: dict[str, str],
+        invoke: Callable[[str, bytes, str], Invocation],
+        access_key_id: str,
+        access_key_secret: str,
+        log: Callable[[str, Invocation | None], None] | None = None,
+    ) -> None:
+        self.names = names
+        self.invoke = invoke
+        self.access_key_id = access_key_id
+        self.access_key_secret = access_key_secret
+        self.log = log or (lambda line, invocation: None)
+
+    def handle(self, request: Request) -> Response:
+        """Answer one request; never raises."""
+        request_id = str(uuid.uuid4())
+        path = unquote(request.path)
+        invocation = None
+        target = "-"
+        try:
+            self._authenticate(request, path)
+            match = INVOKE_RE.match(path)
+            if match is None or request.method != "POST":
+                raise FC3Error(400, "PathNotSupported", f"{request.method} {path} is not supported")
+            if match.group(1) not in self.names:
+                raise FC3Error(
+                    404, "FunctionNotFound", f"function '{match.group(1)}' does not exist"
+                )
+            if request.header("x-fc-invocation-type").lower() not in ("", "sync"):
+                raise FC3Error(
+                    400, "PathNotSupported", "only synchronous invocations exist locally"
+                )
+            target = self.names[match.group(1)]
+            invocation = self.invoke(target, request.body, request_id)
+            headers = [("Content-Type", "application/octet-stream")]
+            if invocation.error_type:
+                headers.append(("X-Fc-Error-Type", invocation.error_type))
+            response = Response(200, invocation.payload, headers)
+        except FC3Error as e:
+            body = {"Code": e.code, "Message": e.message, "RequestId": request_id}
+            response = json_response(e.status, body)
+        response.headers.append(("X-Fc-Request-Id", request_id))
+        self.log(f"FC 3.0 API {request.method} {path} -> {target} {response.status}", invocation)
+        return response
+
+    def _authenticate(self, request: Request, path: str) -> None:
+        match = AUTH_RE.match(request.header("authorization"))
+        if not match:
+            raise FC3Error(
+                403, "SignatureNotMatch", "missing or malformed ACS3-HMAC-SHA256 Authorization"
+            )
+        key_id, signed, given = match.groups()
+        if key_id != self.access_key_id:
+            raise FC3Error(403, "InvalidAccessKeyId.NotFound", f"invalid access key ID '{key_id}'")
+        names = signed.split(";")
+        missing = sorted(REQUIRED_SIGNED - set(names))
+        if missing:
+            raise FC3Error(403, "SignatureNotMatch", f"headers not signed: {missing}")
+        if request.header("x-acs-content-sha256") != hashlib.sha256(request.body).hexdigest():
+            raise FC3Error(400, "ContentSha256Mismatch", "x-acs-content-sha256 is not the body's")
+        headers = {name: request.header(name) for name in names}
+        canonical, _ = canonical_request(request.method, path, {}, headers, request.body)
+        if not hmac.compare_digest(given, signature(self.access_key_secret, canonical)):
+            raise FC3Error(403, "SignatureNotMatch", "the request signature does not match")

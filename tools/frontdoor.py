@@ -1,0 +1,379 @@
+"""Checks of the ROS resources (infra.yml, and any ALIYUN:: resource in template.yml).
+
+Two kinds, each returning a list of problems (empty = fine), one sentence each:
+
+- `check_ros_schemas`: every ALIYUN:: resource against its type's property schema and allowed
+  values, with the validators of the ROS CDK packages (tools/ros_validate.js, run by node).
+  This is what catches `TrafficControlUnit: SECOND` (ROS accepts MINUTE, HOUR, DAY), a misspelt
+  property or a missing required one, which `fun validate` passes.
+- `check_infra`: what the schemas cannot know: one API per product route with the right auth,
+  backend function, protocol and a gateway timeout API Gateway allows; every API published,
+  throttled and (admin ones only) authorized; roles that grant exactly what the code needs.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tools.templates import ROOT, Function, TemplateError, load_yaml
+
+ROS_VALIDATE = ROOT / "tools" / "ros_validate.js"
+# API Gateway's maximum backend timeout on a shared instance (dedicated instances allow more).
+GATEWAY_TIMEOUT_MAX_MS = 30_000
+API_TYPE = "ALIYUN::ApiGateway::Api"
+DEPLOYMENT_TYPE = "ALIYUN::ApiGateway::Deployment"
+THROTTLE_TYPE = "ALIYUN::ApiGateway::TrafficControl"
+THROTTLE_BINDING_TYPE = "ALIYUN::ApiGateway::TrafficControlBinding"
+AUTHORIZATION_TYPE = "ALIYUN::ApiGateway::Authorization"
+ROLE_TYPE = "ALIYUN::RAM::Role"
+STAGE = "RELEASE"
+FC_SERVICE = "fc.aliyuncs.com"
+GATEWAY_SERVICE = "apigateway.aliyuncs.com"
+
+
+def aliyun_resources(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The ALIYUN:: resources of a template (ROS types, as opposed to Funcraft's Aliyun::)."""
+    return {
+        key: res
+        for key, res in (raw.get("Resources") or {}).items()
+        if isinstance(res, dict) and str(res.get("Type", "")).startswith("ALIYUN::")
+    }
+
+
+def check_ros_schemas(resources: dict[str, dict[str, Any]], node: str | None = None) -> list[str]:
+    """Every resource against its ROS type's schema (keys are `where/logical id`)."""
+    if not resources:
+        return []
+    node = node or shutil.which("node")
+    if not node:
+        return ["node is not installed: the ROS schema check needs Node.js (make validate)"]
+    payload = {
+        key: {"Type": res.get("Type"), "Properties": res.get("Properties") or {}}
+        for key, res in resources.items()
+    }
+    proc = subprocess.run(  # noqa: S603 (our script, our input)
+        [node, str(ROS_VALIDATE)], input=json.dumps(payload), capture_output=True, text=True,
+        cwd=ROOT, check=False, timeout=120,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        tail = proc.stderr.strip()[-400:]
+        return [f"the ROS schema check failed to run (npm ci installs the ROS CDK): {tail}"]
+    return list(json.loads(proc.stdout))
+
+
+# --- references between resources ------------------------------------------------------------
+
+
+def get_att(value: Any) -> tuple[str, str] | None:
+    """(resource, attribute) of `{"Fn::GetAtt": [resource, attribute]}`, else None."""
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+        target = value["Fn::GetAtt"]
+        if isinstance(target, list) and len(target) == 2:
+            return str(target[0]), str(target[1])
+    return None
+
+
+def sub_text(value: Any) -> str:
+    """A string, or the text of `Fn::Sub` with the region and account as `*`."""
+    if isinstance(value, dict) and list(value) == ["Fn::Sub"] and isinstance(value["Fn::Sub"], str):
+        value = value["Fn::Sub"]
+    if not isinstance(value, str):
+        return json.dumps(value)
+    return value.replace("${ALIYUN::Region}", "*").replace("${ALIYUN::AccountId}", "*")
+
+
+def api_refs(where: str, values: Any, resources: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """The API resources an `ApiIds` list names, and problems with entries that name no one API.
+
+    `Fn::GetAtt: [<Aliyun::Serverless::Api>, ApiId]` is refused: such a resource creates one
+    group and many APIs but exposes one ApiId, so the binding would cover one route at most."""
+    names: set[str] = set()
+    problems = []
+    for value in values if isinstance(values, list) else [values]:
+        ref = get_att(value)
+        target = resources.get(ref[0]) if ref else None
+        if not ref or ref[1] != "ApiId" or not isinstance(target, dict):
+            problems.append(
+                f"{where}: ApiIds entry {value!r} does not name an API of this template"
+            )
+        elif target.get("Type") != API_TYPE:
+            problems.append(
+                f"{where}: ApiIds names {ref[0]} ({target.get('Type')}), which is not one API: "
+                f"declare each route as an {API_TYPE} and list every one"
+            )
+        else:
+            names.add(ref[0])
+    return names, problems
+
+
+def bound_apis(template_resources: dict[str, Any]) -> list[str]:
+    """Problems with every TrafficControlBinding / Authorization of a template."""
+    problems = []
+    for key, res in template_resources.items():
+        if isinstance(res, dict) and res.get("Type") in (THROTTLE_BINDING_TYPE, AUTHORIZATION_TYPE):
+            props = res.get("Properties") or {}
+            problems += api_refs(key, props.get("ApiIds"), template_resources)[1]
+    return problems
+
+
+# --- infra.yml --------------------------------------------------------------------------------
+
+
+def _route_of(props: dict[str, Any]) -> tuple[str, str]:
+    config = props.get("RequestConfig") or {}
+    return str(config.get("RequestHttpMethod", "")).upper(), str(config.get("RequestPath", ""))
+
+
+def _by_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        k: (v.get("Properties") or {})
+        for k, v in resources.items()
+        if isinstance(v, dict) and v.get("Type") == kind
+    }
+
+
+def check_infra(
+    raw: dict[str, Any],
+    routes: dict[tuple[str, str], tuple[str, bool]],
+    functions: dict[str, Function],
+    ots_actions: set[str],
+    tables: set[tuple[str, str]],
+    log_config: dict[str, Any] | None,
+) -> list[str]:
+    """infra.yml against the product's routes, s.yaml's functions and what the code needs.
+
+    `routes`: (method, path) -> (function key, admin?); `functions`: s.yaml's, by key;
+    `ots_actions`: the Tablestore RAM actions the code calls; `tables`: (instance, table) it
+    uses; `log_config`: s.yaml's logConfig (project, logstore)."""
+    resources = raw.get("Resources") or {}
+    problems = []
+    apis = _by_type(resources, API_TYPE)
+    by_route: dict[tuple[str, str], str] = {}
+    for key, props in apis.items():
+        route = _route_of(props)
+        if route in by_route:
+            problems.append(f"infra.yml {key}: route {route} is declared twice")
+        by_route[route] = key
+    if set(by_route) != set(routes):
+        problems.append(f"infra.yml: APIs serve {sorted(by_route)}, expected {sorted(routes)}")
+    gateway_roles = {
+        k for k, p in _by_type(resources, ROLE_TYPE).items() if _trusts(p, GATEWAY_SERVICE)
+    }
+    for route, key in by_route.items():
+        if route in routes:
+            function_key, is_admin = routes[route]
+            problems += _check_api(key, apis[key], function_key, is_admin, functions, gateway_roles)
+
+    public = {k for r, k in by_route.items() if r in routes and not routes[r][1]}
+    admin = {k for r, k in by_route.items() if r in routes and routes[r][1]}
+    published = {
+        ref[0]
+        for p in _by_type(resources, DEPLOYMENT_TYPE).values()
+        if (ref := get_att(p.get("ApiId"))) and p.get("StageName") == STAGE
+    }
+    for key in sorted(set(apis) - published):
+        problems.append(f"infra.yml {key}: no ALIYUN::ApiGateway::Deployment to {STAGE}")
+
+    throttles = _by_type(resources, THROTTLE_TYPE)
+    throttled: dict[str, str] = {}
+    for key, props in _by_type(resources, THROTTLE_BINDING_TYPE).items():
+        names, bad = api_refs(f"infra.yml {key}", props.get("ApiIds"), resources)
+        problems += bad
+        ref = get_att(props.get("TrafficControlId"))
+        for name in names:
+            if name in throttled:
+                problems.append(f"infra.yml {key}: {name} is bound to a second throttle")
+            throttled[name] = ref[0] if ref else ""
+    for key in sorted(set(apis) - set(throttled)):
+        problems.append(f"infra.yml {key}: not throttled (no TrafficControlBinding lists it)")
+    for key in sorted(admin & set(throttled)):
+        policy = throttles.get(throttled[key]) or {}
+        if not policy.get("AppDefault"):
+            problems.append(
+                f"infra.yml {key}: its throttle {throttled[key]} has no AppDefault (a per-caller "
+                "quota; without it one App can use the whole API's ceiling)"
+            )
+    shared = {throttled[k] for k in public & set(throttled)} & {
+        throttled[k] for k in admin & set(throttled)
+    }
+    if shared:
+        problems.append(f"infra.yml: anonymous and admin APIs share the throttle {sorted(shared)}")
+
+    authorized: set[str] = set()
+    for key, props in _by_type(resources, AUTHORIZATION_TYPE).items():
+        names, bad = api_refs(f"infra.yml {key}", props.get("ApiIds"), resources)
+        problems += bad
+        authorized |= names
+    if authorized != admin:
+        problems.append(
+            f"infra.yml: Apps are authorized on {sorted(authorized)}, expected exactly the admin "
+            f"APIs {sorted(admin)} (a missing one rejects every call)"
+        )
+    problems += _check_roles(resources, functions, ots_actions, tables, log_config)
+    problems += _check_infra_table(resources, tables)
+    return problems
+
+
+def _check_api(
+    key: str,
+    props: dict[str, Any],
+    function_key: str,
+    admin: bool,
+    functions: dict[str, Function],
+    gateway_roles: set[str],
+) -> list[str]:
+    where = f"infra.yml {key}"
+    problems = []
+    auth = props.get("AuthType", "APP")
+    if admin and auth != "APP":
+        problems.append(f"{where}: admin route must be signed (AuthType APP), not {auth}")
+    if not admin and auth != "ANONYMOUS":
+        problems.append(f"{where}: public route should be ANONYMOUS, not {auth}")
+    config = props.get("RequestConfig") or {}
+    if config.get("RequestMode") != "PASSTHROUGH":
+        problems.append(f"{where}: RequestMode must be PASSTHROUGH (our event decoding)")
+    if config.get("RequestProtocol") != "HTTPS":
+        problems.append(f"{where}: RequestProtocol must be HTTPS (codes are secrets in transit)")
+    path_params = re.findall(r"\[([A-Za-z0-9_]+)\]", str(config.get("RequestPath", "")))
+    declared = [
+        p.get("ApiParameterName")
+        for p in props.get("RequestParameters") or []
+        if p.get("Location") == "PATH" and p.get("Required") == "REQUIRED"
+    ]
+    if declared != path_params:
+        problems.append(f"{where}: required PATH parameters {declared}, path has {path_params}")
+    service = props.get("ServiceConfig") or {}
+    fc = service.get("FunctionComputeConfig") or {}
+    fn = functions.get(function_key)
+    if fn is None:
+        return [*problems, f"{where}: s.yaml has no function {function_key}"]
+    if fc.get("FunctionName") != fn.name:
+        problems.append(f"{where}: backend {fc.get('FunctionName')}, expected {fn.name}")
+    if fc.get("FcVersion") != "3.0" or fc.get("FcType") != "FCEvent":
+        problems.append(
+            f"{where}: backend must be an FC 3.0 event function (FcVersion 3.0, FCEvent)"
+        )
+    role = get_att(fc.get("RoleArn"))
+    if not role or role[0] not in gateway_roles:
+        problems.append(f"{where}: RoleArn must be the gateway role of this template")
+    timeout = service.get("ServiceTimeOut")
+    if not isinstance(timeout, int) or timeout > GATEWAY_TIMEOUT_MAX_MS:
+        problems.append(
+            f"{where}: ServiceTimeOut {timeout} ms (API Gateway allows at most "
+            f"{GATEWAY_TIMEOUT_MAX_MS} ms on a shared instance)"
+        )
+    elif timeout < fn.timeout_s * 1000:
+        problems.append(f"{where}: ServiceTimeOut {timeout} ms < function timeout {fn.timeout_s} s")
+    return problems
+
+
+def _trusts(role: dict[str, Any], service: str) -> bool:
+    for st in (role.get("AssumeRolePolicyDocument") or {}).get("Statement") or []:
+        services = (st.get("Principal") or {}).get("Service") or []
+        if st.get("Effect") == "Allow" and service in services:
+            return True
+    return False
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for policy in role.get("Policies") or []:
+        out += (policy.get("PolicyDocument") or {}).get("Statement") or []
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _check_roles(
+    resources: dict[str, Any],
+    functions: dict[str, Function],
+    ots_actions: set[str],
+    tables: set[tuple[str, str]],
+    log_config: dict[str, Any] | None,
+) -> list[str]:
+    problems = []
+    roles = _by_type(resources, ROLE_TYPE)
+    fn_roles = {k: p for k, p in roles.items() if _trusts(p, FC_SERVICE)}
+    gw_roles = {k: p for k, p in roles.items() if _trusts(p, GATEWAY_SERVICE)}
+    if len(fn_roles) != 1 or len(gw_roles) != 1:
+        return [
+            f"infra.yml: expected one role for FC ({sorted(fn_roles)}) and one for API Gateway "
+            f"({sorted(gw_roles)})"
+        ]
+    (fn_key, fn_role), (gw_key, gw_role) = (
+        next(iter(fn_roles.items())),
+        next(iter(gw_roles.items())),
+    )
+    if fn_role.get("PolicyAttachments") or gw_role.get("PolicyAttachments"):
+        problems.append("infra.yml: roles must carry inline least-privilege policies only")
+    if fn_role.get("RoleName") not in {_role_name(f.role) for f in functions.values()}:
+        problems.append(
+            f"infra.yml {fn_key}: RoleName {fn_role.get('RoleName')} is not s.yaml's role"
+        )
+
+    granted: dict[str, set[str]] = {}
+    for st in _statements(fn_role):
+        if st.get("Effect") != "Allow":
+            problems.append(f"infra.yml {fn_key}: statement with Effect {st.get('Effect')}")
+        for action in _as_list(st.get("Action")):
+            granted.setdefault(str(action), set()).update(
+                sub_text(r) for r in _as_list(st.get("Resource"))
+            )
+    wanted_tables = {f"acs:ots:*:*:instance/{i}/table/{t}" for i, t in tables}
+    for action in sorted(ots_actions):
+        if granted.get(action) != wanted_tables:
+            problems.append(
+                f"infra.yml {fn_key}: {action} on {sorted(granted.get(action, ()))}, expected "
+                f"exactly {sorted(wanted_tables)}"
+            )
+    if log_config and {"project", "logstore"} <= set(log_config):
+        project = str(log_config["project"]).replace("${config('AccountID')}", "*")
+        logstore = f"acs:log:*:*:project/{project}/logstore/{log_config['logstore']}"
+        if granted.get("log:PostLogStoreLogs") != {logstore}:
+            problems.append(
+                f"infra.yml {fn_key}: log:PostLogStoreLogs must be granted on {logstore} only"
+            )
+    extra = sorted(set(granted) - ots_actions - {"log:PostLogStoreLogs"})
+    if extra:
+        problems.append(f"infra.yml {fn_key}: actions the code does not need: {extra}")
+
+    invoke: dict[str, set[str]] = {}
+    for st in _statements(gw_role):
+        for action in _as_list(st.get("Action")):
+            invoke.setdefault(str(action), set()).update(
+                sub_text(r) for r in _as_list(st.get("Resource"))
+            )
+    wanted = {f"acs:fc:*:*:functions/{f.name}" for f in functions.values()}
+    if invoke != {"fc:InvokeFunction": wanted}:
+        problems.append(
+            f"infra.yml {gw_key}: the gateway may only fc:InvokeFunction on {sorted(wanted)}, "
+            f"it is granted {sorted((a, sorted(r)) for a, r in invoke.items())}"
+        )
+    return problems
+
+
+def _role_name(arn: str | None) -> str:
+    return str(arn or "").rsplit("/", 1)[-1]
+
+
+def _check_infra_table(resources: dict[str, Any], tables: set[tuple[str, str]]) -> list[str]:
+    declared = {
+        (str(p.get("InstanceName")), str(p.get("TableName")))
+        for p in _by_type(resources, "ALIYUN::OTS::Table").values()
+    }
+    if declared != tables:
+        return [f"infra.yml: tables {sorted(declared)}, the code uses {sorted(tables)}"]
+    return []
+
+
+def load_infra(path: Path) -> dict[str, Any]:
+    """infra.yml as a mapping (YAML anchors resolved). Raises TemplateError."""
+    raw = load_yaml(path)
+    if not isinstance(raw.get("Resources"), dict):
+        raise TemplateError(f"{path.name}: no Resources")
+    return raw
