@@ -80,7 +80,7 @@ test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 
 # The inner loop: the main suite without the tests marked slow (whole stacks, pip, Funcraft, the
 # chaos drill, the bench), stopping at the first failure. make test runs everything.
-test-quick: venv  ## the main suite minus the slow tests, first failure stops it (< 1 min)
+test-quick: venv  ## the main suite minus the tests marked slow, first failure stops it (~40 s of CPU)
 	$(PY) -m pytest -m "not slow" -x -q
 
 # The tablestore SDK's own tests (its source distribution, fetched once into .cache/vendor/)
@@ -183,6 +183,7 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 	done
 	$(PY) -m bench $(BENCH_OPTS)
 	@if [ -z "$(strip $(BENCH_OPTS))" ]; then $(PY) -m bench.bulk; fi
+	$(PY) -m bench.campaigns $(if $(filter --quick,$(BENCH_OPTS)),--quick)
 	@if [ -n "$(strip $(BENCH_OPTS))" ]; then echo "make bench: BENCH_OPTS given, so bench-ots is left out (make bench-ots runs it)"; \
 	else $(MAKE) --no-print-directory bench-ots; fi
 

@@ -20,6 +20,12 @@ local Tablestore server (`ots_local`) started as a subprocess on 127.0.0.1:
 - migrate: `make migrate` (tools.migrate, a subprocess) on a table filled as the tutorial's
   gen_code did, SIGKILLed part-way several times, then run to the end: every tutorial code must
   be in fc-codes exactly once, with its state, and nothing else.
+- campaigns: a batch disable racing T redeeming threads (no success of a redemption that started
+  after disable returned); `per_user_limit = 1` with T threads of one user over 50 codes
+  (exactly one success); rollbacks racing redemptions (`uses` never below 0 nor above
+  `max_uses`, the log agreeing); a paged export while codes are redeemed and the store fails
+  at random (every code exactly once); the batch figures after concurrent redemptions (equal to
+  the rows).
 
 Counts are printed as a table and written as JSON under .local/bench/.
 """
@@ -45,6 +51,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import admin_code
+import batch_code
+
 import del_code
 import gen_code
 import query_code
@@ -62,6 +71,10 @@ HANDLERS = (
     ("redeem", use_code),
     ("query", query_code),
     ("delete", del_code),
+    *(
+        (name, admin_code if "{code}" in path else batch_code)
+        for name, (_, path, _) in fuzz.CAMPAIGN.items()
+    ),
 )
 
 
@@ -77,6 +90,7 @@ class Sizes:
     fuzz_events: int = 10000  # per handler
     migrate_rows: int = 60000
     migrate_kills: int = 3
+    campaign_codes: int = 3000  # in the batch that is disabled, and in the exported one
 
 
 FULL = Sizes()
@@ -91,8 +105,9 @@ QUICK = Sizes(
     fuzz_events=800,
     migrate_rows=3000,
     migrate_kills=1,
+    campaign_codes=400,
 )
-PARTS = ("races", "faults", "crash", "fuzz", "migrate")
+PARTS = ("races", "faults", "crash", "fuzz", "migrate", "campaigns")
 FUNCTION_LOG = "chaos-functions.log"
 
 
@@ -170,7 +185,7 @@ class Harness:
 
     def fresh_table(self) -> None:
         self.server.reset()
-        tables.create(self.sdk, TABLE)
+        tables.create_service_tables(self.sdk, TABLE)
 
     def rows(self, columns: list[str]) -> dict[str, dict[str, Any]]:
         """{key: {column: value}} of the whole table (a scan: checks only)."""
@@ -491,6 +506,7 @@ def fuzzing(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) 
     # Real codes for the events to name: they reach the store and change state as they go.
     known = generate(harness, 200) + generate(harness, 20, max_uses=3, prefix="FZ")
     known += generate(harness, 10, valid_until="2000-01-01T00:00:00Z", valid_from=0)
+    known += generate(harness, 20, batch=fuzz.BATCHES[0], per_user_limit=1, metadata={"p": 1})
     harness.install(max_codes_per_request=FUZZ_MAX_CODES)
     context = harness.context()
     for operation, module in HANDLERS:
@@ -607,6 +623,196 @@ def migrate_killed(harness: Harness, sizes: Sizes, rng: random.Random, result: R
 
 
 # --- main ----------------------------------------------------------------------------------------
+# --- campaigns -----------------------------------------------------------------------------------
+def threads_together(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """work(n) on `count` threads released at once; the results in order."""
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(n: int) -> None:
+        start.wait()
+        results[n] = work(n)
+
+    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def campaigns(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    harness.fresh_table()
+    harness.install(gen_concurrency=8)
+    threads = sizes.race_threads
+    disable_race(harness, sizes, threads, result)
+    per_user_race(harness, threads, result)
+    rollback_race(harness, threads, rng, result)
+    export_under_fire(harness, sizes, rng, result)
+
+
+def disable_race(harness: Harness, sizes: Sizes, threads: int, result: Result) -> None:
+    codes = generate(harness, sizes.campaign_codes, batch="flash")
+    disabled_at: list[float] = []
+    stop = threading.Event()
+
+    def redeemer(n: int) -> Counter[str]:
+        seen: Counter[str] = Counter()
+        context = harness.context()
+        for code in codes[n::threads]:
+            if stop.is_set():
+                break
+            began = time.monotonic()
+            body = invoke(use_code, {"code": code, "user_id": f"u{n}"}, context)
+            late = bool(disabled_at) and began > disabled_at[0]
+            ok = "error" not in body
+            seen["late success" if ok and late else "ok" if ok else body["error"]["code"]] += 1
+        return seen
+
+    def disable() -> None:
+        time.sleep(0.05)
+        body = invoke(batch_code, {"action": "disable", "batch": "flash"}, harness.context(60))
+        if body.get("state") == "DISABLED":
+            disabled_at.append(time.monotonic())
+        time.sleep(0.2)
+        stop.set()
+
+    switch = threading.Thread(target=disable, daemon=True)
+    switch.start()
+    totals: Counter[str] = Counter()
+    for seen in threads_together(threads, redeemer):
+        totals.update(seen)
+    switch.join()
+    result.add(
+        "campaigns", f"disable racing {threads} threads: disable answered", len(disabled_at), 1
+    )
+    result.add("campaigns", "...successes before it returned", totals["ok"])
+    result.add("campaigns", "...CODE_DISABLED", totals["CODE_DISABLED"])
+    result.add(
+        "campaigns", "...successes that started after it returned", totals["late success"], 0
+    )
+
+
+def per_user_race(harness: Harness, threads: int, result: Result) -> None:
+    codes = generate(harness, 50, batch="one-each", per_user_limit=1)
+
+    def greedy(n: int) -> Counter[str]:
+        seen: Counter[str] = Counter()
+        context = harness.context()
+        for code in codes[n % len(codes) :] + codes[: n % len(codes)]:
+            body = invoke(use_code, {"code": code, "user_id": "greedy"}, context)
+            if "error" in body:
+                seen[body["error"]["code"]] += 1
+            else:
+                seen["replay" if body["replay"] else "ok"] += 1
+        return seen
+
+    totals: Counter[str] = Counter()
+    for seen in threads_together(threads, greedy):
+        totals.update(seen)
+    rows = harness.rows(["uses", "batch"]).values()
+    used = sum(1 for row in rows if row.get("batch") == "one-each" and row.get("uses"))
+    name = f"per_user_limit=1, {threads} threads of one user over 50 codes"
+    result.add("campaigns", f"{name}: successes", totals["ok"], 1)
+    result.add("campaigns", "...codes stored as used", used, 1)
+    result.add("campaigns", "...USER_LIMIT_REACHED", totals["USER_LIMIT_REACHED"])
+
+
+def rollback_race(harness: Harness, threads: int, rng: random.Random, result: Result) -> None:
+    code = generate(harness, 1, batch="undo", max_uses=5)[0]
+    out_of_bounds = disagree = 0
+
+    def actor(n: int) -> list[Any]:
+        context = harness.context()
+        answers = []
+        for _ in range(10):
+            user = f"u{rng.randint(0, 9)}"
+            if n % 2:
+                answers.append(invoke(use_code, {"code": code, "user_id": user}, context))
+            else:
+                params = {"action": "rollback", "code": code, "user_id": user}
+                answers.append(invoke(admin_code, params, context))
+        return answers
+
+    answers = [a for batch in threads_together(threads, actor) for a in batch]
+    for answer in answers:
+        if "uses" in answer and not 0 <= answer["uses"] <= 5:
+            out_of_bounds += 1
+    row = harness.rows(["uses", "log"])[key(code)]
+    if len(json.loads(row.get("log", "[]"))) != row["uses"]:
+        disagree += 1
+        result.example(f"campaigns rollback: stored {row}")
+    result.add(
+        "campaigns",
+        f"rollbacks racing redemptions ({len(answers)} calls): uses out of [0, 5]",
+        out_of_bounds,
+        0,
+    )
+    result.add("campaigns", "...stored uses != redemptions in the log", disagree, 0)
+    result.add("campaigns", "...stored uses at the end", row["uses"])
+
+
+def export_under_fire(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    codes = generate(harness, sizes.campaign_codes, batch="export")
+    stop = threading.Event()
+    redeemed: list[str] = []
+
+    def redeem_load() -> None:
+        context = harness.context()
+        for code in rng.sample(codes, len(codes)):
+            if stop.is_set():
+                return
+            if "error" not in invoke(use_code, {"code": code, "user_id": "load"}, context):
+                redeemed.append(code)
+
+    load = threading.Thread(target=redeem_load, daemon=True)
+    load.start()
+    harness.server.add_fault("busy", api="GetRange", probability=0.2)
+    harness.server.add_fault("timeout", api="GetRange", probability=0.05)
+    listed: Counter[str] = Counter()
+    refused = pages = 0
+    cursor = None
+    context = harness.context(60)
+    while True:
+        params: dict[str, Any] = {"action": "codes", "batch": "export", "limit": 97}
+        if cursor:
+            params["cursor"] = cursor
+        body = invoke(batch_code, params, context)
+        if "error" in body:  # the store failed beyond retries: the same page again
+            refused += 1
+            continue
+        pages += 1
+        listed.update(item["code"] for item in body["codes"])
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    harness.server.clear_faults()
+    stop.set()
+    load.join()
+    harness.server.control("POST", "indexes/sync")
+    twice = sum(1 for n in listed.values() if n > 1)
+    missing = len(set(codes) - set(listed))
+    result.add(
+        "campaigns", f"export of {len(codes)} codes while redeeming, GetRange failing: pages", pages
+    )
+    result.add("campaigns", "...pages refused (503) and asked again", refused)
+    result.add("campaigns", "...codes missing", missing, 0)
+    result.add("campaigns", "...codes listed twice", twice, 0)
+    figures = invoke(batch_code, {"action": "show", "batch": "export"}, context)["figures"]
+    stored = [
+        row for k, row in harness.rows(["batch", "uses"]).items() if row.get("batch") == "export"
+    ]
+    used = sum(1 for row in stored if row.get("uses"))
+    result.add(
+        "campaigns",
+        f"...figures after {len(redeemed)} concurrent redemptions: used",
+        figures["used"],
+        used,
+    )
+    result.add("campaigns", "...figures: redemptions", figures["redemptions"], used)
+    result.add("campaigns", "...figures: unused", figures["unused"], len(codes) - used)
+
+
 def run(
     sizes: Sizes, seed: int, parts: tuple[str, ...] = PARTS, log: Callable[[str], None] = print
 ) -> Result:
@@ -629,6 +835,8 @@ def run(
                 fuzzing(harness, sizes, rng, result)
             elif part == "migrate":
                 migrate_killed(harness, sizes, rng, result)
+            elif part == "campaigns":
+                campaigns(harness, sizes, rng, result)
             result.seconds[part] = time.monotonic() - began
     finally:
         server.stop()

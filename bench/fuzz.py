@@ -27,11 +27,32 @@ ERRORS = {
     "CODE_ALREADY_USED": 409,
     "CODE_EXPIRED": 409,
     "CODE_NOT_YET_VALID": 409,
+    "CODE_DISABLED": 409,
+    "CODE_RESTRICTED": 409,
+    "USER_LIMIT_REACHED": 409,
+    "BATCH_NOT_FOUND": 404,
+    "BATCH_EXISTS": 409,
+    "BATCH_GENERATING": 409,
+    "IDEMPOTENCY_KEY_REUSED": 409,
     "METHOD_NOT_ALLOWED": 405,
     "PAYLOAD_TOO_LARGE": 413,
     "STORE_UNAVAILABLE": 503,
 }
 SUCCESS = {"generate": 201, "redeem": 200, "query": 200, "delete": 200}
+# Campaign operations (docs/functions.md): all answer 200; a direct invoke names its `action`.
+CAMPAIGN = {
+    "batch_show": ("GET", "/batches/{batch}", "show"),
+    "batch_codes": ("GET", "/batches/{batch}/codes", "codes"),
+    "batch_disable": ("POST", "/batches/{batch}/disable", "disable"),
+    "batch_enable": ("POST", "/batches/{batch}/enable", "enable"),
+    "code_disable": ("POST", "/codes/{code}/disable", "disable"),
+    "rollback": ("POST", "/codes/{code}/rollback", "rollback"),
+    "redemptions": ("GET", "/codes/{code}/redemptions", "redemptions"),
+}
+SUCCESS.update(dict.fromkeys(CAMPAIGN, 200))
+# Batch labels the events name: the fuzzing run generates the first; the last does not exist.
+BATCHES = ["fz-a", "fz-b", "nope", "a/b", "%2e%2e"]
+READS = ("query", "delete", "batch_show", "batch_codes", "redemptions")  # GET and DELETE
 # What must not reach a caller: Python internals, our module and bookkeeping names, the SDK's.
 LEAKS = re.compile(
     r"Traceback|File \"|\.py\b|\b\w*(Error|Exception)\b|<\w+ object at 0x|<class |fccodes|"
@@ -53,13 +74,22 @@ FIELDS = {
     "redeem": ["code", "uuid", "user_id"],
     "query": ["code", "uuid"],
     "delete": ["code", "uuid"],
+    "batch_show": ["action", "batch"],
+    "batch_codes": ["action", "batch", "limit", "cursor", "status"],
+    "batch_disable": ["action", "batch"],
+    "batch_enable": ["action", "batch"],
+    "code_disable": ["action", "code"],
+    "rollback": ["action", "code", "user_id", "redemption_id"],
+    "redemptions": ["action", "code", "limit", "cursor"],
 }
+FIELDS["generate"] += ["metadata", "customer", "per_user_limit", "request_id"]
 ROUTES = {
     "generate": ("POST", "/codes"),
     "redeem": ("POST", "/codes/{code}/redeem"),
     "query": ("GET", "/codes/{code}"),
     "delete": ("DELETE", "/codes/{code}"),
 }
+ROUTES.update({name: (method, path) for name, (method, path, _) in CAMPAIGN.items()})
 METHODS = ["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS", "post", "", "G\u00c9T"]
 TEXTS = [
     "",
@@ -194,6 +224,18 @@ def _field_value(rng: random.Random, field: str, known: list[str]) -> Any:
         return rng.choice(["launch", " ", "a" * 64, "a" * 65, "tab\there", "日本", 42])
     if field in ("code", "uuid"):
         return _code(rng, known)
+    if field == "batch":
+        return rng.choice([*BATCHES, "", 7, "x" * 65, "\ud800"])
+    if field == "action":
+        return rng.choice(["show", "codes", "disable", "enable", "rollback", "redemptions", "x", 1])
+    if field == "metadata":
+        return rng.choice([{"pack": "gold"}, {"x": "y" * 3000}, [], "text", {"a": {"b": [1]}}])
+    if field in ("limit", "per_user_limit"):
+        return rng.choice([1, 0, 5000, 5001, "10", "-1", "1e3", None, 2.5])
+    if field == "cursor":
+        return rng.choice(["", "eyJ9", "a" * 2000, "WyJ7fSIsIjAwMDAwMDAwMDAwMDAwMDAiXQ", 5])
+    if field == "status":
+        return rng.choice(["USED", "used", "GONE", "", 1])
     return rng.choice(["player-42", "", "u" * 128, "u" * 129, 42, ["x"], "😀"])
 
 
@@ -207,6 +249,18 @@ def _valid_params(rng: random.Random, operation: str, known: list[str]) -> dict[
             params["max_uses"] = rng.randint(1, 5)
         if rng.random() < 0.5:
             params["prefix"] = rng.choice(["BETA", "VIP", "Z9"])
+        return params
+    if operation in CAMPAIGN:
+        _, path, action = CAMPAIGN[operation]
+        params = {"action": action}
+        if "{batch}" in path:
+            params["batch"] = rng.choice(BATCHES)
+        else:
+            params["code"] = _code(rng, known)
+        if operation == "rollback":
+            params["user_id"] = f"user-{rng.randrange(1000)}"
+        if operation == "batch_codes" and rng.random() < 0.5:
+            params["limit"] = rng.randint(1, 50)
         return params
     params = {"code": _code(rng, known)}
     if operation == "redeem" and rng.random() < 0.7:
@@ -231,7 +285,7 @@ def _params(rng: random.Random, operation: str, known: list[str]) -> dict[str, A
 
 def _body(rng: random.Random, operation: str, known: list[str]) -> Any:
     choice = rng.random()
-    if operation in ("query", "delete"):  # GET and DELETE ignore the body
+    if operation in READS:  # GET and DELETE ignore the body
         return rng.choice([None, "", json.dumps(_params(rng, operation, known))])
     if choice < 0.5:
         return json.dumps(_params(rng, operation, known))
@@ -246,6 +300,7 @@ def _path(rng: random.Random, operation: str, known: list[str]) -> Any:
     _, template = ROUTES[operation]
     code = _code(rng, known)
     path = template.replace("{code}", code if isinstance(code, str) else json.dumps(code))
+    path = path.replace("{batch}", rng.choice(BATCHES))
     choice = rng.random()
     if choice < 0.6:
         return path
@@ -280,6 +335,13 @@ def _apigw(rng: random.Random, operation: str, known: list[str]) -> dict[str, An
     }
     if "{code}" in ROUTES[operation][1] and rng.random() < 0.7:
         envelope["pathParameters"] = {"code": _code(rng, known)}
+    if "{batch}" in ROUTES[operation][1] and rng.random() < 0.7:
+        envelope["pathParameters"] = {"batch": rng.choice(BATCHES)}
+    if operation in ("batch_codes", "redemptions") and rng.random() < 0.7:
+        names = ["limit", "cursor", "status", "x"]
+        envelope["queryParameters"] = {
+            n: str(_field_value(rng, n, known)) for n in names[: rng.randrange(5)]
+        }
     if rng.random() < 0.2:
         envelope["pathParameters"] = _value(rng, 1, known)
     return _mutate(rng, envelope, known)

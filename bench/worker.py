@@ -107,8 +107,8 @@ class Worker(object):
         }
 
     def fresh_table(self):
-        """An empty `codes` table: every measurement starts from the same state."""
-        tables.recreate(self.client, TABLE)
+        """Empty service tables: every measurement starts from the same state."""
+        tables.recreate_service_tables(self.client, TABLE)
         return {}
 
     # --- generation -----------------------------------------------------------------------------

@@ -21,7 +21,14 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from localdev.instances import Invocation
-from localdev.web import Request, Response, json_response
+from localdev.web import (
+    LOGGED_METHOD_MAX,
+    LOGGED_PATH_MAX,
+    Request,
+    Response,
+    json_response,
+    loggable,
+)
 from tools.fc3_client import ALGORITHM, API_VERSION, canonical_request, signature
 from tools.templates import load_s_yaml
 
@@ -91,7 +98,9 @@ class FC3Api:
             body = {"Code": e.code, "Message": e.message, "RequestId": request_id}
             response = json_response(e.status, body)
         response.headers.append(("X-Fc-Request-Id", request_id))
-        self.log(f"FC 3.0 API {request.method} {path} -> {target} {response.status}", invocation)
+        method = loggable(request.method, LOGGED_METHOD_MAX)
+        logged_path = loggable(path, LOGGED_PATH_MAX)  # decoded: %0A must not forge a log line
+        self.log(f"FC 3.0 API {method} {logged_path} -> {target} {response.status}", invocation)
         return response
 
     def _authenticate(self, request: Request, path: str) -> None:

@@ -99,6 +99,11 @@ def error_answer(
         fc_status, fc_code = FC_ERRORS.get(status, (400, "InvalidArgument"))
         response = json_response(fc_status, {"ErrorCode": fc_code, "ErrorMessage": message})
         response.headers.append(("X-Fc-Request-Id", request_id))
+    elif path.startswith(FC3_PREFIX):  # FC 3.0's shape (localdev/fc3api.py): the same codes
+        fc_status, fc_code = FC_ERRORS.get(status, (400, "InvalidArgument"))
+        body = {"Code": fc_code, "Message": message, "RequestId": request_id}
+        response = json_response(fc_status, body)
+        response.headers.append(("X-Fc-Request-Id", request_id))
     else:
         default, gateway_message = GATEWAY_ERRORS.get(
             status, ("INVALID_REQUEST", "Invalid Request")

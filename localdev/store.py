@@ -5,7 +5,9 @@ and while `make run` is up a state file saying where it listens. Exactly one pro
 data file at a time (an exclusive lock on `ots.lock`): `make run` holds it for its life, and
 `make invoke` either talks to the running stack's server or, when none runs, starts one in its
 own process for the call. Tables declared in template.yml are created when missing, the way
-`fun deploy` creates them (max versions 1, no TTL); existing ones are left alone.
+`fun deploy` creates them (max versions 1, no TTL), and the codes table with the predefined
+columns and batch index of functions/fccodes/schema.json (which `python -m tools.codes setup`
+adds in the cloud); existing ones are left alone.
 """
 
 from __future__ import annotations
@@ -241,7 +243,7 @@ def ensure_tables(store: Store, tables: list[Table]) -> list[str]:
         if table.name in existing:
             continue
         try:
-            sdk_tables.create(client, table.name, table.primary_key, exist_ok=True)
+            sdk_tables.create_declared(client, table.name, table.primary_key, exist_ok=True)
         except Exception as e:  # the SDK's error or a transport failure: say which table
             raise StoreError(f"cannot create table {table.name}: {e}") from e
         created.append(table.name)

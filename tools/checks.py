@@ -38,6 +38,10 @@ from tools.templates import (
 
 # The API's declaration (functions/fccodes/api.py): route -> (function, admin?).
 ROUTES = {(op.method, op.gateway_path): (op.function, op.auth == ADMIN) for op in OPERATIONS}
+# The batches table (its key) and the codes table's global index (its name's suffix): their
+# only declaration is functions/fccodes/schema.json, which the functions read.
+BATCHES_KEY = (("pk", "STRING"), ("sk", "STRING"))
+INDEX_SUFFIX = "_by_batch"
 FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
 ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
 # Funcraft accepts only python3 among Python runtimes (it is Python 3.6 on FC).
@@ -114,9 +118,13 @@ def check_env(where: str, env: dict[str, Any], env_names: set[str]) -> list[str]
 def check_table_and_policy(tpl: FunTemplate, primary_key: tuple[tuple[str, str], ...]) -> list[str]:
     """Instance, table, endpoint, policy resource agree; key as the store expects."""
     problems = []
-    if len(tpl.tables) != 1:
-        return [f"template.yml: expected one Tablestore table, found {len(tpl.tables)}"]
-    table = tpl.tables[0]
+    if len(tpl.tables) != 2:
+        return [f"template.yml: expected two Tablestore tables, found {len(tpl.tables)}"]
+    table, batches = sorted(tpl.tables, key=lambda t: t.primary_key == BATCHES_KEY)
+    if batches.primary_key != BATCHES_KEY:
+        problems.append(
+            f"table {batches.name}: primary key {batches.primary_key}, expected {BATCHES_KEY}"
+        )
     if table.primary_key != tuple(primary_key):
         problems.append(
             f"table {table.name}: primary key {table.primary_key}, expected {primary_key}"
@@ -127,13 +135,18 @@ def check_table_and_policy(tpl: FunTemplate, primary_key: tuple[tuple[str, str],
             problems.append(f"{name}: OTS_INSTANCE {env.get('OTS_INSTANCE')} != {table.instance}")
         if env.get("CODES_TABLE") != table.name:
             problems.append(f"{name}: CODES_TABLE {env.get('CODES_TABLE')} != {table.name}")
+        if env.get("BATCHES_TABLE") != batches.name:
+            problems.append(f"{name}: BATCHES_TABLE {env.get('BATCHES_TABLE')} != {batches.name}")
         parts = endpoint_parts(str(env.get("OTS_ENDPOINT", "")))
         if not parts or parts[0] != table.instance:
             problems.append(
                 f"{name}: OTS_ENDPOINT {env.get('OTS_ENDPOINT')} is not "
                 f"https://{table.instance}.<region>.ots.aliyuncs.com"
             )
-    resource = f"acs:ots:*:*:instance/{table.instance}/table/{table.name}"
+    expected = [
+        f"acs:ots:*:*:instance/{table.instance}/table/{name}"
+        for name in (table.name, table.name + INDEX_SUFFIX, batches.name)
+    ]
     if not tpl.policy_statements:
         problems.append("service: no inline policy (it needs the table's row actions)")
     for i, st in enumerate(tpl.policy_statements):
@@ -142,8 +155,8 @@ def check_table_and_policy(tpl: FunTemplate, primary_key: tuple[tuple[str, str],
             problems.append(f"{where}: Effect {st.get('Effect')} (expected Allow)")
         resources = st.get("Resource")
         resources = [resources] if isinstance(resources, str) else resources
-        if resources != [resource]:
-            problems.append(f"{where}: Resource {resources}, expected only [{resource!r}]")
+        if resources != expected:
+            problems.append(f"{where}: Resource {resources}, expected only {expected}")
         for action in st.get("Action") or []:
             if not re.fullmatch(r"ots:[A-Z][A-Za-z]+", action):
                 problems.append(f"{where}: action {action!r} is not one Tablestore API")

@@ -325,6 +325,12 @@ def _check_roles(
                 sub_text(r) for r in _as_list(st.get("Resource"))
             )
     wanted_tables = {f"acs:ots:*:*:instance/{i}/table/{t}" for i, t in tables}
+    # A global index is read like a table (GetRange), so it is granted like one.
+    for p in _by_type(resources, "ALIYUN::OTS::Table").values():
+        for index in p.get("SecondaryIndices") or []:
+            wanted_tables.add(
+                f"acs:ots:*:*:instance/{p.get('InstanceName')}/table/{index['IndexName']}"
+            )
     for action in sorted(ots_actions):
         if granted.get(action) != wanted_tables:
             problems.append(

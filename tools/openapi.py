@@ -24,12 +24,14 @@ from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import tomllib
-from tablestore import CapacityUnit, ReservedThroughput, TableMeta, TableOptions
+from tablestore import Condition, Row, RowExistenceExpectation
 
 from fccodes import api, app
 from fccodes.settings import Settings
+from harness import tables
 from localdev.gateway import APP_KEY_HEADER, Gateway
 from localdev.instances import Invocation
 from localdev.project import load_project
@@ -77,6 +79,8 @@ def _schema(field: api.Field, output: bool = False) -> dict[str, Any]:
         for key, value in (("minItems", field.minimum), ("maxItems", field.maximum)):
             if value is not None:
                 schema[key] = value
+    elif field.type == api.OBJECT_LIST:
+        schema = {"type": "array", "items": {"type": "object"}}
     else:
         schema = {"type": field.type}
     for key, value in (
@@ -125,6 +129,8 @@ def request_schema(op: api.Operation) -> dict[str, Any]:
     ]
     if rules:
         schema["allOf"] = rules
+    if op.any_of:  # at least one of these groups of fields
+        schema["anyOf"] = [{"required": list(group)} for group in op.any_of]
     return schema
 
 
@@ -250,7 +256,7 @@ def operation(
         # declared as a second media type, since any text is a well-formed CSV of codes, so a
         # schema checker's "invalid" CSV bodies (JSON objects, numbers) are rightly accepted.
         spec["requestBody"] = {
-            "required": any(f.required for f in op.body),
+            "required": bool(op.any_of) or any(f.required for f in op.body),
             "content": {"application/json": content},
         }
     responses: dict[str, Any] = {}
@@ -408,15 +414,21 @@ class Recorder:
         body: Any = None,
         key: bool = True,
         batch: str = "",
+        query: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> tuple[int, Any]:
         path = op.path.replace("{code}", code).replace("{batch}", batch)
-        headers = [("Content-Type", content_type)]
+        sent = [("Content-Type", content_type), *(headers or {}).items()]
         if key:
-            headers.append((APP_KEY_HEADER, APP_KEY))
+            sent.append((APP_KEY_HEADER, APP_KEY))
         data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body)
         request = Request(
-            op.method, path, "", headers, data if isinstance(data, bytes) else data.encode()
+            op.method,
+            path,
+            urlencode(query or {}),
+            sent,
+            data if isinstance(data, bytes) else data.encode(),
         )
         response: Response = self.gateway.handle(request)
         answer = json.loads(response.body)
@@ -456,15 +468,12 @@ def record() -> dict[str, Any]:
     logger = logging.getLogger("fccodes")
     logger.disabled, was_disabled = True, logger.disabled
     with OTSLocal() as ots:
-        ots.client().create_table(
-            TableMeta(TABLE, [("code", "STRING")]),
-            TableOptions(),
-            ReservedThroughput(CapacityUnit(0, 0)),
-        )
+        tables.create_service_tables(ots.client(), TABLE)
         rec = Recorder(ots)
         try:
-            _walk(rec, keep, out, gen, redeem, query, delete)
+            _campaigns(rec, keep, out)
             _walk_import(rec, keep, out, api.IMPORT)
+            _walk(rec, keep, out, gen, redeem, query, delete)
         finally:
             app.configure(None)
             logger.disabled = was_disabled
@@ -544,14 +553,6 @@ def _walk_import(
         "codes": ["SUMMER-2026-0001", "SUMMER-2026-0002", "SUMMER-2026-0001"],
         "valid_until": "2027-01-01T00:00:00+08:00",
     }
-    # After the walk of the codes: credentials back, and the table the walk deleted.
-    rec.credentials = _Credentials(rec.ots.access_key_id, rec.ots.access_key_secret)
-    rec.ots.client().create_table(
-        TableMeta(TABLE, [("code", "STRING")]),
-        TableOptions(),
-        ReservedThroughput(CapacityUnit(0, 0)),
-    )
-    rec.install()
     out[op.name]["request"] = request
     out[op.name]["path"] = {"batch": "summer-mailing"}
     keep(op, "imported", rec.call(op, body=request, batch="summer-mailing"), 200)
@@ -561,6 +562,60 @@ def _walk_import(
     keep(op, "no key", rec.call(op, body=request, batch="s", key=False), 401)
     too_big = b"A\n" * (api.MAX_IMPORT_BYTES // 2 + 1)
     keep(op, "too large", rec.call(op, body=too_big, batch="s", content_type="text/csv"), 413)
+
+
+def _campaigns(
+    rec: Recorder,
+    keep: Callable[[api.Operation, str, tuple[int, Any], int], Any],
+    out: dict[str, dict[str, Any]],
+) -> None:
+    """Batches: idempotent generate, metadata, per-user limits, listing, disable, rollback."""
+    gen, redeem = api.GENERATE, api.REDEEM
+    request = {
+        "count": 4,
+        "batch": "winter",
+        "prefix": "GFT",
+        "metadata": {"pack": "gold", "coins": 500},
+        "per_user_limit": 1,
+        "valid_until": "2027-01-01T00:00:00+08:00",
+    }
+    once = {api.IDEMPOTENCY_HEADER: "order-2026-0001"}
+    codes = keep(gen, "campaign", rec.call(gen, body=request, headers=once), 201)["codes"]
+    keep(gen, "idempotent retry", rec.call(gen, body=request, headers=once), 200)
+    other = dict(request, count=5)
+    keep(gen, "key reused", rec.call(gen, body=other, headers=once), 409)
+    keep(gen, "label taken", rec.call(gen, body={"count": 1, "batch": "winter"}), 409)
+    for op in api.CAMPAIGN_OPERATIONS:
+        out[op.name]["path"] = {"batch": "winter"} if "{batch}" in op.path else {"code": codes[0]}
+    user = {"user_id": "player-42"}
+    keep(redeem, "with metadata", rec.call(redeem, codes[0], user), 200)
+    keep(redeem, "per-user limit", rec.call(redeem, codes[1], user), 409)
+    vip = keep(gen, "for one customer", rec.call(gen, body={"count": 1, "customer": "vip-9"}), 201)
+    keep(redeem, "not the customer", rec.call(redeem, vip["codes"][0], user), 409)
+    show, listing = api.BATCH_SHOW, api.BATCH_CODES
+    keep(show, "figures", rec.call(show, batch="winter"), 200)
+    keep(show, "no such batch", rec.call(show, batch="spring"), 404)
+    keep(show, "no key", rec.call(show, batch="winter", key=False), 401)
+    keep(listing, "a page", rec.call(listing, batch="winter", query={"limit": "2"}), 200)
+    keep(listing, "bad cursor", rec.call(listing, batch="winter", query={"cursor": "x"}), 400)
+    disable, enable = api.BATCH_DISABLE, api.BATCH_ENABLE
+    keep(disable, "disabled", rec.call(disable, batch="winter"), 200)
+    keep(redeem, "batch disabled", rec.call(redeem, codes[2], {"user_id": "player-7"}), 409)
+    keep(enable, "enabled", rec.call(enable, batch="winter"), 200)
+    keep(api.CODE_DISABLE, "disabled", rec.call(api.CODE_DISABLE, codes[3]), 200)
+    keep(api.CODE_ENABLE, "enabled", rec.call(api.CODE_ENABLE, codes[3]), 200)
+    rollback, redemptions = api.ROLLBACK, api.REDEMPTIONS
+    out[rollback.name]["request"] = user
+    keep(redemptions, "one redemption", rec.call(redemptions, codes[0]), 200)
+    keep(rollback, "rolled back", rec.call(rollback, codes[0], user), 200)
+    keep(rollback, "nothing to roll back", rec.call(rollback, codes[0], user), 200)
+    # A batch whose generate call is still running (or died): its record says GENERATING.
+    rec.ots.client().put_row(
+        "batches",
+        Row([("pk", "b:stuck"), ("sk", "batch")], [("state", "GENERATING"), ("count", 0)]),
+        Condition(RowExistenceExpectation.IGNORE),
+    )
+    keep(disable, "still generating", rec.call(disable, batch="stuck"), 409)
 
 
 def render(document: dict[str, Any]) -> str:

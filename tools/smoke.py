@@ -9,10 +9,12 @@ another user (CODE_ALREADY_USED), delete (signed) and without the signature (401
 deleted code (CODE_NOT_FOUND), delete the spare codes, and finally a burst of signed calls is
 throttled (429) by the App's quota (infra.yml gives the smoke App a small one of its own).
 
-Through FC's invoke API: generate 3 codes -> query -> redeem -> redeem again -> delete -> query
-deleted; `--fc-api 2016-08-15` (the default: aliyun-fc2, FC 2.0 services, i.e. template.yml or
-the local stack) or `--fc-api 2023-03-30` (FC 3.0 functions by s.yaml's names, V3-signed by
-tools/fc3_client.py; the local stack serves it too).
+Through FC's invoke API: generate 3 codes (a batch of its own) -> query -> redeem -> redeem
+again -> the batch's figures -> disable the batch (a redeem gets CODE_DISABLED) and enable it ->
+roll back the redemption and redeem again -> delete -> query deleted; `--fc-api 2016-08-15`
+(the default: aliyun-fc2, FC 2.0 services, i.e. template.yml or the local stack) or
+`--fc-api 2023-03-30` (FC 3.0 functions by s.yaml's names, V3-signed by tools/fc3_client.py;
+the local stack serves it too).
 
 Each part prints one line per step, codes masked, and the exit status is 0 only if every step
 of every part run matched (1 on a mismatch, 2 on a usage or configuration error). Codes a part
@@ -295,9 +297,11 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
     step = Steps(out)
     created = step.codes
     deleted: set[str] = set()
+    # A batch label is taken once: each run makes its own batch.
+    batch = "smoke-" + time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
 
     def generate() -> str:
-        body = expect_success(invoke(OPERATIONS["generate"], {"count": 3, "batch": "smoke"}))
+        body = expect_success(invoke(OPERATIONS["generate"], {"count": 3, "batch": batch}))
         codes = body.get("codes")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise StepFailed(f"expected a list of codes, got keys {sorted(body)}")
@@ -321,6 +325,32 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
         body = invoke(OPERATIONS["redeem"], {"code": created[0], "user_id": OTHER_USER})
         expect_error(body, "CODE_ALREADY_USED")
         return "CODE_ALREADY_USED as expected"
+
+    def figures() -> str:
+        params = {"action": "show", "batch": batch}
+        body = expect_success(invoke(OPERATIONS["batch_show"], params))
+        shown = body.get("figures") or {}
+        # The figures read an eventually consistent index: a redemption may not be in yet.
+        if body.get("count") != 3 or sum(shown.get(k, 0) for k in ("unused", "used")) != 3:
+            raise StepFailed(f"expected 3 codes in the figures, got {body}")
+        return f"batch {body.get('state')}, {shown.get('used')} used of 3"
+
+    def disable() -> str:
+        params = {"action": "disable", "batch": batch}
+        if expect_success(invoke(OPERATIONS["batch_disable"], params)).get("state") != "DISABLED":
+            raise StepFailed("the batch is not DISABLED")
+        body = invoke(OPERATIONS["redeem"], {"code": created[1], "user_id": SMOKE_USER})
+        expect_error(body, "CODE_DISABLED")
+        expect_success(invoke(OPERATIONS["batch_enable"], {"action": "enable", "batch": batch}))
+        return "CODE_DISABLED while disabled, enabled again"
+
+    def rollback() -> str:
+        params = {"action": "rollback", "code": created[0], "user_id": SMOKE_USER}
+        body = expect_success(invoke(OPERATIONS["rollback"], params))
+        if body.get("rolled_back") is not True or body.get("uses") != 0:
+            raise StepFailed(f"expected rolled_back and 0 uses, got {body}")
+        expect_success(invoke(OPERATIONS["redeem"], {"code": created[0], "user_id": SMOKE_USER}))
+        return f"{mask(created[0])} rolled back and redeemed again"
 
     def delete() -> str:
         expect_success(invoke(OPERATIONS["delete"], {"code": created[0]}))
@@ -350,6 +380,9 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
         ("query", query_unused),
         ("redeem", redeem),
         ("redeem again", redeem_again),
+        ("batch figures", figures),
+        ("disable batch", disable),
+        ("rollback", rollback),
         ("delete", delete),
         ("query deleted", query_deleted),
     ):

@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         child_env["OTS_VENDOR_REPORT"] = str(report)
         child_env["OTS_VENDOR_NO_WAIT"] = "1" if claimed is not None else "0"
+        child_env["OTS_VENDOR_CLAIMED"] = ",".join(sorted(claimed or ()))
         command = [sys.executable, "-m", "pytest", "-p", "vendor_plugin", "-q", "-rN"]
         command += ["--tb=no", *pytest_args]
         subprocess.run(command, cwd=source, env=child_env, check=False)  # noqa: S603

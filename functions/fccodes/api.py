@@ -33,6 +33,8 @@ STRING = "string"
 BOOLEAN = "boolean"
 TIME = "time"
 STRING_LIST = "string_list"
+OBJECT = "object"  # a JSON object (metadata, figures)
+OBJECT_LIST = "object_list"  # a list of JSON objects (a page of codes or redemptions)
 
 
 class Field(object):
@@ -99,6 +101,7 @@ class Operation(object):
 
     __slots__ = (
         "action",
+        "any_of",
         "auth",
         "body",
         "description",
@@ -118,9 +121,12 @@ class Operation(object):
 
     def __init__(
         self, name, function, method, path, auth, summary, description, body, status, response,
-        errors, action=None, query=(), headers=(), media=(JSON,), other_statuses=(),
+        errors, action=None, query=(), headers=(), media=(JSON,), other_statuses=(), any_of=(),
     ):  # fmt: skip
         self.action = action
+        # Groups of body fields of which at least one must be given (e.g. rollback's user_id or
+        # redemption_id): the body is then required.
+        self.any_of = tuple(tuple(group) for group in any_of)
         self.query = tuple(query)  # Fields of the query string
         self.headers = tuple(headers)  # Fields of request headers (e.g. an idempotency key)
         self.media = tuple(media)  # what the answer can be, by Accept: JSON first
@@ -159,6 +165,15 @@ MAX_CODES_PER_REQUEST = 10000  # the default of the MAX_CODES_PER_REQUEST settin
 MAX_USES = 1000000000
 MAX_USER_ID_LENGTH = 128
 MAX_BATCH_LENGTH = 64
+MAX_METADATA_BYTES = 2048  # metadata as compact JSON, UTF-8
+MAX_PER_USER_LIMIT = 1000
+MAX_IDEMPOTENCY_KEY_LENGTH = 128
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+PAGE_LIMIT = 5000  # codes per page of a batch listing
+DEFAULT_PAGE_LIMIT = 1000
+REDEMPTIONS_LIMIT = 1000
+DEFAULT_REDEMPTIONS_LIMIT = 100
+MAX_CURSOR_LENGTH = 256  # ours are about 130 characters
 # 1-8 symbols (no I, L, O, U), either case, with separators (spaces, - and _) anywhere.
 PREFIX_PATTERN = "^[\\s_-]*(?:[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z][\\s_-]*){1,%d}$" % MAX_PREFIX_LENGTH
 
@@ -179,14 +194,6 @@ TIME_PATTERN = (
 
 # Path parameters, by the name in braces.
 PATH_PARAMETERS = {
-    "batch": Field(
-        "batch",
-        STRING,
-        "the batch label, 1-%d printable characters" % MAX_BATCH_LENGTH,
-        required=True,
-        min_length=1,
-        max_length=MAX_BATCH_LENGTH,
-    ),
     "code": Field(
         "code",
         STRING,
@@ -197,6 +204,14 @@ PATH_PARAMETERS = {
         min_length=1,
         max_length=MAX_CODE_INPUT_LENGTH,
         pattern=ANY_CODE_PATTERN,
+    ),
+    "batch": Field(
+        "batch",
+        STRING,
+        "a batch label as generate answered it (percent-encoded in the path)",
+        required=True,
+        min_length=1,
+        max_length=MAX_BATCH_LENGTH,
     ),
 }
 
@@ -227,6 +242,28 @@ ERRORS = {
         Error("CODE_ALREADY_USED", 409, "used up (single-use: redeemed; multi-use: all uses)"),
         Error("CODE_EXPIRED", 409, "now >= valid_until"),
         Error("CODE_NOT_YET_VALID", 409, "now < valid_from"),
+        Error("CODE_DISABLED", 409, "the code, or its batch, is disabled"),
+        Error(
+            "CODE_RESTRICTED", 409, "the batch has a customer and the user_id is not it (or absent)"
+        ),
+        Error(
+            "USER_LIMIT_REACHED",
+            409,
+            "this user_id has redeemed per_user_limit codes of the batch already",
+        ),
+        Error("BATCH_NOT_FOUND", 404, "no batch with that label"),
+        Error("BATCH_EXISTS", 409, "generate with a batch label that is taken"),
+        Error(
+            "BATCH_GENERATING",
+            409,
+            "the batch's generate call still runs (disable, enable, an idempotent retry); "
+            "retry later",
+        ),
+        Error(
+            "IDEMPOTENCY_KEY_REUSED",
+            409,
+            "an idempotency key sent again with other generate parameters",
+        ),
         Error("PAYLOAD_TOO_LARGE", 413, "request body over 64 KiB"),
         Error("INTERNAL", 500, "anything unexpected: the log has the traceback, the body nothing"),
         Error(
@@ -246,7 +283,9 @@ ERRORS = {
 ALWAYS = ("STORE_UNAVAILABLE", "TABLE_NOT_FOUND", "INTERNAL")
 
 # --- answers --------------------------------------------------------------------------------------
-CODE_STATUS = ("UNUSED", "USED", "EXPIRED", "NOT_YET_VALID")
+CODE_STATUS = ("UNUSED", "USED", "EXPIRED", "NOT_YET_VALID", "DISABLED")
+BATCH_STATE = ("GENERATING", "ACTIVE", "DISABLED")
+_METADATA_OUT = "the batch's metadata as given to generate, null without"
 _CODE_OUT = "the code in display form: groups of 4, the prefix as its own group"
 
 RESPONSES = {
@@ -259,6 +298,10 @@ RESPONSES = {
         Field("valid_until", TIME, "first instant they no longer can; null: never", nullable=True),
         Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
         Field("created_at", TIME, "when the batch was stored", nullable=True),
+        Field("metadata", OBJECT, _METADATA_OUT, nullable=True),
+        Field("customer", STRING, "the only user_id that may redeem them, or null", nullable=True),
+        Field("per_user_limit", INTEGER, "codes of the batch per user_id, or null", nullable=True),
+        Field("replay", BOOLEAN, "true: an idempotent retry got an earlier call's batch"),
     ),
     "Redeemed": (
         Field("code", STRING, _CODE_OUT),
@@ -267,13 +310,21 @@ RESPONSES = {
         Field("uses", INTEGER, "redemptions so far", minimum=1),
         Field("max_uses", INTEGER, "redemptions allowed", minimum=1, maximum=MAX_USES),
         Field("redeemed_at", TIME, "the last redemption", nullable=True),
+        Field(
+            "redemption_id",
+            STRING,
+            "which redemption this was (rollback may name it)",
+            nullable=True,
+        ),
+        Field("metadata", OBJECT, _METADATA_OUT, nullable=True),
     ),
     "CodeInfo": (
         Field("code", STRING, _CODE_OUT),
         Field(
             "status",
             STRING,
-            "USED, else EXPIRED (now >= valid_until), else NOT_YET_VALID, else UNUSED",
+            "DISABLED (the code or its batch), else USED, else EXPIRED (now >= valid_until), "
+            "else NOT_YET_VALID, else UNUSED",
             enum=CODE_STATUS,
         ),
         Field("batch", STRING, "the batch label", nullable=True),
@@ -283,6 +334,7 @@ RESPONSES = {
         Field("uses", INTEGER, "redemptions so far", minimum=0),
         Field("created_at", TIME, "when it was stored", nullable=True),
         Field("redeemed_at", TIME, "the last redemption, null if none", nullable=True),
+        Field("metadata", OBJECT, _METADATA_OUT, nullable=True),
     ),
     "Deleted": (
         Field("code", STRING, _CODE_OUT),
@@ -309,7 +361,47 @@ RESPONSES = {
         Field("valid_until", TIME, "first instant they no longer can; null: never", nullable=True),
         Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
     ),
+    "Batch": (
+        Field("batch", STRING, "the batch label"),
+        Field("state", STRING, "ACTIVE or DISABLED (GENERATING while made)", enum=BATCH_STATE),
+        Field("count", INTEGER, "codes generated", minimum=0),
+        Field("prefix", STRING, "the prefix in stored form, null without one", nullable=True),
+        Field("valid_from", TIME, "first instant the codes can be redeemed", nullable=True),
+        Field("valid_until", TIME, "first instant they no longer can; null: never", nullable=True),
+        Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
+        Field("metadata", OBJECT, _METADATA_OUT, nullable=True),
+        Field("customer", STRING, "the only user_id that may redeem them, or null", nullable=True),
+        Field("per_user_limit", INTEGER, "codes of the batch per user_id, or null", nullable=True),
+        Field("created_at", TIME, "when the batch was stored", nullable=True),
+        Field(
+            "figures",
+            OBJECT,
+            "codes by status (unused, used, expired, not_yet_valid, disabled) and redemptions "
+            "(the sum of uses), from the batch index: as fresh as it is",
+        ),
+    ),
+    "CodesPage": (
+        Field("batch", STRING, "the batch label"),
+        Field("codes", OBJECT_LIST, "the codes of this page, each as GET /codes/{code} shows it"),
+        Field("next_cursor", STRING, "the next page's cursor, null on the last", nullable=True),
+    ),
+    "BatchState": (
+        Field("batch", STRING, "the batch label"),
+        Field("state", STRING, "the batch's state now", enum=BATCH_STATE),
+    ),
+    "Redemptions": (
+        Field("code", STRING, _CODE_OUT),
+        Field(
+            "redemptions",
+            OBJECT_LIST,
+            "who redeemed and when, newest first: user_id (or null), redeemed_at, redemption_id",
+        ),
+        Field("next_cursor", STRING, "the next page's cursor, null on the last", nullable=True),
+    ),
 }
+RESPONSES["RolledBack"] = RESPONSES["CodeInfo"] + (
+    Field("rolled_back", BOOLEAN, "false: there was no such redemption (any more)"),
+)
 
 # --- operations -----------------------------------------------------------------------------------
 GENERATE = Operation(
@@ -360,10 +452,55 @@ GENERATE = Operation(
             min_length=1,
             max_length=MAX_BATCH_LENGTH,
         ),
+        Field(
+            "metadata",
+            OBJECT,
+            "any JSON object of at most %d bytes as compact JSON; query and redeem return it"
+            % MAX_METADATA_BYTES,
+        ),
+        Field(
+            "customer",
+            STRING,
+            "the only user_id that may redeem the codes (others: CODE_RESTRICTED)",
+            min_length=1,
+            max_length=MAX_USER_ID_LENGTH,
+        ),
+        Field(
+            "per_user_limit",
+            INTEGER,
+            "a user_id may redeem at most this many codes of the batch (USER_LIMIT_REACHED)",
+            minimum=1,
+            maximum=MAX_PER_USER_LIMIT,
+        ),
+        Field(
+            "request_id",
+            STRING,
+            "an idempotency key (or the %s header): a retry gets the same batch"
+            % IDEMPOTENCY_HEADER,
+            min_length=1,
+            max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        ),
     ),
     201,
     "Generated",
-    ("INVALID_REQUEST", "UNAUTHORIZED", "PAYLOAD_TOO_LARGE"),
+    (
+        "INVALID_REQUEST",
+        "UNAUTHORIZED",
+        "PAYLOAD_TOO_LARGE",
+        "BATCH_EXISTS",
+        "BATCH_GENERATING",
+        "IDEMPOTENCY_KEY_REUSED",
+    ),
+    headers=(
+        Field(
+            IDEMPOTENCY_HEADER,
+            STRING,
+            "an idempotency key: a retry with the same key gets the same batch (200)",
+            min_length=1,
+            max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        ),
+    ),
+    other_statuses=((200, "Generated", "an idempotent retry: the batch an earlier call made"),),
 )
 
 REDEEM = Operation(
@@ -394,6 +531,9 @@ REDEEM = Operation(
         "CODE_ALREADY_USED",
         "CODE_EXPIRED",
         "CODE_NOT_YET_VALID",
+        "CODE_DISABLED",
+        "CODE_RESTRICTED",
+        "USER_LIMIT_REACHED",
         "PAYLOAD_TOO_LARGE",
         "NOT_FOUND",
     ),
@@ -475,7 +615,189 @@ IMPORT = Operation(
     ("INVALID_REQUEST", "UNAUTHORIZED", "PAYLOAD_TOO_LARGE"),
 )
 
-OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE, IMPORT)
+# --- campaigns: batch_code and admin_code serve several routes each ------------------------------
+_LIMIT = Field(
+    "limit",
+    INTEGER,
+    "codes per page, 1-%d (default %d)" % (PAGE_LIMIT, DEFAULT_PAGE_LIMIT),
+    minimum=1,
+    maximum=PAGE_LIMIT,
+)
+_CURSOR = Field(
+    "cursor",
+    STRING,
+    "next_cursor of the previous page (opaque; one this API did not give out is refused)",
+    min_length=1,
+    max_length=MAX_CURSOR_LENGTH,
+)
+_BATCH_ERRORS = ("INVALID_REQUEST", "UNAUTHORIZED", "BATCH_NOT_FOUND", "NOT_FOUND")
+_CODE_ERRORS = ("INVALID_REQUEST", "INVALID_CODE", "UNAUTHORIZED", "CODE_NOT_FOUND", "NOT_FOUND")
+
+BATCH_SHOW = Operation(
+    "batch_show",
+    "batch_code",
+    "GET",
+    "/batches/{batch}",
+    ADMIN,
+    "A batch: its parameters, state and figures",
+    "The figures count the batch's codes by status and its redemptions, from the batch index "
+    "(eventually consistent: a redemption is counted once the index has it).",
+    (),
+    200,
+    "Batch",
+    _BATCH_ERRORS,
+    action="show",
+)
+BATCH_CODES = Operation(
+    "batch_codes",
+    "batch_code",
+    "GET",
+    "/batches/{batch}/codes",
+    ADMIN,
+    "The codes of a batch, a page at a time (JSON or CSV)",
+    "Walking the cursors lists every code exactly once, also while codes are redeemed. With "
+    "Accept: text/csv the page is CSV with a header row and the next cursor is in the "
+    "X-Next-Cursor header.",
+    (),
+    200,
+    "CodesPage",
+    _BATCH_ERRORS,
+    action="codes",
+    query=(
+        _LIMIT,
+        _CURSOR,
+        Field("status", STRING, "only codes with this status", enum=CODE_STATUS),
+    ),
+    media=(JSON, CSV),
+)
+BATCH_DISABLE = Operation(
+    "batch_disable",
+    "batch_code",
+    "POST",
+    "/batches/{batch}/disable",
+    ADMIN,
+    "Disable a whole batch",
+    "When this has answered, every redemption of the batch's codes gets CODE_DISABLED. "
+    "Idempotent. A request body is ignored.",
+    (),
+    200,
+    "BatchState",
+    (*_BATCH_ERRORS, "BATCH_GENERATING"),
+    action="disable",
+)
+BATCH_ENABLE = Operation(
+    "batch_enable",
+    "batch_code",
+    "POST",
+    "/batches/{batch}/enable",
+    ADMIN,
+    "Enable a whole batch again",
+    "Restores exactly the state before: codes disabled one by one stay disabled. Idempotent. "
+    "A request body is ignored.",
+    (),
+    200,
+    "BatchState",
+    (*_BATCH_ERRORS, "BATCH_GENERATING"),
+    action="enable",
+)
+CODE_DISABLE = Operation(
+    "code_disable",
+    "admin_code",
+    "POST",
+    "/codes/{code}/disable",
+    ADMIN,
+    "Disable one code",
+    "Redemptions get CODE_DISABLED until it is enabled again. A request body is ignored.",
+    (),
+    200,
+    "CodeInfo",
+    _CODE_ERRORS,
+    action="disable",
+)
+CODE_ENABLE = Operation(
+    "code_enable",
+    "admin_code",
+    "POST",
+    "/codes/{code}/enable",
+    ADMIN,
+    "Enable one code again",
+    "Its batch's state is left as it is. A request body is ignored.",
+    (),
+    200,
+    "CodeInfo",
+    _CODE_ERRORS,
+    action="enable",
+)
+ROLLBACK = Operation(
+    "rollback",
+    "admin_code",
+    "POST",
+    "/codes/{code}/rollback",
+    ADMIN,
+    "Roll back one redemption of a code",
+    "Undoes a user's latest redemption, or the one named (both given: that redemption, if it "
+    "is that user's): uses goes down by one and the user may redeem again. Idempotent: "
+    "rolled_back is false when there is no such redemption.",
+    (
+        Field(
+            "user_id",
+            STRING,
+            "whose redemption (give this or redemption_id)",
+            min_length=1,
+            max_length=MAX_USER_ID_LENGTH,
+        ),
+        Field(
+            "redemption_id",
+            STRING,
+            "which redemption, as redeem answered it (give this or user_id)",
+            min_length=1,
+            max_length=64,
+        ),
+    ),
+    200,
+    "RolledBack",
+    (*_CODE_ERRORS, "PAYLOAD_TOO_LARGE"),
+    action="rollback",
+    any_of=(("user_id",), ("redemption_id",)),
+)
+REDEMPTIONS = Operation(
+    "redemptions",
+    "admin_code",
+    "GET",
+    "/codes/{code}/redemptions",
+    ADMIN,
+    "Who redeemed a code and when, newest first",
+    "A multi-use code remembers its last 1,000 redemptions. Admin only: the public query never "
+    "shows who redeemed.",
+    (),
+    200,
+    "Redemptions",
+    _CODE_ERRORS,
+    action="redemptions",
+    query=(
+        Field(
+            "limit",
+            INTEGER,
+            "redemptions per page, 1-%d (default %d)"
+            % (REDEMPTIONS_LIMIT, DEFAULT_REDEMPTIONS_LIMIT),
+            minimum=1,
+            maximum=REDEMPTIONS_LIMIT,
+        ),
+        _CURSOR,
+    ),
+)
+
+CAMPAIGN_OPERATIONS = (
+    BATCH_CODES,
+    BATCH_DISABLE,
+    BATCH_ENABLE,
+    BATCH_SHOW,
+    CODE_DISABLE,
+    CODE_ENABLE,
+    ROLLBACK,
+    REDEMPTIONS,
+)
+OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE, *CAMPAIGN_OPERATIONS, IMPORT)
 BY_NAME = {op.name: op for op in OPERATIONS}
 # The FC functions, each once, in the order of their first operation.
 FUNCTIONS = tuple(

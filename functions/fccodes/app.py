@@ -13,11 +13,11 @@ import time
 import traceback
 
 from . import api, codes, events, importing, log, params, tutorial
-from .errors import ServiceError, StoreUnavailable, TableNotFound
+from .errors import InvalidRequest, ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
 from .settings import Settings, credentials_from
-from .store import ClientFactory, CodeStore
+from .store import BatchTable, ClientFactory, CodeStore
 
 # A key of the log fields that carries the service's result to the tutorial's answer; never logged.
 RESULT = "_result"
@@ -28,8 +28,8 @@ TIME_SHARE = 0.9  # of the function timeout: the rest is for answering before FC
 class Runtime(object):
     """Everything built once per instance: settings, client factory, store, service.
 
-    `store` and `service` hold no credentials: each invocation works on `session(credentials)`,
-    so concurrent invocations of one instance never see each other's.
+    `store`, `batches` and `service` hold no credentials: each invocation works on
+    `session(credentials)`, so concurrent invocations of one instance never see each other's.
     """
 
     def __init__(self, settings, factory=None, **service_options):
@@ -41,13 +41,18 @@ class Runtime(object):
             max_connections=max(16, 2 * settings.gen_concurrency),
         )
         self.store = CodeStore(self.factory, settings.table)
+        self.batches = BatchTable(self.factory, settings.batches_table)
         self.service = CodeService(
-            self.store, settings.code_length, settings.gen_concurrency, **service_options
+            self.store,
+            settings.code_length,
+            settings.gen_concurrency,
+            batches=self.batches,
+            **service_options,
         )
 
     def session(self, credentials):
         """The service for one invocation, its store requests signed with `credentials`."""
-        return self.service.using(self.store.signed(credentials))
+        return self.service.using(self.store.signed(credentials), self.batches.signed(credentials))
 
     @classmethod
     def from_env(cls, environ=None):
@@ -87,26 +92,47 @@ def initialize(context):
 
 
 class Operation(object):
-    """What a handler module serves: its declaration (`fccodes.api`), route and the call between
-    decode and render.
+    """What a handler serves: its declaration (`fccodes.api`), route and the call between decode
+    and render.
 
-    `run(rt, service, incoming, deadline, fields)` returns (status, body); `service` is this
-    invocation's (its credentials), `fields` the log line's extra fields.
+    `run(rt, service, incoming, deadline, fields)` returns (status, body) or an events.CSV;
+    `service` is this invocation's (its credentials), `fields` the log line's extra fields.
+    A direct invoke of a function with several operations names one by its declared `action`.
     """
 
     def __init__(self, declared, run, raw=False, max_body=None):
         self.declared = declared
         self.name = declared.name
-        self.route = events.Route(declared.method, declared.path, raw=raw, max_body=max_body)
+        self.route = events.Route(
+            declared.method,
+            declared.path,
+            query=bool(declared.query),
+            raw=raw,
+            max_body=max_body,
+        )
         self.run = run
+        self.action = declared.action
+        self.operations = [self]
+
+
+class Function(object):
+    """A handler module serving several operations: a gateway request picks one by method and
+    path; a direct invoke by its `action` field."""
+
+    def __init__(self, name, operations):
+        self.name = name
+        self.operations = operations
+        self.route = None
 
 
 def _generate(rt, service, incoming, deadline, fields):
-    request = params.parse_generate(incoming.params, rt.settings, service.clock())
+    request = params.parse_generate(incoming.params, rt.settings, service.clock(), incoming.headers)
     fields["count"] = request.count
     result = service.generate(request, deadline)
     fields["batch"] = result.batch
-    return 201, events.generated_body(result, rt.settings.timezone)
+    if result.replay:
+        fields["replay"] = True
+    return (200 if result.replay else 201), events.generated_body(result, rt.settings.timezone)
 
 
 def _redeem(rt, service, incoming, deadline, fields):
@@ -128,8 +154,57 @@ def _delete(rt, service, incoming, deadline, fields):
     return 200, events.deleted_body(key, service.delete(key, deadline))
 
 
+def _show_batch(rt, service, incoming, deadline, fields):
+    request = params.parse_batch(incoming.params, incoming.path_batch)
+    fields["batch"] = request.batch
+    info = service.batch_info(request.batch, deadline)
+    return 200, events.batch_body(info, rt.settings.timezone)
+
+
+def _list_batch(rt, service, incoming, deadline, fields):
+    request = params.parse_batch(incoming.params, incoming.path_batch, listing=True)
+    fields["batch"] = request.batch
+    record, page = service.batch_codes(request, deadline)
+    fields["count"] = len(page.items)
+    if incoming.accepts("text/csv"):
+        return events.CSV(events.codes_csv(request.batch, record, page, rt.settings.timezone))
+    return 200, events.codes_page_body(request.batch, record, page, rt.settings.timezone)
+
+
+def _batch_switch(disabled):
+    def run(rt, service, incoming, deadline, fields):
+        request = params.parse_batch(incoming.params, incoming.path_batch)
+        fields["batch"] = request.batch
+        record = service.set_batch_disabled(request.batch, disabled, deadline)
+        return 200, events.switched_batch_body(request.batch, record)
+
+    return run
+
+
+def _code_switch(disabled):
+    def run(rt, service, incoming, deadline, fields):
+        key = params.parse_lookup(incoming.params, incoming.path_code)
+        info = service.set_code_disabled(key, disabled, deadline)
+        return 200, events.info_body(info, rt.settings.timezone)
+
+    return run
+
+
+def _rollback(rt, service, incoming, deadline, fields):
+    request = params.parse_rollback(incoming.params, incoming.path_code)
+    info, done = service.rollback(request, deadline)
+    fields["rolled_back"] = done
+    return 200, events.rolled_back_body(info, done, rt.settings.timezone)
+
+
+def _redemptions(rt, service, incoming, deadline, fields):
+    request = params.parse_redemptions(incoming.params, incoming.path_code)
+    prefix, page = service.redemptions(request, deadline)
+    return 200, events.redemptions_body(request.key, prefix, page, rt.settings.timezone)
+
+
 def _import(rt, service, incoming, deadline, fields):
-    if incoming.body is not None:  # through a gateway: CSV or JSON, validity in the query
+    if incoming.body is not None:  # through a gateway: CSV or JSON
         entries, options = importing.parse_body(incoming.body, incoming.content_type)
         # The validity may come from the query string (the only place for a CSV file's); a
         # JSON object's own fields win.
@@ -139,11 +214,11 @@ def _import(rt, service, incoming, deadline, fields):
                     name, incoming.query[name], rt.settings.timezone, api.MAX_USES
                 )
                 options.setdefault(name, incoming.query[name])
+        batch = params.parse_batch_label(incoming.path_batch)
     else:  # a direct invoke: the parameters, with `batch` among them
         options = dict(incoming.params)
-        incoming.path_batch = options.pop("batch", None)
+        batch = params.parse_batch_label(options.pop("batch", None))
         entries = importing.parse_json_list(options.pop("codes", None))
-    batch = params.parse_batch_label(incoming.path_batch)
     fields["batch"] = batch
     fields["count"] = len(entries)
     now = service.clock()
@@ -159,28 +234,68 @@ REDEEM = Operation(api.REDEEM, _redeem)
 QUERY = Operation(api.QUERY, _query)
 DELETE = Operation(api.DELETE, _delete)
 IMPORT = Operation(api.IMPORT, _import, raw=True, max_body=api.MAX_IMPORT_BYTES)
+BATCH = Function(
+    "batch",
+    [
+        Operation(api.BATCH_CODES, _list_batch),
+        Operation(api.BATCH_DISABLE, _batch_switch(True)),
+        Operation(api.BATCH_ENABLE, _batch_switch(False)),
+        Operation(api.BATCH_SHOW, _show_batch),
+    ],
+)
+CODE_ADMIN = Function(
+    "code_admin",
+    [
+        Operation(api.CODE_DISABLE, _code_switch(True)),
+        Operation(api.CODE_ENABLE, _code_switch(False)),
+        Operation(api.ROLLBACK, _rollback),
+        Operation(api.REDEMPTIONS, _redemptions),
+    ],
+)
 
 
-def handle(operation, event, context):
-    """Serve one invocation of `operation`; never raises, always answers and logs once."""
+def pick(function, incoming):
+    """The operation an invocation asks for (direct invokes of several: the `action` field)."""
+    if incoming.route is not None:
+        for operation in function.operations:
+            if operation.route is incoming.route:
+                return operation
+    actions = [op.action for op in function.operations]
+    given = incoming.params.pop("action", None)
+    for operation in function.operations:
+        if operation.action == given:
+            return operation
+    raise InvalidRequest("action", "must be one of %s" % ", ".join(actions))
+
+
+def handle(function, event, context):
+    """Serve one invocation of `function` (an Operation, or a Function of several); never
+    raises, always answers and logs once."""
     started = time.monotonic()
     request_id = getattr(context, "request_id", None) or ""
-    fields = {"request_id": request_id, "operation": operation.name}
+    fields = {"request_id": request_id, "operation": function.name}
     shape = events.DIRECT
     level = logging.INFO
     incoming = rt = error = None
     try:
         shape = events.shape_of(event)
-        incoming = events.decode(event, operation.route)
+        incoming = events.decode_any(event, [op.route for op in function.operations])
         shape = incoming.shape
+        operation = pick(function, incoming)
+        fields["operation"] = operation.name
         raw_code = incoming.path_code or params.raw_code(incoming.params)
         if raw_code:
             fields["code"] = codes.mask(raw_code)
         rt = runtime()
         service = rt.session(credentials_from(context, os.environ))
         deadline = _deadline(context, rt.settings.ots_timeout)
-        status, body = operation.run(rt, service, incoming, deadline, fields)
-        response = events.render(shape, status, body)
+        result = operation.run(rt, service, incoming, deadline, fields)
+        if isinstance(result, events.CSV):
+            status = 200
+            response = events.render_csv(shape, result)
+        else:
+            status, body = result
+            response = events.render(shape, status, body)
         fields["outcome"] = "ok"
     except ServiceError as exc:
         error = exc
@@ -201,14 +316,14 @@ def handle(operation, event, context):
         fields["error"] = "%s: %s" % (type(exc).__name__, exc)
         fields["traceback"] = traceback.format_exc()
         level = logging.ERROR
-    result = fields.pop(RESULT, None)
+    served = fields.pop(RESULT, None)
     if (
         shape == events.DIRECT
         and rt is not None
         and rt.settings.tutorial_answers
-        and tutorial.in_tutorial_shape(operation.name, incoming and incoming.params)
+        and tutorial.in_tutorial_shape(fields["operation"], incoming and incoming.params)
     ):
-        word = tutorial.answer(operation.name, result, error, rt.service.clock())
+        word = tutorial.answer(fields["operation"], served, error, rt.service.clock())
         if word is not None:
             response = word
             fields["tutorial_answer"] = word

@@ -143,3 +143,50 @@ class TableNotFound(StoreUnavailable):
 
 class ConfigurationError(Exception):
     """A bad environment setting: raised by the initializer with a message naming it."""
+
+
+class CodeDisabled(ServiceError):
+    code = "CODE_DISABLED"
+    status = 409
+    default_message = "code has been disabled"
+
+
+class CodeRestricted(ServiceError):
+    code = "CODE_RESTRICTED"
+    status = 409
+    default_message = "code is reserved for another user"
+
+
+class UserLimitReached(ServiceError):
+    code = "USER_LIMIT_REACHED"
+    status = 409
+    default_message = "this user_id has redeemed as many codes of this batch as it may"
+
+
+class BatchNotFound(ServiceError):
+    code = "BATCH_NOT_FOUND"
+    status = 404
+    default_message = "no such batch"
+
+
+class BatchExists(ServiceError):
+    code = "BATCH_EXISTS"
+    status = 409
+    default_message = "a batch with this label exists already; choose another batch label"
+
+
+class BatchBusy(ServiceError):
+    """The batch is still being generated (or its generate call died): retry later."""
+
+    code = "BATCH_GENERATING"
+    status = 409
+    default_message = "the batch is still being generated; retry later"
+
+
+class IdempotencyKeyReused(ServiceError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    status = 409
+    default_message = (
+        "this idempotency key was used for a generate call with other parameters; "
+        "use a new key for a new batch"
+    )

@@ -38,38 +38,64 @@ _JSON_ASCII = json.JSONEncoder(separators=(",", ":"))
 class Route(object):
     """The HTTP method and path an operation answers, e.g. POST /codes/{code}/redeem.
 
-    `raw`: the body is not parsed here (an import takes CSV as well as JSON): Incoming.body and
-    Incoming.content_type carry it, up to `max_body` bytes, and Incoming.query the query string.
+    `{code}` and `{batch}` are path parameters. `query` says whether the operation reads the
+    query string (listings); the others ignore it, as they always did. `raw`: the body is not
+    parsed here (an import takes CSV as well as JSON): Incoming.body and Incoming.content_type
+    carry it, up to `max_body` bytes, and Incoming.query the query string.
     """
 
-    def __init__(self, method, template, raw=False, max_body=None):
+    def __init__(self, method, template, query=False, raw=False, max_body=None):
         self.method = method
         self.template = template
+        self.query = query
         self.raw = raw
         self.max_body = max_body or MAX_BODY_BYTES
-        # Any leading path is allowed: custom domains and gateways often mount us under one.
+        self.names = re.findall(r"\{(\w+)\}", template)
         pattern = re.escape(template)
-        for name in ("code", "batch"):
-            pattern = pattern.replace(re.escape("{%s}" % name), "(?P<%s>[^/]+)" % name)
+        for name in self.names:
+            pattern = pattern.replace(re.escape("{%s}" % name), "([^/]+)")
+        # Any leading path is allowed: custom domains and gateways often mount us under one.
         self.regex = re.compile(r"^(?:/.*)?%s/?$" % pattern)
-        self.has_code = "{code}" in template
-        self.has_batch = "{batch}" in template
+        self.has_code = "code" in self.names
+
+    def match(self, path):
+        """{name: value} of the path parameters, or None when `path` is not this route's."""
+        found = self.regex.match(path.split("?", 1)[0])
+        if found is None:
+            return None
+        return {name: _unquote(value) for name, value in zip(self.names, found.groups())}
 
 
 class Incoming(object):
-    """A decoded invocation: its shape, the parameters, and the code (or batch) from the path if
-    any; for a raw route the body's bytes, its content type and the query parameters."""
+    """A decoded invocation: its shape, the parameters, the path parameters (`code`, `batch`),
+    the request headers (gateways only) and which route it came by."""
 
-    __slots__ = ("body", "content_type", "params", "path_batch", "path_code", "query", "shape")
+    __slots__ = ("body", "content_type", "headers", "params", "path", "query", "route", "shape")
 
-    def __init__(self, shape, params, path_code=None, path_batch=None):
+    def __init__(self, shape, params, path=None, headers=None, route=None):
         self.shape = shape
         self.params = params
-        self.path_code = path_code
-        self.path_batch = path_batch
-        self.body = None
+        self.path = path or {}
+        self.headers = headers or {}
+        self.route = route
+        self.body = None  # raw routes through a gateway: the body's bytes
         self.content_type = None
         self.query = {}
+
+    @property
+    def path_code(self):
+        return self.path.get("code")
+
+    @property
+    def path_batch(self):
+        return self.path.get("batch")
+
+    def accepts(self, media_type):
+        """Whether the Accept header names `media_type` (direct invokes: never)."""
+        for key, value in self.headers.items():
+            if isinstance(key, str) and key.lower() == "accept" and isinstance(value, str):
+                return media_type in value.lower()
+        return False
 
 
 def shape_of(event):
@@ -89,7 +115,15 @@ def shape_of(event):
 
 
 def decode(event, route):
-    """The Incoming for an FC event (bytes, as FC passes it; str and dict accepted too).
+    """The Incoming for an FC event of a one-route function (see `decode_any`)."""
+    return decode_any(event, [route])
+
+
+def decode_any(event, routes):
+    """The Incoming for an FC event (bytes, as FC passes it; str and dict accepted too), for a
+    function that serves `routes`. A gateway request picks its route by method and path; a
+    direct invoke of a function with several routes names it in an `action` field (the
+    route's position in `routes` is its action's index in `actions`, see `app.Function`).
 
     Raises InvalidRequest (malformed JSON, wrong path), MethodNotAllowed, PayloadTooLarge.
     """
@@ -103,18 +137,18 @@ def decode(event, route):
         if not isinstance(data, dict):
             raise InvalidRequest("body", "must be a JSON object")
         size = len(event) if isinstance(event, (bytes, bytearray, str)) else 0
-        if size > route.max_body:
-            raise PayloadTooLarge(size, route.max_body)
-        return Incoming(DIRECT, data)
+        limit = max(route.max_body for route in routes)
+        if size > limit:
+            raise PayloadTooLarge(size, limit)
+        return Incoming(DIRECT, data, route=routes[0] if len(routes) == 1 else None)
     # Gateways send these fields with these types; anything else is a malformed event (400),
     # never a crash.
-    path_batch = None
     if shape == API_GATEWAY:
         method = data["httpMethod"]  # a string: that is how shape_of recognised the shape
         path = _string(data, "path", "path") or ""
-        path_parameters = _object(data, "pathParameters", "pathParameters")
-        path_code = _string(path_parameters, "code", "pathParameters.code")
-        path_batch = _string(path_parameters, "batch", "pathParameters.batch")
+        given = _object(data, "pathParameters", "pathParameters")
+        for name in ("code", "batch"):
+            _string(given, name, "pathParameters." + name)
     else:
         http = _object(data["requestContext"], "http", "requestContext.http")
         method = _string(http, "method", "requestContext.http.method") or ""
@@ -123,33 +157,64 @@ def decode(event, route):
             or _string(http, "path", "requestContext.http.path")
             or ""
         )
-        path_code = None
+        given = {}
     method = method.upper()
-    if method != route.method:
-        raise MethodNotAllowed(method, route.method)
-    missing = (route.has_code and path_code is None) or (route.has_batch and path_batch is None)
-    if missing or shape == HTTP_TRIGGER:
-        match = route.regex.match(path.split("?", 1)[0])
-        if match is None:
-            # Not echoed: the path may hold a code, and error messages are logged.
-            raise InvalidRequest("path", "does not match %s %s" % (route.method, route.template))
-        if route.has_code and path_code is None:
-            path_code = _unquote(match.group("code"))
-        if route.has_batch and path_batch is None:
-            path_batch = _unquote(match.group("batch"))
+    route, path_values = _route(routes, method, path, given)
     if route.raw:
-        incoming = Incoming(shape, {}, None, path_batch if route.has_batch else None)
+        incoming = Incoming(shape, {}, path_values, _object(data, "headers", "headers"), route)
         incoming.body = _raw_body(data, route.max_body)
         incoming.content_type = _header(data, "content-type")
         incoming.query = _object(data, "queryParameters", "queryParameters")
         return incoming
     params = _body(data) if method in ("POST", "PUT", "PATCH") else {}
-    return Incoming(
-        shape,
-        params,
-        path_code if route.has_code else None,
-        path_batch if route.has_batch else None,
+    if route.query and method == "GET":
+        params = _query(data)
+    headers = _object(data, "headers", "headers")
+    return Incoming(shape, params, path_values, headers, route)
+
+
+def _route(routes, method, path, given):
+    """(route, path parameters) for a gateway request: the first route whose path matches."""
+    if len(routes) == 1 and routes[0].method != method:
+        raise MethodNotAllowed(method, routes[0].method)  # as before: the method decides first
+    allowed = []
+    for route in routes:
+        # API Gateway names the path parameters (and its path is decoded: a parameter may hold
+        # any character); the HTTP trigger only has the path.
+        values = {name: given[name] for name in route.names if given.get(name) is not None}
+        if len(values) < len(route.names) or len(routes) > 1:
+            if values and len(values) == len(route.names):
+                filled = route.template
+                for name, value in values.items():
+                    filled = filled.replace("{%s}" % name, value)
+                if not path.rstrip("/").endswith(filled):
+                    continue
+            else:
+                matched = route.match(path)
+                if matched is None:
+                    continue
+                matched.update(values)
+                values = matched
+        if route.method != method:
+            allowed.append(route.method)
+            continue
+        return route, values
+    if allowed:
+        raise MethodNotAllowed(method, ", ".join(sorted(set(allowed))))
+    # Not echoed: the path may hold a code, and error messages are logged.
+    raise InvalidRequest(
+        "path",
+        "does not match %s" % " or ".join("%s %s" % (r.method, r.template) for r in routes),
     )
+
+
+def _query(data):
+    """The query parameters as a dict of strings ({} when absent)."""
+    query = _object(data, "queryParameters", "queryParameters")
+    for key, value in query.items():
+        if not isinstance(value, str):
+            raise InvalidRequest(key, "must be a string (a query parameter)")
+    return dict(query)
 
 
 def _object(data, key, field):
@@ -188,7 +253,16 @@ def _raw_body(data, limit):
         return b""
     if not isinstance(body, str):
         raise InvalidRequest("body", "must be a string")
-    raw = _body_bytes(data, body)
+    if data.get("isBase64Encoded") in (True, "true", "True"):
+        try:
+            raw = base64.b64decode(body.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("body", "isBase64Encoded is set but it is not base64") from None
+    else:
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from a "\\ud800" escape in the event
+            raise InvalidRequest("body", "is not valid Unicode text") from None
     if len(raw) > limit:
         raise PayloadTooLarge(len(raw), limit)
     return raw
@@ -200,18 +274,6 @@ def _body(data):
         return body or {}
     if not isinstance(body, str):
         raise InvalidRequest("body", "must be a string")
-    raw = _body_bytes(data, body)
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(len(raw), MAX_BODY_BYTES)
-    if not raw.strip():
-        return {}
-    params = _json(raw, "body")
-    if not isinstance(params, dict):
-        raise InvalidRequest("body", "must be a JSON object")
-    return params
-
-
-def _body_bytes(data, body):
     if data.get("isBase64Encoded") in (True, "true", "True"):
         try:
             raw = base64.b64decode(body.encode("ascii"), validate=True)
@@ -222,7 +284,14 @@ def _body_bytes(data, body):
             raw = body.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates from a "\\ud800" escape in the event
             raise InvalidRequest("body", "is not valid Unicode text") from None
-    return raw
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(len(raw), MAX_BODY_BYTES)
+    if not raw.strip():
+        return {}
+    params = _json(raw, "body")
+    if not isinstance(params, dict):
+        raise InvalidRequest("body", "must be a JSON object")
+    return params
 
 
 def _json(raw, field):
@@ -279,9 +348,14 @@ def _time(ms, tz):
     return None if ms is None else timefmt.from_ms(ms, tz)
 
 
+def _metadata(text):
+    """Stored metadata (compact JSON text) as the object it was given as; None when absent."""
+    return None if text is None else json.loads(text)
+
+
 def generated_body(result, tz):
     prefix_length = len(result.prefix)
-    return {
+    body = {
         "batch": result.batch,
         "count": len(result.keys),
         "codes": [codes.display(key, prefix_length) for key in result.keys],
@@ -290,7 +364,12 @@ def generated_body(result, tz):
         "valid_until": _time(result.valid_until, tz),
         "max_uses": result.max_uses,
         "created_at": _time(result.created_at, tz),
+        "metadata": _metadata(result.metadata),
+        "customer": result.customer,
+        "per_user_limit": result.per_user_limit,
+        "replay": result.replay,
     }
+    return body
 
 
 def redeemed_body(result, tz):
@@ -301,6 +380,8 @@ def redeemed_body(result, tz):
         "uses": result.uses,
         "max_uses": result.max_uses,
         "redeemed_at": _time(result.redeemed_at, tz),
+        "redemption_id": result.redemption_id,
+        "metadata": _metadata(result.metadata),
     }
 
 
@@ -315,6 +396,7 @@ def info_body(info, tz):
         "uses": info.uses,
         "created_at": _time(info.created_at, tz),
         "redeemed_at": _time(info.redeemed_at, tz),
+        "metadata": _metadata(info.metadata),
     }
 
 
@@ -340,3 +422,139 @@ def imported_body(batch, report, attributes, tz):
 
 def deleted_body(key, prefix):
     return {"code": codes.display(key, len(prefix)), "deleted": True}
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+CSV_TYPE = "text/csv; charset=utf-8"
+# The columns of an export: the fields of GET /codes/{code}, in its order.
+CODE_FIELDS = (
+    "code",
+    "status",
+    "batch",
+    "valid_from",
+    "valid_until",
+    "max_uses",
+    "uses",
+    "created_at",
+    "redeemed_at",
+    "metadata",
+)
+
+
+class CSV(object):
+    """A CSV answer: the text, and the cursor of the next page (a response header)."""
+
+    __slots__ = ("next_cursor", "text")
+
+    def __init__(self, text_and_cursor):
+        self.text, self.next_cursor = text_and_cursor
+
+
+def render_csv(shape, answer):
+    if shape == DIRECT:  # no Accept header on a direct invoke: never reached, but safe
+        return answer.text
+    headers = {"Content-Type": CSV_TYPE, "Cache-Control": "no-store"}
+    if answer.next_cursor is not None:
+        headers["X-Next-Cursor"] = answer.next_cursor
+    return json.dumps(
+        {"isBase64Encoded": False, "statusCode": 200, "headers": headers, "body": answer.text},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def batch_record_body(batch, record, tz):
+    return {
+        "batch": batch,
+        "state": record.get("state"),
+        "count": record.get("count", 0),
+        "prefix": record.get("prefix"),
+        "valid_from": _time(record.get("valid_from"), tz),
+        "valid_until": _time(record.get("valid_until"), tz),
+        "max_uses": record.get("max_uses", 1),
+        "metadata": _metadata(record.get("metadata")),
+        "customer": record.get("customer"),
+        "per_user_limit": record.get("per_user_limit"),
+        "created_at": _time(record.get("created_at"), tz),
+    }
+
+
+def batch_body(info, tz):
+    body = batch_record_body(info.batch, info.record, tz)
+    body["figures"] = info.figures
+    return body
+
+
+def switched_batch_body(batch, record):
+    return {"batch": batch, "state": record.get("state")}
+
+
+def _page_rows(batch, page, tz):
+    """The rows of a page as GET /codes/{code} shows a code (metadata apart), in order.
+
+    The codes of a batch share their times but `redeemed_at`: each distinct instant is
+    formatted once per page (formatting is most of an export's CPU).
+    """
+    formatted = {None: None}
+
+    def at(ms):
+        text = formatted.get(ms)
+        if text is None and ms is not None:
+            text = formatted[ms] = timefmt.from_ms(ms, tz)
+        return text
+
+    for key, row, status in page.items:
+        prefix = row.get("prefix") or ""
+        yield [
+            codes.display(key, len(prefix)),
+            status,
+            batch,
+            at(row.get("valid_from")),
+            at(row.get("valid_until")),
+            row.get("max_uses", 1),
+            row.get("uses", 0),
+            at(row.get("created_at")),
+            at(row.get("redeemed_at")),
+        ]
+
+
+def codes_page_body(batch, record, page, tz):
+    metadata = _metadata(record.get("metadata"))
+    items = []
+    for values in _page_rows(batch, page, tz):
+        item = dict(zip(CODE_FIELDS, values))
+        item["metadata"] = metadata
+        items.append(item)
+    return {"batch": batch, "codes": items, "next_cursor": page.next_cursor}
+
+
+def codes_csv(batch, record, page, tz):
+    """(CSV text with a header row, next cursor) for one page of a batch's codes."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CODE_FIELDS)
+    metadata = record.get("metadata") or ""
+    for values in _page_rows(batch, page, tz):
+        values.append(metadata)
+        writer.writerow(["" if value is None else value for value in values])
+    return out.getvalue(), page.next_cursor
+
+
+def rolled_back_body(info, done, tz):
+    body = info_body(info, tz)
+    body["rolled_back"] = done
+    return body
+
+
+def redemptions_body(key, prefix, page, tz):
+    return {
+        "code": codes.display(key, len(prefix)),
+        "redemptions": [
+            {"user_id": user, "redeemed_at": _time(at, tz), "redemption_id": rid}
+            for at, user, rid in page.items
+        ],
+        "next_cursor": page.next_cursor,
+    }

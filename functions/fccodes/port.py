@@ -55,9 +55,10 @@ class Store(object):
         """Delete the row (absent rows included) if every Expect holds; False if one did not."""
         raise NotImplementedError
 
-    def insert_new(self, keys, attributes):
+    def insert_new(self, keys, attributes, own=None):
         """One new row per key (at most BATCH_WRITE_LIMIT), all with `attributes` (None values
-        left out), each only if no row with that key exists yet.
+        left out) plus `own(key)` (that row's own attributes) if given, each only if no row
+        with that key exists yet.
 
         Returns one outcome per key, in order: OK, CONDITION_FAILED (a row with that key
         exists) or FAILED (transient, may have been written).
@@ -76,4 +77,51 @@ class Store(object):
 
         Raises StoreUnavailable also when any single row could not be read.
         """
+        raise NotImplementedError
+
+    def update_many(self, keys, put, delete=(), expect=()):
+        """Update each existing row of `keys` (at most BATCH_WRITE_LIMIT): set `put`, remove
+        `delete`, if every Expect holds. Outcomes per key: OK, CONDITION_FAILED (absent, or a
+        condition failed) or FAILED (transient)."""
+        raise NotImplementedError
+
+    def index_range(self, index, partition, start, limit, columns, any_of=()):
+        """Rows of the global index `index` whose first key column is `partition`, in code
+        order, from the code `start` on (None: the first), with `columns` (None: all the
+        index holds, the cheapest read), only those where one of the
+        `any_of` Expects holds if given: (rows, following), rows being [(code, attributes)]
+        (at most `limit`, maybe fewer, even none), `following` the code to start the next
+        read at (None: the range is done). The index is eventually consistent: it may trail
+        the table."""
+        raise NotImplementedError
+
+
+class BatchRows(object):
+    """The batches table: rows keyed by (`pk`, `sk`), dicts of plain values (fccodes.schema).
+
+    Every method makes one request and raises StoreUnavailable like Store's.
+    """
+
+    def get(self, pk, sk, columns=None):
+        """The row's attributes, or None if there is no such row."""
+        raise NotImplementedError
+
+    def insert(self, pk, sk, attributes):
+        """Write the row if it does not exist; False if it does (nothing written)."""
+        raise NotImplementedError
+
+    def update_if(self, pk, sk, put, expect=(), delete=()):
+        """Update an existing row if every Expect holds; False when not (nothing written)."""
+        raise NotImplementedError
+
+    def delete_if(self, pk, sk, expect=()):
+        """Delete the row (absent rows included) if every Expect holds; False if one did not."""
+        raise NotImplementedError
+
+    def rows(self, pk, sk_from, sk_to, limit=None, columns=None):
+        """[(sk, attributes)] of the rows with `pk` and sk_from <= sk < sk_to, in sk order."""
+        raise NotImplementedError
+
+    def put_all(self, pk, rows):
+        """Write [(sk, attributes)] unconditionally (one request): outcomes OK or FAILED."""
         raise NotImplementedError

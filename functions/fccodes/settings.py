@@ -12,6 +12,7 @@ from .timefmt import parse_offset
 
 DEFAULT_TABLE = "codes"
 DEFAULT_TIMEZONE = "+08:00"
+DEFAULT_BATCHES_TABLE = "batches"
 DEFAULT_CODE_LENGTH = 15
 DEFAULT_MAX_CODES = 10000
 MAX_CODES_LIMIT = 100000  # one call's codes are held in memory and returned in one body
@@ -26,6 +27,7 @@ class Settings(object):
     """Validated settings; see docs/functions.md for each variable."""
 
     __slots__ = (
+        "batches_table",
         "code_length",
         "gen_concurrency",
         "imported_codes",
@@ -48,12 +50,14 @@ class Settings(object):
         max_codes_per_request=DEFAULT_MAX_CODES,
         gen_concurrency=DEFAULT_GEN_CONCURRENCY,
         ots_timeout=DEFAULT_OTS_TIMEOUT,
+        batches_table=DEFAULT_BATCHES_TABLE,
         imported_codes=True,
         tutorial_answers=False,
     ):
         self.ots_endpoint = _endpoint(ots_endpoint)
         self.ots_instance = _required("OTS_INSTANCE", ots_instance)
         self.table = _table(table)
+        self.batches_table = _table(batches_table, "BATCHES_TABLE")
         try:
             self.timezone = parse_offset(timezone)
         except ValueError as exc:
@@ -78,6 +82,7 @@ class Settings(object):
             ("max_codes_per_request", "MAX_CODES_PER_REQUEST"),
             ("gen_concurrency", "GEN_CONCURRENCY"),
             ("ots_timeout", "OTS_TIMEOUT"),
+            ("batches_table", "BATCHES_TABLE"),
             ("imported_codes", "IMPORTED_CODES"),
             ("tutorial_answers", "TUTORIAL_ANSWERS"),
         ):
@@ -157,12 +162,12 @@ def _required(variable, value):
     return value
 
 
-def _table(value):
-    value = _required("CODES_TABLE", value)
+def _table(value, variable="CODES_TABLE"):
+    value = _required(variable, value)
     if not _TABLE_NAME_RE.match(value):
         raise ConfigurationError(
-            "CODES_TABLE must be a Tablestore table name (1-255 letters, digits and _, not "
-            "starting with a digit), got %r" % value
+            "%s must be a Tablestore table name (1-255 letters, digits and _, not "
+            "starting with a digit), got %r" % (variable, value)
         )
     return value
 

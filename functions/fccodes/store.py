@@ -30,12 +30,15 @@ logging.getLogger(SDK_LOGGER).propagate = False
 logging.getLogger(SDK_LOGGER).setLevel(logging.CRITICAL)
 
 from tablestore import (  # noqa: E402
+    INF_MAX,
+    INF_MIN,
     BatchGetRowRequest,
     BatchWriteRowRequest,
     ComparatorType,
     CompositeColumnCondition,
     Condition,
     DeleteRowItem,
+    Direction,
     LogicalOperator,
     OTSClient,
     OTSServiceError,
@@ -45,13 +48,15 @@ from tablestore import (  # noqa: E402
     SingleColumnCondition,
     TableInBatchGetRowItem,
     TableInBatchWriteRowItem,
+    UpdateRowItem,
 )
 from tablestore.retry import NoRetryPolicy  # noqa: E402  (not exported by `tablestore`)
 
 from .errors import StoreUnavailable, TableNotFound  # noqa: E402
-from .port import CONDITION_FAILED, FAILED, OK, Expect, Store  # noqa: E402
+from .port import CONDITION_FAILED, FAILED, OK, BatchRows, Expect, Store  # noqa: E402
 
 PK = "code"
+BATCH_KEY = ("pk", "sk")  # the batches table's key columns
 
 # The service refused before doing anything: safe to retry any request.
 _THROTTLED = frozenset(
@@ -203,9 +208,10 @@ class CodeStore(Store):
         return True
 
     # --- batches ------------------------------------------------------------------------------
-    def insert_new(self, keys, attributes):
-        """BatchWriteRow of one new row per key, all with `attributes` (None values left out),
-        each only if no row with that key exists yet.
+    def insert_new(self, keys, attributes, own=None):
+        """BatchWriteRow of one new row per key, all with `attributes` (None values left out)
+        plus `own(key)` (a dict of the row's own attributes) if given, each only if no row with
+        that key exists yet.
 
         Returns one outcome per key, in order: OK, CONDITION_FAILED (a row with that key
         exists) or FAILED (transient, may have been written). At most BATCH_WRITE_LIMIT keys.
@@ -213,8 +219,57 @@ class CodeStore(Store):
         """
         condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
         columns = _columns(attributes)  # one list for every row: they share their attributes
-        items = [PutRowItem(Row([(PK, key)], columns), condition) for key in keys]
+        items = []
+        for key in keys:
+            row_columns = columns if own is None else sorted(columns + _columns(own(key)))
+            items.append(PutRowItem(Row([(PK, key)], row_columns), condition))
         return self._batch_write(items)
+
+    def update_many(self, keys, put, delete=(), expect=()):
+        """BatchWriteRow updating each existing row of `keys` (at most BATCH_WRITE_LIMIT): set
+        `put`, remove `delete`, if every Expect holds.
+
+        Outcomes per key: OK, CONDITION_FAILED (absent, or a condition failed) or FAILED.
+        Raises StoreUnavailable for the whole request.
+        """
+        changes = {"put": sorted(put.items())} if put else {}
+        if delete:
+            changes["delete_all"] = list(delete)
+        condition = _condition(RowExistenceExpectation.EXPECT_EXIST, expect)
+        items = [UpdateRowItem(Row([(PK, key)], changes), condition) for key in keys]
+        return self._batch_write(items)
+
+    def index_range(self, index, partition, start, limit, columns, any_of=()):
+        """GetRange over the global index `index`: the rows whose first key column is
+        `partition`, in code order, from the code `start` on (None: from the first); only rows
+        where one of the `any_of` Expects holds, if given (the store filters them).
+
+        Returns (rows, following): rows are (code, attributes) pairs, at most `limit`;
+        `following` is the code the next read starts at, None at the range's end. One request;
+        it may return fewer rows than `limit` (even none) and still a `following`.
+        Raises StoreUnavailable.
+        """
+        first = index_partition_column(index)
+        begin = [(first, partition), (PK, INF_MIN if start is None else start)]
+        end = [(first, partition), (PK, INF_MAX)]
+        try:
+            _, following, page, _ = self._client().get_range(
+                index,
+                Direction.FORWARD,
+                begin,
+                end,
+                # None: whole index rows (all the index holds), the cheapest read of an index
+                columns_to_get=None if columns is None else [first, PK, *columns],
+                limit=limit,
+                column_filter=_any_of(any_of),
+                max_version=1,
+            )
+        except Exception as exc:
+            raise _translate(exc, write=False, table=self.table) from exc
+        rows = [
+            (_pk_value(row, PK), {c[0]: c[1] for c in row.attribute_columns or ()}) for row in page
+        ]
+        return rows, None if following is None else _key_value(following, PK)
 
     def delete_owned(self, keys, column, value):
         """BatchWriteRow deleting each row whose `column` equals `value` (rows someone wrote).
@@ -282,17 +337,20 @@ class CodeStore(Store):
 
 def _batch_results(response, table, first_item):
     # The response groups rows by operation type; every batch we send holds one type only.
-    by_table = response.table_of_put if isinstance(first_item, PutRowItem) else None
-    if by_table is None:
+    if isinstance(first_item, PutRowItem):
+        by_table = response.table_of_put
+    elif isinstance(first_item, UpdateRowItem):
+        by_table = response.table_of_update
+    else:
         by_table = response.table_of_delete
     return by_table.get(table) or []
 
 
-def _columns(attributes):
+def _columns(attributes, key=(PK,)):
     return [
         (name, value)
         for name, value in sorted(attributes.items())
-        if name != PK and value is not None
+        if name not in key and value is not None
     ]
 
 
@@ -349,3 +407,161 @@ def _translate(exc, write, table):
     return StoreUnavailable(
         reason="%s: %s" % (type(exc).__name__, str(exc)[:300]), maybe_applied=write
     )
+
+
+def index_partition_column(index):
+    """The first key column of our batch index (the only index these tables have)."""
+    return "bshard"
+
+
+def _any_of(expects):
+    """A GetRange filter: one of the Expects holds (None: no filter)."""
+    singles = [
+        SingleColumnCondition(e.column, e.value, _COMPARATORS[e.op], pass_if_missing=e.if_missing)
+        for e in expects
+    ]
+    if not singles:
+        return None
+    if len(singles) == 1:
+        return singles[0]
+    either = CompositeColumnCondition(LogicalOperator.OR)
+    for single in singles:
+        either.add_sub_condition(single)
+    return either
+
+
+def _key_value(primary_key, name):
+    for column in primary_key:
+        if column[0] == name:
+            return column[1]
+    return None
+
+
+def _pk_value(row, name):
+    for column in row.primary_key:
+        if column[0] == name:
+            return column[1]
+    return None
+
+
+class BatchTable(BatchRows):
+    """The batches table: primary key (`pk`, `sk`), both STRING; rows are dicts of plain values.
+
+    Holds batch records, the key lists of batches, idempotency keys and per-user slots (see
+    `fccodes.schema`). Every method makes one request and raises StoreUnavailable like
+    CodeStore's.
+    """
+
+    def __init__(self, factory, table, credentials=None):
+        self.factory = factory
+        self.table = table
+        self.credentials = credentials
+
+    def signed(self, credentials):
+        return BatchTable(self.factory, self.table, credentials)
+
+    def _client(self):
+        return self.factory.client(self.credentials)
+
+    def get(self, pk, sk, columns=None):
+        """The row's attributes, or None if there is no such row."""
+        try:
+            _, row, _ = self._client().get_row(
+                self.table,
+                [("pk", pk), ("sk", sk)],
+                columns_to_get=None if columns is None else ["pk", *columns],
+                max_version=1,
+            )
+        except Exception as exc:
+            raise _translate(exc, write=False, table=self.table) from exc
+        return _attributes(row)
+
+    def insert(self, pk, sk, attributes):
+        """PutRow if no such row exists; False if one does (nothing written)."""
+        condition = Condition(RowExistenceExpectation.EXPECT_NOT_EXIST)
+        row = Row([("pk", pk), ("sk", sk)], _columns(attributes, BATCH_KEY))
+        try:
+            self._client().put_row(self.table, row, condition)
+        except Exception as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc, write=True, table=self.table) from exc
+        return True
+
+    def update_if(self, pk, sk, put, expect=(), delete=()):
+        """UpdateRow of an existing row if every Expect holds; False when not (no write)."""
+        changes = {"put": sorted(put.items())} if put else {}
+        if delete:
+            changes["delete_all"] = list(delete)
+        condition = _condition(RowExistenceExpectation.EXPECT_EXIST, expect)
+        try:
+            self._client().update_row(self.table, Row([("pk", pk), ("sk", sk)], changes), condition)
+        except Exception as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc, write=True, table=self.table) from exc
+        return True
+
+    def delete_if(self, pk, sk, expect=()):
+        """DeleteRow (absent rows included) if every Expect holds; False when one did not."""
+        condition = _condition(RowExistenceExpectation.IGNORE, expect)
+        try:
+            self._client().delete_row(self.table, Row([("pk", pk), ("sk", sk)]), condition)
+        except Exception as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise _translate(exc, write=True, table=self.table) from exc
+        return True
+
+    def rows(self, pk, sk_from, sk_to, limit=None, columns=None):
+        """GetRange: [(sk, attributes)] of the rows with `pk` and sk_from <= sk < sk_to."""
+        start = [("pk", pk), ("sk", sk_from)]
+        end = [("pk", pk), ("sk", sk_to)]
+        found = []  # type: list
+        while start is not None and (limit is None or len(found) < limit):
+            try:
+                _, start, page, _ = self._client().get_range(
+                    self.table,
+                    Direction.FORWARD,
+                    start,
+                    end,
+                    # The key too: a row's key is returned only when asked for with columns.
+                    columns_to_get=None if columns is None else ["pk", "sk", *columns],
+                    limit=None if limit is None else limit - len(found),
+                    max_version=1,
+                )
+            except Exception as exc:
+                raise _translate(exc, write=False, table=self.table) from exc
+            for row in page:
+                found.append((_pk_value(row, "sk"), _attributes(row) or {}))
+        return found
+
+    def put_all(self, pk, rows):
+        """BatchWriteRow of unconditional PutRows (pk, sk) -> attributes, [(sk, attributes)].
+
+        Outcomes per row: OK or FAILED. Raises StoreUnavailable for the whole request.
+        """
+        condition = Condition(RowExistenceExpectation.IGNORE)
+        items = [
+            PutRowItem(Row([("pk", pk), ("sk", sk)], _columns(attributes, BATCH_KEY)), condition)
+            for sk, attributes in rows
+        ]
+        request = BatchWriteRowRequest()
+        request.add(TableInBatchWriteRowItem(self.table, items))
+        try:
+            response = self._client().batch_write_row(request)
+        except Exception as exc:
+            raise _translate(exc, write=True, table=self.table) from exc
+        results = response.table_of_put.get(self.table) or []
+        if len(results) != len(items):
+            raise StoreUnavailable(reason="BatchWriteRow answered too few rows", maybe_applied=True)
+        outcomes = []
+        for item in results:
+            if item.is_ok:
+                outcomes.append(OK)
+            else:
+                error = _store_error(item.error_code, item.error_message, True, self.table)
+                if not error.retryable:
+                    raise error
+                outcomes.append(FAILED)
+        return outcomes

@@ -40,3 +40,17 @@ def test_percentile_is_nearest_rank():
     assert perf.percentile(ordered, 0.5) == 50.0
     assert perf.percentile(ordered, 0.99) == 99.0
     assert perf.percentile([7.0], 0.99) == 7.0
+
+
+@pytest.mark.slow
+def test_the_quick_campaign_bench_prints_its_figures(capsys, tmp_path, monkeypatch):
+    from bench import campaigns
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    assert campaigns.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for line in ("export, CSV pages", "figures (GET /batches/{b})", "per_user_limit  3 requests"):
+        assert line in out
+    saved = json.loads((tmp_path / "campaigns-latest.json").read_text())
+    assert saved["redemption"]["plain"]["requests"] == 1  # as before campaigns
+    assert saved["export"]["codes"] == saved["codes"]

@@ -12,6 +12,7 @@ PARTS_AND_WORK = {
     "crash": "redemptions acknowledged before a kill",
     "fuzz": "events",
     "migrate": "runs killed (SIGKILL) part-way",
+    "campaigns": "successes before it returned",
 }
 
 

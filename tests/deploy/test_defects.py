@@ -16,6 +16,9 @@ import yaml
 from tools import checks
 from tools.templates import ROOT
 
+# Each test copies the tree and runs the real validators (ROS CDK under Node): seconds apiece.
+pytestmark = pytest.mark.slow
+
 COPIED = (
     "template.yml",
     "s.yaml",

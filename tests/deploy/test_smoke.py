@@ -40,10 +40,11 @@ CODES = ["ABCD-EFGH-JKMN-PQR0", "ABCD-EFGH-JKMN-PQR1", "ABCD-EFGH-JKMN-PQR2"]
 
 
 class FakeCodes:
-    """The four functions, as far as the smoke test can tell, over an in-memory table."""
+    """The six functions, as far as the smoke test can tell, over an in-memory table."""
 
     def __init__(self):
         self.rows = {}
+        self.disabled = False  # the smoke batch
         self.calls = []  # (function, params)
         self.override = {}  # (function, nth call of it) -> (status, headers, body)
 
@@ -76,10 +77,27 @@ class FakeCodes:
             return {
                 "error": {"code": "CODE_NOT_FOUND", "message": "no such code", "request_id": "r"}
             }
+        if self.disabled:
+            return {"error": {"code": "CODE_DISABLED", "message": "off", "request_id": "r"}}
         if row["state"] == "USED" and row["user"] != params.get("user_id"):
             return {"error": {"code": "CODE_ALREADY_USED", "message": "used", "request_id": "r"}}
         row.update(state="USED", user=params.get("user_id"))
         return {"code": params["code"], "status": "USED"}
+
+    def batch_code(self, params):
+        if params["action"] in ("disable", "enable"):
+            self.disabled = params["action"] == "disable"
+        used = sum(1 for row in self.rows.values() if row["state"] == "USED")
+        figures = {"unused": len(self.rows) - used, "used": used}
+        state = "DISABLED" if self.disabled else "ACTIVE"
+        return {"batch": params["batch"], "state": state, "count": 3, "figures": figures}
+
+    def admin_code(self, params):
+        row = self.rows[params["code"]]
+        done = row["user"] == params["user_id"]
+        if done:
+            row.update(state="UNUSED", user=None)
+        return {"code": params["code"], "rolled_back": done, "uses": 0}
 
     def del_code(self, params):
         self.rows.pop(params["code"], None)
@@ -113,6 +131,9 @@ def test_a_healthy_deployment_passes_every_step_and_leaves_no_code_behind(fake, 
         "ok   query",
         "ok   redeem",
         "ok   redeem again",
+        "ok   batch figures",
+        "ok   disable batch",
+        "ok   rollback",
         "ok   delete",
         "ok   query deleted",
         "ok   cleanup",
@@ -126,6 +147,12 @@ def test_a_healthy_deployment_passes_every_step_and_leaves_no_code_behind(fake, 
         "gen_code",
         "query_code",
         "use_code",
+        "use_code",
+        "batch_code",
+        "batch_code",
+        "use_code",
+        "batch_code",
+        "admin_code",
         "use_code",
         "del_code",
         "query_code",
@@ -162,12 +189,16 @@ def test_the_request_on_the_wire_is_a_signed_sync_invocation(fake, capsys):
     assert headers["x-fc-security-token"] == TOKEN
     assert headers["host"] == f"{ACCOUNT}.{REGION}.fc.aliyuncs.com"
     assert email.utils.parsedate_to_datetime(headers["date"]) is not None
-    assert json.loads(request.body) == {"count": 3, "batch": "smoke"}
+    sent = json.loads(request.body)
+    assert sent["count"] == 3 and sent["batch"].startswith("smoke-")  # a new batch each run
     signature = expected_signature("POST", path, headers, SECRET)
     assert headers["authorization"] == f"FC {KEY_ID}:{signature}"
     # Every later step invokes with the code the generate step returned.
-    later = [json.loads(c.request.body) for c in fake.rsps.calls[1:6]]
-    assert [p["code"] for p in later] == [CODES[0]] * 5
+    later = [json.loads(c.request.body) for c in fake.rsps.calls[1:]]
+    named = [p.get("code") or p.get("batch") for p in later]
+    assert named[:3] == [CODES[0]] * 3  # query, redeem, redeem again
+    assert named[3:5] == [sent["batch"]] * 2  # the batch's figures, then disable
+    assert named[6:9] == [sent["batch"], CODES[0], CODES[0]]  # enable, rollback, redeem
     assert SECRET not in out and TOKEN not in out
 
 

@@ -36,9 +36,9 @@ def ots():
 def deployed(ots, monkeypatch):
     """template.yml's functions on the local server: {function: (module, initialized?)}."""
     tpl = load_fun_template()
-    table = tpl.tables[0]
     ots.reset()
-    tables.create(tables.client_for(ots), table.name, table.primary_key)
+    for table in tpl.tables:  # as make run creates them (the codes table with its index)
+        tables.create_declared(tables.client_for(ots), table.name, table.primary_key)
     env = tpl.functions["gen_code"].env
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -84,10 +84,11 @@ def test_the_smoke_test_passes_against_the_real_functions(deployed, capsys):
     assert status == 0, out
     assert out.splitlines()[-1] == "smoke: passed"
     assert [f for f, _ in invoked] == [
-        "gen_code", "query_code", "use_code", "use_code", "del_code", "query_code",
-        "del_code", "del_code",
+        "gen_code", "query_code", "use_code", "use_code", "batch_code", "batch_code", "use_code",
+        "batch_code", "admin_code", "use_code", "del_code", "query_code", "del_code", "del_code",
     ]  # fmt: skip
     assert invoked[3][1]["error"]["code"] == "CODE_ALREADY_USED"
-    assert invoked[5][1]["error"]["code"] == "CODE_NOT_FOUND"
+    assert invoked[6][1]["error"]["code"] == "CODE_DISABLED"
+    assert invoked[11][1]["error"]["code"] == "CODE_NOT_FOUND"
     # Nothing left behind in the table.
     assert tables.scan(tables.client_for(ots), tpl.tables[0].name) == {}

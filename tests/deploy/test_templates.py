@@ -75,6 +75,14 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
         ("GET", "/codes/[code]"): ("query_code", "ANONYMOUS", ("code",)),
         ("DELETE", "/codes/[code]"): ("del_code", "APP", ("code",)),
         ("POST", "/batches/[batch]/import"): ("import_code", "APP", ("batch",)),
+        ("GET", "/batches/[batch]"): ("batch_code", "APP", ("batch",)),
+        ("GET", "/batches/[batch]/codes"): ("batch_code", "APP", ("batch",)),
+        ("POST", "/batches/[batch]/disable"): ("batch_code", "APP", ("batch",)),
+        ("POST", "/batches/[batch]/enable"): ("batch_code", "APP", ("batch",)),
+        ("POST", "/codes/[code]/disable"): ("admin_code", "APP", ("code",)),
+        ("POST", "/codes/[code]/enable"): ("admin_code", "APP", ("code",)),
+        ("POST", "/codes/[code]/rollback"): ("admin_code", "APP", ("code",)),
+        ("GET", "/codes/[code]/redemptions"): ("admin_code", "APP", ("code",)),
     }
     assert fun_region(tpl) == "cn-hangzhou"
 
@@ -167,7 +175,9 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
                 0
             ].update(Resource="acs:ots:*:*:instance/fccodes/table/*"),
             "policy statement 0: Resource ['acs:ots:*:*:instance/fccodes/table/*'], expected only "
-            "['acs:ots:*:*:instance/fccodes/table/codes']",
+            "['acs:ots:*:*:instance/fccodes/table/codes', "
+            "'acs:ots:*:*:instance/fccodes/table/codes_by_batch', "
+            "'acs:ots:*:*:instance/fccodes/table/batches']",
         ),
         (
             lambda raw: raw["Resources"]["fc-codes"]["Properties"]["Policies"][0]["Statement"][0][

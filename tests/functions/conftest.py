@@ -16,6 +16,7 @@ from harness import ots_server, tables
 from harness.fc import FCContext, server_credentials
 
 TABLE = tables.CODES
+BATCHES = tables.BATCHES
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +38,7 @@ def sdk(ots):
 def table(ots, sdk):
     """An empty `codes` table, and no faults."""
     ots.reset()
-    tables.create(sdk, TABLE)
+    tables.create_service_tables(sdk, TABLE, BATCHES)
     yield TABLE
     ots.clear_faults()
 

@@ -12,7 +12,7 @@ import del_code
 import gen_code
 import query_code
 import use_code
-from fccodes import app
+from fccodes import app, schema
 from fccodes.settings import Credentials, credentials_from
 
 from .helpers import (
@@ -74,12 +74,17 @@ def test_generate_through_api_gateway(wiring, rows):
         "valid_until": "2027-01-01T00:00:00+08:00",
         "max_uses": 1,
         "created_at": "2026-11-30T23:59:59+08:00",
+        "metadata": None,
+        "customer": None,
+        "per_user_limit": None,
+        "replay": False,
     }
     stored = rows()
     assert sorted(stored) == sorted(code.replace("-", "") for code in body["codes"])
     nonces = {row.pop("nonce") for row in stored.values()}
     assert len(nonces) == 1 and len(nonces.pop()) == 16
-    for row in stored.values():
+    for key, row in stored.items():
+        assert row.pop("bshard") == "launch-beta#%02d" % schema.shard_of(key)
         assert row == {
             "batch": "launch-beta",
             "state": "UNUSED",
@@ -132,6 +137,7 @@ def test_redeem_through_api_gateway_then_replay_then_someone_else(wiring, rows):
     clock.now_ms = T0 + 5000
     status, body, _ = call(use_code, load_event("apigw_use_code.json"), wiring.context)
     assert status == 200
+    redemption = body.pop("redemption_id")
     assert body == {
         "code": EVENT_CODE,
         "status": "USED",
@@ -139,6 +145,7 @@ def test_redeem_through_api_gateway_then_replay_then_someone_else(wiring, rows):
         "uses": 1,
         "max_uses": 1,
         "redeemed_at": "2026-12-01T00:00:05+08:00",
+        "metadata": None,
     }
     row = rows()[EVENT_KEY]
     assert (row["state"], row["uses"], row["redeemed_at"]) == ("USED", 1, T0 + 5000)
@@ -149,6 +156,7 @@ def test_redeem_through_api_gateway_then_replay_then_someone_else(wiring, rows):
     assert status == 200
     assert body["replay"] is True
     assert body["redeemed_at"] == "2026-12-01T00:00:05+08:00"
+    assert body["redemption_id"] == redemption  # the same redemption as the first answer
 
     other = load_event_json("apigw_use_code.json")
     other["body"] = json.dumps({"user_id": "player-7"})
@@ -241,6 +249,7 @@ def test_query_every_shape_never_shows_who_redeemed(wiring, rows):
         "uses": 0,
         "created_at": T0_TEXT,
         "redeemed_at": None,
+        "metadata": None,
     }
     assert (status, body) == (200, expected)
     clock.now_ms = T0 + 60000

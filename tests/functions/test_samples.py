@@ -20,8 +20,11 @@ OPERATIONS = {
     "use_code": app.REDEEM,
     "query_code": app.QUERY,
     "del_code": app.DELETE,
+    "batch_code": app.BATCH,
+    "admin_code": app.CODE_ADMIN,
     "import_code": app.IMPORT,
 }
+CAMPAIGNS = (app.BATCH, app.CODE_ADMIN)
 SETTINGS = Settings("http://127.0.0.1:1", "inst")
 NOW = 1796054400000
 
@@ -44,10 +47,11 @@ def operation_of(path):
 
 def test_there_are_samples_for_every_function_and_shape():
     names = [os.path.relpath(p, SAMPLES_DIR) for p in event_files() if p.startswith(SAMPLES_DIR)]
-    for function in OPERATIONS:
-        for variant in ("%s.json", "%s.tutorial.json", "apigw/%s.json", "http/%s.json"):
-            if function == "import_code" and variant == "%s.tutorial.json":
-                continue  # the tutorial had no import
+    for function, operation in OPERATIONS.items():
+        variants = ["%s.json", "apigw/%s.json", "http/%s.json"]
+        if operation not in (*CAMPAIGNS, app.IMPORT):  # the tutorial knew the four only
+            variants.append("%s.tutorial.json")
+        for variant in variants:
             assert variant % function in names
 
 
@@ -55,7 +59,9 @@ def test_there_are_samples_for_every_function_and_shape():
 def test_every_event_decodes_and_validates(path):
     operation = operation_of(path)
     with open(path, "rb") as f:
-        incoming = events.decode(f.read(), operation.route)
+        incoming = events.decode_any(f.read(), [op.route for op in operation.operations])
+    if operation in CAMPAIGNS:
+        operation = app.pick(operation, incoming)
     if operation is app.GENERATE:
         assert params.parse_generate(incoming.params, SETTINGS, NOW).count >= 1
     elif operation is app.IMPORT:
@@ -67,5 +73,12 @@ def test_every_event_decodes_and_validates(path):
         assert entries
     elif operation is app.REDEEM:
         assert params.parse_redeem(incoming.params, incoming.path_code).key
+    elif operation.route.template.startswith("/batches/"):
+        listing = operation.name == "batch_codes"
+        assert params.parse_batch(incoming.params, incoming.path_batch, listing).batch
+    elif operation.name == "rollback":
+        assert params.parse_rollback(incoming.params, incoming.path_code).key
+    elif operation.name == "redemptions":
+        assert params.parse_redemptions(incoming.params, incoming.path_code).key
     else:
         assert params.parse_lookup(incoming.params, incoming.path_code)

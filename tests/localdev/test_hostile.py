@@ -25,6 +25,7 @@ from email.utils import formatdate
 import fc2
 import pytest
 
+from localdev.fc3api import FC3Api
 from localdev.fcapi import MAX_CLOCK_SKEW_S
 from localdev.gateway import loggable_path, mask
 from localdev.instances import Stopped
@@ -559,6 +560,30 @@ def test_a_failure_of_the_stack_is_answered_in_the_shape_of_the_api_called(small
         answer = exchange(server.port, f"POST {path} HTTP/1.1\r\n\r\n".encode())
         assert "secret" not in fc_error(answer, status, code)
     assert len([line for line in server.logged if "KeyError: 'secret detail'" in line]) == 2
+
+
+def test_the_fc3_api_escapes_its_log_and_the_listener_answers_in_its_shape(small_server):
+    logged = []
+    fc3 = FC3Api(
+        {"fc-codes-gen_code": "gen_code"},
+        lambda function, payload, request_id: None,  # never reached: nothing here is signed
+        LOCAL_ACCESS_KEY_ID,
+        LOCAL_ACCESS_KEY_SECRET,
+        lambda line, invocation: logged.append(line),
+    )
+    server = small_server(fc3_api=fc3.handle)
+    path = "/2023-03-30/functions/x%0AFORGED%20LINE/invocations"
+    status, _, data = exchange(server.port, f"POST {path} HTTP/1.1\r\n\r\n".encode())
+    assert (status, json.loads(data)["Code"]) == (403, "SignatureNotMatch")
+    assert logged == ["FC 3.0 API POST /2023-03-30/functions/x\\nFORGED LINE/invocations -> - 403"]
+    status, headers, data = exchange(server.port, f"POST {path} HTTP/2.0\r\n\r\n".encode())
+    body = json.loads(data)
+    assert (status, set(body), body["Code"]) == (
+        400,
+        {"Code", "Message", "RequestId"},
+        "InvalidArgument",
+    )
+    assert body["RequestId"] == headers["X-Fc-Request-Id"]
 
 
 # --- 11. what the stack writes under .local/ is the user's alone --------------------------------

@@ -25,6 +25,8 @@ from tests.localdev.helpers import TEMPLATE, probe_project
 def test_the_project_template_is_read_whole():
     project = load_project(TEMPLATE)
     assert sorted(project.functions) == [
+        "admin_code",
+        "batch_code",
         "del_code",
         "gen_code",
         "import_code",
@@ -42,17 +44,28 @@ def test_the_project_template_is_read_whole():
     assert gen.env["CODE_LENGTH"] == "15"  # a string, as FC passes it
     assert sorted((r.method, r.path, r.function, r.auth_type) for r in project.routes) == [
         ("DELETE", "/codes/[code]", "del_code", "APP"),
+        ("GET", "/batches/[batch]", "batch_code", "APP"),
+        ("GET", "/batches/[batch]/codes", "batch_code", "APP"),
         ("GET", "/codes/[code]", "query_code", "ANONYMOUS"),
+        ("GET", "/codes/[code]/redemptions", "admin_code", "APP"),
+        ("POST", "/batches/[batch]/disable", "batch_code", "APP"),
+        ("POST", "/batches/[batch]/enable", "batch_code", "APP"),
         ("POST", "/batches/[batch]/import", "import_code", "APP"),
         ("POST", "/codes", "gen_code", "APP"),
+        ("POST", "/codes/[code]/disable", "admin_code", "APP"),
+        ("POST", "/codes/[code]/enable", "admin_code", "APP"),
         ("POST", "/codes/[code]/redeem", "use_code", "ANONYMOUS"),
+        ("POST", "/codes/[code]/rollback", "admin_code", "APP"),
     ]
     assert (project.service, project.instance, project.region) == (
         "fc-codes",
         "fccodes",
         "cn-hangzhou",
     )
-    assert [(t.name, t.primary_key) for t in project.tables] == [("codes", (("code", "STRING"),))]
+    assert [(t.name, t.primary_key) for t in project.tables] == [
+        ("codes", (("code", "STRING"),)),
+        ("batches", (("pk", "STRING"), ("sk", "STRING"))),
+    ]
 
 
 def test_only_the_endpoint_is_changed_for_local_use():
@@ -121,7 +134,7 @@ def test_tables_are_created_as_fun_deploy_creates_them_and_existing_ones_left_al
     project = load_project(TEMPLATE)
     store = start_store(DataDir(tmp_path), project.instance)
     try:
-        assert ensure_tables(store, project.tables) == ["codes"]
+        assert ensure_tables(store, project.tables) == ["codes", "batches"]
         assert ensure_tables(store, project.tables) == []
         client = OTSClient(
             store.endpoint,
@@ -134,6 +147,10 @@ def test_tables_are_created_as_fun_deploy_creates_them_and_existing_ones_left_al
         assert described.table_meta.schema_of_primary_key == [("code", "STRING")]
         assert described.table_options.max_version == 1
         assert described.table_options.time_to_live == -1
+        # what Funcraft cannot declare: the batch index (functions/fccodes/schema.json)
+        assert [i.index_name for i in described.secondary_indexes] == ["codes_by_batch"]
+        described = client.describe_table("batches")
+        assert described.table_meta.schema_of_primary_key == [("pk", "STRING"), ("sk", "STRING")]
     finally:
         store.close()
 
