@@ -148,8 +148,9 @@ def test_2_an_api_left_out_of_the_throttle_or_the_authorization(tree):
     problems_with(
         tree,
         "infra.yml UseCodeApi: not throttled (no TrafficControlBinding lists it)",
-        "infra.yml: Apps are authorized on ['DelCodeApi', 'GenCodeApi'], expected exactly the "
-        "admin APIs ['DelCodeApi', 'GenCodeApi', 'ImportCodeApi']",
+        "'DelCodeApi', 'GenCodeApi', 'RedemptionsApi', 'RollbackApi'], expected exactly the admin "
+        "APIs ['BatchCodesApi', 'BatchDisableApi', 'BatchEnableApi', 'BatchShowApi', "
+        "'CodeDisableApi', 'CodeEnableApi', 'DelCodeApi', 'GenCodeApi', 'ImportCodeApi', ",
     )
 
 

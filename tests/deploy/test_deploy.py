@@ -187,6 +187,8 @@ def test_serverless_devs_gets_its_keys_from_its_environment(tmp_path, capsys, fu
         ["use_code", "deploy"],
         ["query_code", "deploy"],
         ["del_code", "deploy"],
+        ["batch_code", "deploy"],
+        ["admin_code", "deploy"],
         ["import_code", "deploy"],
     ]
     for call in made:

@@ -97,8 +97,9 @@ def test_the_fc_part_also_speaks_fc_3_0_by_s_yaml_function_names(stack):
     status, lines = run_smoke(["--via", "fc", "--fc-api", "2023-03-30"], env)
     assert status == 0, lines
     assert lines[0] == (
-        f"smoke: {stack.url} FC 3.0 functions ['fc-codes-del_code', 'fc-codes-gen_code', "
-        "'fc-codes-import_code', 'fc-codes-query_code', 'fc-codes-use_code']"
+        f"smoke: {stack.url} FC 3.0 functions ['fc-codes-admin_code', 'fc-codes-batch_code', "
+        "'fc-codes-del_code', 'fc-codes-gen_code', 'fc-codes-import_code', 'fc-codes-query_code', "
+        "'fc-codes-use_code']"
     )
     assert [line.split(":")[0] for line in lines[1:-1]] == [
         "ok   generate",
