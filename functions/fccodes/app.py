@@ -67,9 +67,7 @@ class _Instance(object):
 def runtime():
     """The instance's Runtime, built from the environment on first use."""
     built = _Instance.runtime
-    if (
-        built is not None
-    ):  # every call but the first: no lock for concurrent invocations to queue on
+    if built is not None:  # every call but the first: no lock for concurrent calls to queue on
         return built
     with _Instance.lock:
         if _Instance.runtime is None:

@@ -28,6 +28,6 @@ def emit(fields, level=logging.INFO):
     if not logger.isEnabledFor(level):
         return
     text = _ENCODER.encode(fields)
-    # A record made directly: `logger.log` would first walk the stack to find the caller (file
-    # and line, always this function), a fifth of this line's cost on FC's Python 3.6.
+    # A record made directly: `logger.log` would first walk the stack on every line to find
+    # the caller's file and line, which is always this function.
     logger.handle(logger.makeRecord(logger.name, level, __file__, 0, text, (), None, "emit"))

@@ -480,8 +480,8 @@ def test_no_retry_runs_past_the_function_timeout(wiring, ots):
 
 
 MISSING_TABLE = (
-    "the code table 'no_such_table' does not exist in the Tablestore instance: create it "
-    "(make deploy does) or correct the CODES_TABLE setting"
+    "the code table 'no_such_table' does not exist in the Tablestore instance: create it (make "
+    "deploy does) or correct the CODES_TABLE setting"
 )
 
 

@@ -155,7 +155,8 @@ def test_make_invoke_reports_a_missing_function_or_event_clearly(lifecycle):
     assert proc.returncode == 2
     assert (
         "no function 'nope' in template.yml "
-        "(admin_code, batch_code, del_code, gen_code, import_code, query_code, use_code)" in proc.stderr
+        "(admin_code, batch_code, del_code, gen_code, import_code, query_code, use_code)"
+        in proc.stderr
     )
     proc = invoke(lifecycle["data"], "query_code", event=lifecycle["data"] / "missing.json")
     assert proc.returncode == 2
