@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import threading
@@ -95,6 +96,13 @@ class Counts:
             return self.values[name]
 
 
+SDK_LOGGER = "fccodes.migrate.sdk"
+# The SDK logs every failed request (a missing table included) at ERROR; the migration says what
+# went wrong in its own words.
+logging.getLogger(SDK_LOGGER).addHandler(logging.NullHandler())
+logging.getLogger(SDK_LOGGER).propagate = False
+
+
 def sdk_client(endpoint: str, key_id: str, secret: str, instance: str, token: str | None) -> Any:
     return OTSClient(
         endpoint,
@@ -105,7 +113,7 @@ def sdk_client(endpoint: str, key_id: str, secret: str, instance: str, token: st
         retry_policy=NoRetryPolicy(),  # ours below: a failure is retried, then counted
         socket_timeout=30,
         max_connection=2 * CONCURRENCY,
-        logger_name="fccodes.migrate.sdk",
+        logger_name=SDK_LOGGER,
     )
 
 
