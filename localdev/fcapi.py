@@ -13,9 +13,10 @@ signature covers, must be the MD5 of the body (so a signed request cannot carry 
 Errors have FC's status and JSON body
 `{"ErrorCode", "ErrorMessage"}` with the request id in `X-Fc-Request-Id`. A function that raises
 or times out is a 200 with `X-Fc-Error-Type` and FC's error body (errorMessage, errorType,
-stackTrace), as FC reports it. `X-Fc-Invocation-Type: Async` answers 202 at once and runs the
-call in the background; `X-Fc-Log-Type: Tail` returns the last 4 KB of the call's log, base64,
-in `X-Fc-Log-Result`. Only InvokeFunction exists here: any other API path is PathNotSupported.
+stackTrace), as FC reports it. `X-Fc-Invocation-Type: Async` answers 202 at once and queues the
+call, retried on failure as FC does (`localdev.asyncq`); `X-Fc-Log-Type: Tail` returns the last
+4 KB of the call's log, base64, in `X-Fc-Log-Result`. Only InvokeFunction exists here: any
+other API path is PathNotSupported.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import base64
 import hashlib
 import hmac
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 from urllib.parse import unquote
 
+from localdev.asyncq import FIRST_DELAY_S, AsyncQueue
 from localdev.instances import Invocation, Stopped
 from localdev.project import Project
 from localdev.web import (
@@ -136,14 +137,19 @@ class FCApi:
         access_key_id: str,
         access_key_secret: str,
         log: Callable[[str, Invocation | None], None] | None = None,
+        async_retry_delay: float | None = None,
     ) -> None:
         self.project = project
         self.invoke = invoke
         self.access_key_id = access_key_id
         self.access_key_secret = access_key_secret
         self.log = log or (lambda line, invocation: None)
-        self.background: set[threading.Thread] = set()
-        self.lock = threading.Lock()
+        # Asynchronous invocations: FC's queue and retry policy (localdev/asyncq.py).
+        self.queue = AsyncQueue(
+            invoke,
+            self.log,
+            first_delay=FIRST_DELAY_S if async_retry_delay is None else async_retry_delay,
+        )
 
     def handle(self, request: Request) -> Response:
         """Answer one request to the FC API; never raises."""
@@ -238,33 +244,15 @@ class FCApi:
         return Response(200, invocation.payload, headers), invocation
 
     def _in_background(self, function: str, payload: bytes, request_id: str) -> None:
-        def run() -> None:
-            try:
-                invocation = self.invoke(function, payload, request_id)
-                self.log(
-                    f"FC API async {function} done"
-                    + (f" {invocation.error_type}" if invocation.error_type else "")
-                    + f" [{request_id}]",
-                    invocation,
-                )
-            except Stopped:  # the stack stopped before the call could run
-                pass
-            finally:
-                with self.lock:
-                    self.background.discard(threading.current_thread())
-
-        thread = threading.Thread(target=run, daemon=True, name=f"async-{request_id}")
-        with self.lock:
-            self.background.add(thread)
-        thread.start()
+        try:
+            self.queue.submit(function, payload, request_id)
+        except Stopped:
+            raise FCError(503, "ServiceUnavailable", "the local stack is stopping") from None
 
     def wait_background(self, timeout: float) -> None:
-        """Let asynchronous calls in flight finish (up to `timeout` seconds in all)."""
-        deadline = time.monotonic() + timeout
-        with self.lock:
-            threads = list(self.background)
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        """Let asynchronous calls queued or in flight finish (up to `timeout` seconds in all),
+        then drop the rest (logged)."""
+        self.queue.stop(timeout)
 
 
 SIGNATURE_MISMATCH = (

@@ -58,6 +58,7 @@ class StackConfig:
     warm: bool = True
     function_logs: bool = True
     throttle: bool = True  # frontdoor.yml's throttling, when it sits beside the template
+    async_retry_delay: float | None = None  # seconds before an async call's first retry
 
 
 def local_identity(project: Project) -> Identity:
@@ -149,7 +150,12 @@ class Stack:
                 self._log,
             )
         self.fc_api = FCApi(
-            project, self.fc.invoke, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, self._log
+            project,
+            self.fc.invoke,
+            LOCAL_ACCESS_KEY_ID,
+            LOCAL_ACCESS_KEY_SECRET,
+            self._log,
+            async_retry_delay=config.async_retry_delay,
         )
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
@@ -192,6 +198,7 @@ class Stack:
             "url": self.server.url if self.server else None,
             "ots_endpoint": self.store.endpoint if self.store else None,
             "functions": self.fc.describe() if self.fc else {},
+            "async": self.fc_api.queue.describe() if self.fc_api else {},
         }
 
     def _log(self, line: str, invocation: Invocation | None) -> None:
@@ -274,15 +281,14 @@ def sample_body(project: Project, route: Route) -> str | None:
 def curl_lines(url: str, project: Project, app_key: str) -> list[str]:
     """One ready-to-paste curl line per route of the template, deletions last."""
     lines = []
-    told_params = False
+    told: set[str] = set()  # the path parameters already given a line of their own
     for route in sorted(project.routes, key=lambda r: r.method == "DELETE"):
         path = route.path
         params = [n.upper() for n in path_template_parameters(route.path)]
         for name in path_template_parameters(route.path):
             path = path.replace(f"[{name}]", f"${name.upper()}")
-        if params and not told_params:
-            lines += [f"{p}=PASTE-ONE-FROM-THE-ANSWER-ABOVE" for p in params]
-            told_params = True
+        lines += [f"{p}=PASTE-ONE-FROM-THE-ANSWER-ABOVE" for p in params if p not in told]
+        told.update(params)
         parts = ["curl -s"]
         if route.method != "GET":
             parts.append(f"-X {route.method}")

@@ -66,7 +66,19 @@ def _schema(field: api.Field, output: bool = False) -> dict[str, Any]:
                 "CODE_TIMEZONE, or epoch seconds",
             }
     elif field.type == api.STRING_LIST:
-        schema = {"type": "array", "items": {"type": "string"}}
+        # A list's limits are its items' (lengths, pattern) and its own (minimum, maximum).
+        items: dict[str, Any] = {"type": "string"}
+        for key, value in (
+            ("minLength", field.min_length),
+            ("maxLength", field.max_length),
+            ("pattern", field.pattern),
+        ):
+            if value is not None:
+                items[key] = value
+        schema = {"type": "array", "items": items}
+        for key, value in (("minItems", field.minimum), ("maxItems", field.maximum)):
+            if value is not None:
+                schema[key] = value
     elif field.type == api.OBJECT_LIST:
         schema = {"type": "array", "items": {"type": "object"}}
     else:
@@ -78,7 +90,7 @@ def _schema(field: api.Field, output: bool = False) -> dict[str, Any]:
         ("maxLength", field.max_length),
         ("pattern", field.pattern),
     ):
-        if value is not None:
+        if value is not None and field.type != api.STRING_LIST:
             schema[key] = value
     if field.enum is not None:
         schema["enum"] = list(field.enum)
@@ -240,6 +252,9 @@ def operation(
         content: dict[str, Any] = {"schema": _ref(body_name)}
         if "request" in recorded:
             content["examples"] = {"example": {"value": recorded["request"]}}
+        # An import also takes a CSV file (text/csv), which its description explains: it is not
+        # declared as a second media type, since any text is a well-formed CSV of codes, so a
+        # schema checker's "invalid" CSV bodies (JSON objects, numbers) are rightly accepted.
         spec["requestBody"] = {
             "required": bool(op.any_of) or any(f.required for f in op.body),
             "content": {"application/json": content},
@@ -401,9 +416,10 @@ class Recorder:
         batch: str = "",
         query: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
     ) -> tuple[int, Any]:
         path = op.path.replace("{code}", code).replace("{batch}", batch)
-        sent = [("Content-Type", "application/json"), *(headers or {}).items()]
+        sent = [("Content-Type", content_type), *(headers or {}).items()]
         if key:
             sent.append((APP_KEY_HEADER, APP_KEY))
         data = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body)
@@ -456,6 +472,7 @@ def record() -> dict[str, Any]:
         rec = Recorder(ots)
         try:
             _campaigns(rec, keep, out)
+            _walk_import(rec, keep, out, api.IMPORT)
             _walk(rec, keep, out, gen, redeem, query, delete)
         finally:
             app.configure(None)
@@ -524,6 +541,27 @@ def _walk(
         for op in (gen, redeem, query, delete):
             body = {"count": 1} if op is gen else None
             keep(op, "misconfigured", rec.call(op, codes[1], body), 500)
+
+
+def _walk_import(
+    rec: Recorder,
+    keep: Callable[[api.Operation, str, tuple[int, Any], int], Any],
+    out: dict[str, dict[str, Any]],
+    op: api.Operation,
+) -> None:
+    request = {
+        "codes": ["SUMMER-2026-0001", "SUMMER-2026-0002", "SUMMER-2026-0001"],
+        "valid_until": "2027-01-01T00:00:00+08:00",
+    }
+    out[op.name]["request"] = request
+    out[op.name]["path"] = {"batch": "summer-mailing"}
+    keep(op, "imported", rec.call(op, body=request, batch="summer-mailing"), 200)
+    keep(op, "imported again", rec.call(op, body=request, batch="summer-mailing"), 200)
+    bad = b"code\nSUMMER-2026-0003\n\nSUMMER-2026-0004\n"
+    keep(op, "empty line", rec.call(op, body=bad, batch="s", content_type="text/csv"), 400)
+    keep(op, "no key", rec.call(op, body=request, batch="s", key=False), 401)
+    too_big = b"A\n" * (api.MAX_IMPORT_BYTES // 2 + 1)
+    keep(op, "too large", rec.call(op, body=too_big, batch="s", content_type="text/csv"), 413)
 
 
 def _campaigns(

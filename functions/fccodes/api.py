@@ -18,7 +18,7 @@ tools/openapi.py's walk, then run `make openapi` and the tests: each place that 
 fails a test that names it (docs/openapi.md).
 """
 
-from .codes import MAX_KEY_LENGTH, MAX_PREFIX_LENGTH, MIN_KEY_LENGTH
+from .codes import MAX_KEY_LENGTH, MAX_LITERAL_LENGTH, MAX_PREFIX_LENGTH, MIN_KEY_LENGTH
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -191,6 +191,9 @@ MAX_CODE_INPUT_LENGTH = 64  # generous for separators; longer input cannot be a 
 # either case, with separators anywhere. Whether its check symbol is right no pattern can say.
 CODE_PATTERN = "^[\\s_-]*(?:[0-9A-TV-Za-tv-z][\\s_-]*){%d,%d}$" % (MIN_KEY_LENGTH, MAX_KEY_LENGTH)
 
+# With IMPORTED_CODES on (the default), an imported code as written too: printable ASCII.
+ANY_CODE_PATTERN = "(?:%s)|(?:^[ -~]{1,%d}$)" % (CODE_PATTERN, MAX_LITERAL_LENGTH)
+
 # An input time as a string (a number is epoch seconds): RFC 3339 or the tutorial's
 # "YYYY-MM-DD HH:MM:SS" (then in CODE_TIMEZONE). A date that does not exist is still refused.
 TIME_PATTERN = (
@@ -203,12 +206,13 @@ PATH_PARAMETERS = {
     "code": Field(
         "code",
         STRING,
-        "a code; case, spaces, - and _ do not matter; O reads as 0, I and L as 1; a wrong "
-        "check symbol is INVALID_CODE",
+        "a generated code (case, spaces, - and _ do not matter; O reads as 0, I and L as 1), or "
+        "an imported one exactly as written (1-64 printable ASCII characters); anything else, "
+        "or an imported code that does not exist, is INVALID_CODE",
         required=True,
         min_length=1,
         max_length=MAX_CODE_INPUT_LENGTH,
-        pattern=CODE_PATTERN,
+        pattern=ANY_CODE_PATTERN,
     ),
     "batch": Field(
         "batch",
@@ -345,6 +349,27 @@ RESPONSES = {
     "Deleted": (
         Field("code", STRING, _CODE_OUT),
         Field("deleted", BOOLEAN, "always true: deleting is idempotent", enum=(True,)),
+    ),
+    "Imported": (
+        Field("batch", STRING, "the batch the codes were imported into"),
+        Field("received", INTEGER, "codes in the list", minimum=1),
+        Field("stored", INTEGER, "codes stored by this call", minimum=0),
+        Field(
+            "already_imported",
+            INTEGER,
+            "codes this batch had imported before (the same list sent again)",
+            minimum=0,
+        ),
+        Field("repeated", INTEGER, "codes that repeat an earlier line of the list", minimum=0),
+        Field("existing", INTEGER, "codes that exist already (not overwritten)", minimum=0),
+        Field(
+            "notes",
+            STRING_LIST,
+            "the first %d repeats and existing codes, each naming its line" % 100,
+        ),
+        Field("valid_from", TIME, "first instant the codes can be redeemed", nullable=True),
+        Field("valid_until", TIME, "first instant they no longer can; null: never", nullable=True),
+        Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
     ),
     "Batch": (
         Field("batch", STRING, "the batch label"),
@@ -555,6 +580,54 @@ DELETE = Operation(
     ("INVALID_CODE", "UNAUTHORIZED", "NOT_FOUND"),
 )
 
+MAX_IMPORT_CODES = 100000  # fccodes.importing enforces these
+MAX_IMPORTED_LENGTH = MAX_LITERAL_LENGTH
+IMPORTED_PATTERN = "^[ -~]{1,%d}$" % MAX_IMPORTED_LENGTH  # printable ASCII (codes.literal_key)
+MAX_IMPORT_BYTES = 4 * 1024 * 1024
+
+IMPORT = Operation(
+    "import",
+    "import_code",
+    "POST",
+    "/batches/{batch}/import",
+    ADMIN,
+    "Import existing codes into a batch",
+    "A CSV file (Content-Type: text/csv; one code per line, an optional header line `code`) or "
+    "JSON (a list of codes, or an object with `codes` and the fields below) of up to %d codes "
+    "issued elsewhere, in any format of 1-%d printable ASCII characters. They are stored as "
+    "written "
+    "(case-sensitive, no check symbol) and redeem exactly so. Nothing is stored unless every "
+    "line is well-formed (INVALID_REQUEST names the first bad one); repeats within the list and "
+    "codes that already exist are counted and listed, never overwritten; sending the same list "
+    "to the same batch again stores nothing twice. The body may be up to %d bytes. A CSV file's "
+    "valid_from, valid_until and max_uses go in the query string (?valid_until=...), in the "
+    "formats of the JSON fields; a JSON object's own fields win over the query's."
+    % (MAX_IMPORT_CODES, MAX_IMPORTED_LENGTH, MAX_IMPORT_BYTES),
+    (
+        Field(
+            "codes",
+            STRING_LIST,
+            "the codes, each 1-%d printable ASCII characters (space to ~)" % MAX_IMPORTED_LENGTH,
+            required=True,
+            minimum=1,
+            maximum=MAX_IMPORT_CODES,
+            min_length=1,
+            max_length=MAX_IMPORTED_LENGTH,
+            pattern=IMPORTED_PATTERN,
+        ),
+        Field("valid_from", TIME, "first instant the codes can be redeemed (default: now)"),
+        Field(
+            "valid_until",
+            TIME,
+            "first instant they no longer can (default: never); must be after valid_from",
+        ),
+        Field("max_uses", INTEGER, "redemptions per code (default 1)", minimum=1, maximum=MAX_USES),
+    ),
+    200,
+    "Imported",
+    ("INVALID_REQUEST", "UNAUTHORIZED", "PAYLOAD_TOO_LARGE"),
+)
+
 # --- campaigns: batch_code and admin_code serve several routes each ------------------------------
 _LIMIT = Field(
     "limit",
@@ -738,7 +811,7 @@ CAMPAIGN_OPERATIONS = (
     ROLLBACK,
     REDEMPTIONS,
 )
-OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE, *CAMPAIGN_OPERATIONS)
+OPERATIONS = (GENERATE, REDEEM, QUERY, DELETE, *CAMPAIGN_OPERATIONS, IMPORT)
 BY_NAME = {op.name: op for op in OPERATIONS}
 # The FC functions, each once, in the order of their first operation.
 FUNCTIONS = tuple(

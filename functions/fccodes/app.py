@@ -12,13 +12,15 @@ import threading
 import time
 import traceback
 
-from . import api, codes, events, log, params
+from . import api, codes, events, importing, log, params, tutorial
 from .errors import InvalidRequest, ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
 from .settings import Settings, credentials_from
 from .store import BatchTable, ClientFactory, CodeStore
 
+# A key of the log fields that carries the service's result to the tutorial's answer; never logged.
+RESULT = "_result"
 DEFAULT_TIMEOUT = 60.0  # seconds, when the context does not say (FC always does)
 TIME_SHARE = 0.9  # of the function timeout: the rest is for answering before FC kills us
 
@@ -96,10 +98,16 @@ class Operation(object):
     A direct invoke of a function with several operations names one by its declared `action`.
     """
 
-    def __init__(self, declared, run):
+    def __init__(self, declared, run, raw=False, max_body=None):
         self.declared = declared
         self.name = declared.name
-        self.route = events.Route(declared.method, declared.path, query=bool(declared.query))
+        self.route = events.Route(
+            declared.method,
+            declared.path,
+            query=bool(declared.query),
+            raw=raw,
+            max_body=max_body,
+        )
         self.run = run
         self.action = declared.action
         self.operations = [self]
@@ -126,19 +134,21 @@ def _generate(rt, service, incoming, deadline, fields):
 
 
 def _redeem(rt, service, incoming, deadline, fields):
-    request = params.parse_redeem(incoming.params, incoming.path_code)
+    request = params.parse_redeem(incoming.params, incoming.path_code, rt.settings.imported_codes)
     result = service.redeem(request, deadline)
     fields["replay"] = result.replay
     return 200, events.redeemed_body(result, rt.settings.timezone)
 
 
 def _query(rt, service, incoming, deadline, fields):
-    key = params.parse_lookup(incoming.params, incoming.path_code)
-    return 200, events.info_body(service.query(key, deadline), rt.settings.timezone)
+    key = params.parse_lookup(incoming.params, incoming.path_code, rt.settings.imported_codes)
+    info = service.query(key, deadline)
+    fields[RESULT] = info
+    return 200, events.info_body(info, rt.settings.timezone)
 
 
 def _delete(rt, service, incoming, deadline, fields):
-    key = params.parse_lookup(incoming.params, incoming.path_code)
+    key = params.parse_lookup(incoming.params, incoming.path_code, rt.settings.imported_codes)
     return 200, events.deleted_body(key, service.delete(key, deadline))
 
 
@@ -191,10 +201,37 @@ def _redemptions(rt, service, incoming, deadline, fields):
     return 200, events.redemptions_body(request.key, prefix, page, rt.settings.timezone)
 
 
+def _import(rt, service, incoming, deadline, fields):
+    if incoming.body is not None:  # through a gateway: CSV or JSON
+        entries, options = importing.parse_body(incoming.body, incoming.content_type)
+        # The validity may come from the query string (the only place for a CSV file's); a
+        # JSON object's own fields win.
+        for name in importing.IMPORT_FIELDS:
+            if incoming.query.get(name) is not None:
+                importing.field_value(
+                    name, incoming.query[name], rt.settings.timezone, api.MAX_USES
+                )
+                options.setdefault(name, incoming.query[name])
+        batch = params.parse_batch_label(incoming.path_batch)
+    else:  # a direct invoke: the parameters, with `batch` among them
+        options = dict(incoming.params)
+        batch = params.parse_batch_label(options.pop("batch", None))
+        entries = importing.parse_json_list(options.pop("codes", None))
+    fields["batch"] = batch
+    fields["count"] = len(entries)
+    now = service.clock()
+    attributes = importing.attributes_of(options, rt.settings.timezone, now, api.MAX_USES)
+    importer = importing.Importer(service.store, rt.settings.gen_concurrency, service.sleep)
+    report = importer.run(batch, entries, attributes, deadline)
+    fields["stored"] = report.stored
+    return 200, events.imported_body(batch, report, attributes, rt.settings.timezone)
+
+
 GENERATE = Operation(api.GENERATE, _generate)
 REDEEM = Operation(api.REDEEM, _redeem)
 QUERY = Operation(api.QUERY, _query)
 DELETE = Operation(api.DELETE, _delete)
+IMPORT = Operation(api.IMPORT, _import, raw=True, max_body=api.MAX_IMPORT_BYTES)
 BATCH = Function(
     "batch",
     [
@@ -237,6 +274,7 @@ def handle(function, event, context):
     fields = {"request_id": request_id, "operation": function.name}
     shape = events.DIRECT
     level = logging.INFO
+    incoming = rt = error = None
     try:
         shape = events.shape_of(event)
         incoming = events.decode_any(event, [op.route for op in function.operations])
@@ -258,6 +296,7 @@ def handle(function, event, context):
             response = events.render(shape, status, body)
         fields["outcome"] = "ok"
     except ServiceError as exc:
+        error = exc
         status = exc.status
         response = events.render_error(shape, exc, request_id)
         fields["outcome"] = exc.code
@@ -275,6 +314,17 @@ def handle(function, event, context):
         fields["error"] = "%s: %s" % (type(exc).__name__, exc)
         fields["traceback"] = traceback.format_exc()
         level = logging.ERROR
+    served = fields.pop(RESULT, None)
+    if (
+        shape == events.DIRECT
+        and rt is not None
+        and rt.settings.tutorial_answers
+        and tutorial.in_tutorial_shape(fields["operation"], incoming and incoming.params)
+    ):
+        word = tutorial.answer(fields["operation"], served, error, rt.service.clock())
+        if word is not None:
+            response = word
+            fields["tutorial_answer"] = word
     fields["status"] = status
     fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
     log.emit(fields, level)

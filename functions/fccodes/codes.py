@@ -24,6 +24,12 @@ MAX_KEY_LENGTH = 31  # the order of alpha: every position gets a distinct weight
 MAX_BODY_LENGTH = MAX_KEY_LENGTH - MAX_PREFIX_LENGTH - 1
 MIN_KEY_LENGTH = MIN_BODY_LENGTH + 1
 GROUP = 4
+# Imported and migrated codes keep the text they were issued with (any 1-64 printable ASCII
+# characters, case-sensitive, no check symbol). Their stored key is that text after LITERAL, a
+# character no generated key contains, so the two kinds can never collide.
+LITERAL = "="
+MAX_LITERAL_LENGTH = 64
+_PRINTABLE_ASCII = re.compile(r"^[ -~]*$")
 
 # Forgiving input: case-insensitive, separators ignored, look-alike letters mapped to digits.
 _SEPARATORS = re.compile(r"[\s_-]+")
@@ -95,6 +101,21 @@ def normalize(text):
     return key if is_valid_key(key) else None
 
 
+def literal_key(text):
+    """The stored key of a code kept exactly as written, or None if `text` cannot be one
+    (empty, over MAX_LITERAL_LENGTH characters, or with a character that is not printable
+    ASCII). ASCII only: other scripts have several encodings of the same visible text (é is one
+    code point or two), so "exactly as written" would depend on the keyboard."""
+    if not 1 <= len(text) <= MAX_LITERAL_LENGTH or not _PRINTABLE_ASCII.match(text):
+        return None
+    return LITERAL + text
+
+
+def is_literal(key):
+    """True for the stored key of an imported or migrated code (see `literal_key`)."""
+    return key.startswith(LITERAL)
+
+
 def normalize_prefix(text):
     """A batch prefix in stored form, or None if invalid.
 
@@ -120,7 +141,10 @@ def make_key(prefix, random_bytes, body_length):
 
 
 def display(key, prefix_length=0):
-    """`key` for people: the prefix as its own group, then groups of 4 (`BETA-XXXX-...`)."""
+    """`key` for people: the prefix as its own group, then groups of 4 (`BETA-XXXX-...`); an
+    imported code exactly as it was written."""
+    if key.startswith(LITERAL):
+        return key[len(LITERAL) :]
     groups = [key[:prefix_length]] if prefix_length else []
     rest = key[prefix_length:]
     groups.extend(rest[i : i + GROUP] for i in range(0, len(rest), GROUP))

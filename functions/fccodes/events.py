@@ -39,13 +39,17 @@ class Route(object):
     """The HTTP method and path an operation answers, e.g. POST /codes/{code}/redeem.
 
     `{code}` and `{batch}` are path parameters. `query` says whether the operation reads the
-    query string (listings); the others ignore it, as they always did.
+    query string (listings); the others ignore it, as they always did. `raw`: the body is not
+    parsed here (an import takes CSV as well as JSON): Incoming.body and Incoming.content_type
+    carry it, up to `max_body` bytes, and Incoming.query the query string.
     """
 
-    def __init__(self, method, template, query=False):
+    def __init__(self, method, template, query=False, raw=False, max_body=None):
         self.method = method
         self.template = template
         self.query = query
+        self.raw = raw
+        self.max_body = max_body or MAX_BODY_BYTES
         self.names = re.findall(r"\{(\w+)\}", template)
         pattern = re.escape(template)
         for name in self.names:
@@ -66,7 +70,7 @@ class Incoming(object):
     """A decoded invocation: its shape, the parameters, the path parameters (`code`, `batch`),
     the request headers (gateways only) and which route it came by."""
 
-    __slots__ = ("headers", "params", "path", "route", "shape")
+    __slots__ = ("body", "content_type", "headers", "params", "path", "query", "route", "shape")
 
     def __init__(self, shape, params, path=None, headers=None, route=None):
         self.shape = shape
@@ -74,6 +78,9 @@ class Incoming(object):
         self.path = path or {}
         self.headers = headers or {}
         self.route = route
+        self.body = None  # raw routes through a gateway: the body's bytes
+        self.content_type = None
+        self.query = {}
 
     @property
     def path_code(self):
@@ -130,8 +137,9 @@ def decode_any(event, routes):
         if not isinstance(data, dict):
             raise InvalidRequest("body", "must be a JSON object")
         size = len(event) if isinstance(event, (bytes, bytearray, str)) else 0
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(size, MAX_BODY_BYTES)
+        limit = max(route.max_body for route in routes)
+        if size > limit:
+            raise PayloadTooLarge(size, limit)
         return Incoming(DIRECT, data, route=routes[0] if len(routes) == 1 else None)
     # Gateways send these fields with these types; anything else is a malformed event (400),
     # never a crash.
@@ -152,6 +160,12 @@ def decode_any(event, routes):
         given = {}
     method = method.upper()
     route, path_values = _route(routes, method, path, given)
+    if route.raw:
+        incoming = Incoming(shape, {}, path_values, _object(data, "headers", "headers"), route)
+        incoming.body = _raw_body(data, route.max_body)
+        incoming.content_type = _header(data, "content-type")
+        incoming.query = _object(data, "queryParameters", "queryParameters")
+        return incoming
     params = _body(data) if method in ("POST", "PUT", "PATCH") else {}
     if route.query and method == "GET":
         params = _query(data)
@@ -219,6 +233,39 @@ def _string(data, key, field):
     if value is None or isinstance(value, str):
         return value
     raise InvalidRequest(field, "must be a string")
+
+
+def _header(data, name):
+    """A request header's value (names are case-insensitive), or None."""
+    headers = data.get("headers")
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name and isinstance(value, str):
+            return value
+    return None
+
+
+def _raw_body(data, limit):
+    """The body's bytes (base64-decoded when flagged), at most `limit` of them."""
+    body = data.get("body")
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise InvalidRequest("body", "must be a string")
+    if data.get("isBase64Encoded") in (True, "true", "True"):
+        try:
+            raw = base64.b64decode(body.encode("ascii"), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("body", "isBase64Encoded is set but it is not base64") from None
+    else:
+        try:
+            raw = body.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from a "\\ud800" escape in the event
+            raise InvalidRequest("body", "is not valid Unicode text") from None
+    if len(raw) > limit:
+        raise PayloadTooLarge(len(raw), limit)
+    return raw
 
 
 def _body(data):
@@ -350,6 +397,26 @@ def info_body(info, tz):
         "created_at": _time(info.created_at, tz),
         "redeemed_at": _time(info.redeemed_at, tz),
         "metadata": _metadata(info.metadata),
+    }
+
+
+def imported_body(batch, report, attributes, tz):
+    """The answer to an import (codes are shown as written: the caller sent them)."""
+    notes = ["line %d: %s repeats line %d" % (e.line, e.text, seen) for e, seen in report.repeated]
+    notes += [
+        "line %d: %s exists already, not overwritten" % (e.line, e.text) for e in report.existing
+    ]
+    return {
+        "batch": batch,
+        "received": report.received,
+        "stored": report.stored,
+        "already_imported": report.already_imported,
+        "repeated": report.repeated_count,
+        "existing": report.existing_count,
+        "notes": notes,
+        "valid_from": _time(attributes.get("valid_from"), tz),
+        "valid_until": _time(attributes.get("valid_until"), tz),
+        "max_uses": attributes.get("max_uses"),
     }
 
 

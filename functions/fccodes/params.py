@@ -194,18 +194,22 @@ def parse_generate(params, settings, now_ms, headers=None):
     )
 
 
-def parse_redeem(params, path_code=None):
-    """A RedeemRequest: the code (from the path, or the body on direct invoke) and user_id."""
+def parse_redeem(params, path_code=None, literal=False):
+    """A RedeemRequest: the code (from the path, or the body on direct invoke) and user_id.
+
+    `literal` (the IMPORTED_CODES setting): input that is no generated code becomes the literal
+    key of an imported code (`codes.literal_key`) instead of InvalidCode.
+    """
     values = _fields(params, _REDEEM if path_code is None else _REDEEM_BODY)
-    key = _code(values, path_code)
+    key = _code(values, path_code, literal)
     user_id = _user(values["user_id"]) if "user_id" in values else None
     return RedeemRequest(key, user_id)
 
 
-def parse_lookup(params, path_code=None):
-    """The normalized key for query and delete."""
+def parse_lookup(params, path_code=None, literal=False):
+    """The stored key for query and delete (`literal` as for parse_redeem)."""
     values = _fields(params, _LOOKUP if path_code is None else _NONE)
-    return _code(values, path_code)
+    return _code(values, path_code, literal)
 
 
 def raw_code(params):
@@ -284,7 +288,7 @@ def _time(values, field, tz):
         raise InvalidRequest(name, str(exc)) from None
 
 
-def _code(values, path_code):
+def _code(values, path_code, literal=False):
     if path_code is not None:
         raw = path_code
     elif "code" in values:
@@ -294,6 +298,9 @@ def _code(values, path_code):
     else:
         raise InvalidRequest("code", "is required")
     key = codes.normalize(raw) if len(raw) <= MAX_CODE_INPUT_LENGTH else None
+    if key is None and literal:
+        # Not a generated code: perhaps an imported one, looked up exactly as written.
+        key = codes.literal_key(raw)
     if key is None:
         raise InvalidCode()
     return key
@@ -319,6 +326,13 @@ def _batch(item):
     if not _BATCH.match(raw) or not _is_text(raw):
         raise InvalidRequest(name, "must not contain control characters")
     return raw.strip()
+
+
+def parse_batch_label(raw):
+    """A batch label from the path (or a direct invoke's `batch`), as generate takes it."""
+    if raw is None:
+        raise InvalidRequest("batch", "is required")
+    return _batch(("batch", raw))
 
 
 _IDEMPOTENCY_KEY = re.compile(api.IDEMPOTENCY_KEY_PATTERN.replace("$", "\\Z"))

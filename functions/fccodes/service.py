@@ -45,6 +45,7 @@ from .errors import (
     CodeNotYetValid,
     CodeRestricted,
     IdempotencyKeyReused,
+    InvalidCode,
     InvalidRequest,
     StoreUnavailable,
     TableNotFound,
@@ -365,7 +366,7 @@ class CodeService(CampaignOps):
             while True:
                 row = self._retry(lambda: self.store.get(key), deadline)
                 if row is None:
-                    raise CodeNotFound()
+                    raise _absent(key)
                 self._learn_path(row)
                 prefix = row.get("prefix", "")
                 max_uses = row.get("max_uses", 1)
@@ -527,18 +528,26 @@ class CodeService(CampaignOps):
 
     # --- query and delete ---------------------------------------------------------------------
     def query(self, key, deadline):
-        """The code's public state; raises CodeNotFound or StoreUnavailable."""
+        """The code's public state; raises CodeNotFound (InvalidCode for an absent literal key)
+        or StoreUnavailable."""
         row = self._retry(lambda: self.store.get(key, PUBLIC_COLUMNS), deadline)
         if row is None:
-            raise CodeNotFound()
+            raise _absent(key)
         return CodeInfo(key, row, self.clock())
 
     def delete(self, key, deadline):
-        """Delete a code, idempotently; returns its prefix (for display). Raises StoreUnavailable.
+        """Delete a code, idempotently; returns its prefix (for display). Raises StoreUnavailable,
+        and InvalidCode for a literal key (input that is no generated code) with no row.
 
         Like redeem, the guessed prefix rides in the delete's condition; only a wrong guess
         costs a read and a second delete.
         """
+        if codes.is_literal(key):
+            # Input that is no generated code and no stored imported one stays INVALID_CODE.
+            if self._retry(lambda: self.store.get(key, ["state"]), deadline) is None:
+                raise InvalidCode()
+            self._retry(lambda: self.store.delete_if(key), deadline)
+            return ""
         prefix = self._guess_prefix(key)
         if self._retry(lambda: self.store.delete_if(key, [_prefix_is(prefix)]), deadline):
             return prefix
@@ -551,6 +560,8 @@ class CodeService(CampaignOps):
     # --- helpers ------------------------------------------------------------------------------
     def _guess_prefix(self, key):
         """The prefix `key` has if it was made with the current CODE_LENGTH."""
+        if codes.is_literal(key):
+            return ""
         length = len(key) - self.code_length - 1
         return key[:length] if 1 <= length <= codes.MAX_PREFIX_LENGTH else ""
 
@@ -570,6 +581,12 @@ class CodeService(CampaignOps):
                     raise
                 error = exc
         raise error or StoreUnavailable(reason="no time left for the request")
+
+
+def _absent(key):
+    """The error for a code with no row: CODE_NOT_FOUND, or INVALID_CODE for input that is not
+    a generated code's shape (it was looked up in case it is an imported code)."""
+    return InvalidCode() if codes.is_literal(key) else CodeNotFound()
 
 
 def _valid_at(now):

@@ -30,12 +30,14 @@ class Settings(object):
         "batches_table",
         "code_length",
         "gen_concurrency",
+        "imported_codes",
         "max_codes_per_request",
         "ots_endpoint",
         "ots_instance",
         "ots_timeout",
         "table",
         "timezone",
+        "tutorial_answers",
     )
 
     def __init__(
@@ -49,6 +51,8 @@ class Settings(object):
         gen_concurrency=DEFAULT_GEN_CONCURRENCY,
         ots_timeout=DEFAULT_OTS_TIMEOUT,
         batches_table=DEFAULT_BATCHES_TABLE,
+        imported_codes=True,
+        tutorial_answers=False,
     ):
         self.ots_endpoint = _endpoint(ots_endpoint)
         self.ots_instance = _required("OTS_INSTANCE", ots_instance)
@@ -64,6 +68,8 @@ class Settings(object):
         )
         self.gen_concurrency = _int("GEN_CONCURRENCY", gen_concurrency, 1, MAX_GEN_CONCURRENCY)
         self.ots_timeout = _float("OTS_TIMEOUT", ots_timeout, 0.05, 300.0)
+        self.imported_codes = _bool("IMPORTED_CODES", imported_codes)
+        self.tutorial_answers = _bool("TUTORIAL_ANSWERS", tutorial_answers)
 
     @classmethod
     def from_env(cls, environ):
@@ -77,6 +83,8 @@ class Settings(object):
             ("gen_concurrency", "GEN_CONCURRENCY"),
             ("ots_timeout", "OTS_TIMEOUT"),
             ("batches_table", "BATCHES_TABLE"),
+            ("imported_codes", "IMPORTED_CODES"),
+            ("tutorial_answers", "TUTORIAL_ANSWERS"),
         ):
             value = environ.get(variable, "").strip()
             if value:  # empty counts as unset: templates often declare variables blank
@@ -189,3 +197,21 @@ def _float(variable, value, low, high):
     if not low <= number <= high:
         raise ConfigurationError("%s must be in %g..%g, got %g" % (variable, low, high, number))
     return number
+
+
+_TRUE = ("1", "true", "on", "yes")
+_FALSE = ("0", "false", "off", "no")
+
+
+def _bool(variable, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigurationError(
+        "%s must be one of %s (on) or %s (off), got %r"
+        % (variable, "/".join(_TRUE), "/".join(_FALSE), value)
+    )

@@ -97,6 +97,22 @@ def test_any_other_http_method_is_a_json_405_naming_the_allowed_ones(stack):
     assert stack.request("BREW", "/codes").status == 501
 
 
+WARNINGS = (
+    "missing_auth",
+    "missing_test_data",
+    "base_url_mismatch",
+    "missing_deserializer",
+    "unused_openapi_auth",
+    "unsupported_regex",
+    "method_not_allowed",
+    "unmatched_filter",
+    "unresolvable_reference",
+    "rate_limited",
+    "dictionary_mismatch",
+    "timeout_units",
+)
+
+
 @pytest.mark.slow  # generates and sends hundreds of requests: about 20 s
 def test_schemathesis_finds_nothing(stack, tmp_path):
     """Every check but positive_data_acceptance (docs/openapi.md says why), examples, coverage,
@@ -112,6 +128,12 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
         "all",
         "--exclude-checks",
         "positive_data_acceptance",
+        # Every warning but validation_mismatch and low_valid_rate, for the reason
+        # positive_data_acceptance is out (docs/openapi.md): schema-valid requests this API must
+        # refuse (an import whose random valid_from and valid_until are in the wrong order or name
+        # a day that does not exist; a random code, which does not exist).
+        "--warnings",
+        ",".join(WARNINGS),
         "--max-examples",
         "25",
         "--workers",
@@ -126,7 +148,7 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout
+    assert "No issues found" in result.stdout, result.stdout[-3000:]
     generated = re.search(r"(\d+) generated, \1 passed", result.stdout)
     assert generated and int(generated.group(1)) >= 150, result.stdout[-3000:]
     links = re.search(r"API Links:\s+(\d+) covered", result.stdout)

@@ -11,6 +11,7 @@ PARTS_AND_WORK = {
     "faults": "generate calls",
     "crash": "redemptions acknowledged before a kill",
     "fuzz": "events",
+    "migrate": "runs killed (SIGKILL) part-way",
     "campaigns": "successes before it returned",
 }
 

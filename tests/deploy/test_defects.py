@@ -152,10 +152,10 @@ def test_2_an_api_left_out_of_the_throttle_or_the_authorization(tree):
         "frontdoor.yml: Apps are authorized on [",
         "expected exactly the admin APIs [",
     )
-    # The last admin API (the campaigns' RedemptionsApi) is the one left out.
+    # The last admin API (the import's ImportCodeApi) is the one left out.
     (authorized,) = [p for p in found if "expected exactly the admin APIs" in p]
     listed, expected = authorized.split("expected exactly the admin APIs")
-    assert "'RedemptionsApi'" not in listed and "'RedemptionsApi'" in expected
+    assert "'ImportCodeApi'" not in listed and "'ImportCodeApi'" in expected
 
 
 # 3. Not least privilege: LogConfig Auto, wide gateway role, actions or tables not derived.

@@ -74,6 +74,7 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
         ("POST", "/codes/[code]/redeem"): ("use_code", "ANONYMOUS", ("code",)),
         ("GET", "/codes/[code]"): ("query_code", "ANONYMOUS", ("code",)),
         ("DELETE", "/codes/[code]"): ("del_code", "APP", ("code",)),
+        ("POST", "/batches/[batch]/import"): ("import_code", "APP", ("batch",)),
         ("GET", "/batches/[batch]"): ("batch_code", "APP", ("batch",)),
         ("GET", "/batches/[batch]/codes"): ("batch_code", "APP", ("batch",)),
         ("POST", "/batches/[batch]/disable"): ("batch_code", "APP", ("batch",)),

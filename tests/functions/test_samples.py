@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from fccodes import app, events, params
+from fccodes import app, events, importing, params
 from fccodes.settings import Settings
 
 from .helpers import EVENTS_DIR
@@ -22,6 +22,7 @@ OPERATIONS = {
     "del_code": app.DELETE,
     "batch_code": app.BATCH,
     "admin_code": app.CODE_ADMIN,
+    "import_code": app.IMPORT,
 }
 CAMPAIGNS = (app.BATCH, app.CODE_ADMIN)
 SETTINGS = Settings("http://127.0.0.1:1", "inst")
@@ -48,7 +49,7 @@ def test_there_are_samples_for_every_function_and_shape():
     names = [os.path.relpath(p, SAMPLES_DIR) for p in event_files() if p.startswith(SAMPLES_DIR)]
     for function, operation in OPERATIONS.items():
         variants = ["%s.json", "apigw/%s.json", "http/%s.json"]
-        if operation not in CAMPAIGNS:  # the tutorial knew the four operations only
+        if operation not in (*CAMPAIGNS, app.IMPORT):  # the tutorial knew the four only
             variants.append("%s.tutorial.json")
         for variant in variants:
             assert variant % function in names
@@ -63,6 +64,13 @@ def test_every_event_decodes_and_validates(path):
         operation = app.pick(operation, incoming)
     if operation is app.GENERATE:
         assert params.parse_generate(incoming.params, SETTINGS, NOW).count >= 1
+    elif operation is app.IMPORT:
+        if incoming.body is not None:
+            entries, _ = importing.parse_body(incoming.body, incoming.content_type)
+            assert incoming.path_batch == "summer-mailing"
+        else:
+            entries = importing.parse_json_list(incoming.params["codes"])
+        assert entries
     elif operation is app.REDEEM:
         assert params.parse_redeem(incoming.params, incoming.path_code).key
     elif operation.route.template.startswith("/batches/"):

@@ -51,6 +51,13 @@ def handler(event, context):
         time.sleep(float(params["seconds"]))
     elif action == "raise":
         raise ValueError("boom on purpose")
+    elif action == "flaky":  # raise the first `fails` times this `name` is called, then answer
+        tally = os.path.join(os.environ["FLAGS_DIR"], "flaky-" + params["name"])
+        with open(tally, "a") as f:
+            f.write("x")
+        with open(tally) as f:
+            if len(f.read()) <= int(params["fails"]):
+                raise ValueError("flaky on purpose")
     elif action == "exit":
         os._exit(3)
     elif action == "bad-envelope":

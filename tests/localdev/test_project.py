@@ -29,6 +29,7 @@ def test_the_project_template_is_read_whole():
         "batch_code",
         "del_code",
         "gen_code",
+        "import_code",
         "query_code",
         "use_code",
     ]
@@ -49,6 +50,7 @@ def test_the_project_template_is_read_whole():
         ("GET", "/codes/[code]/redemptions", "admin_code", "APP"),
         ("POST", "/batches/[batch]/disable", "batch_code", "APP"),
         ("POST", "/batches/[batch]/enable", "batch_code", "APP"),
+        ("POST", "/batches/[batch]/import", "import_code", "APP"),
         ("POST", "/codes", "gen_code", "APP"),
         ("POST", "/codes/[code]/disable", "admin_code", "APP"),
         ("POST", "/codes/[code]/enable", "admin_code", "APP"),

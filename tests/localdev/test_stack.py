@@ -93,6 +93,23 @@ def test_a_code_through_its_whole_life(stack):
     error(stack.request("GET", f"/codes/{code}"), 404, "CODE_NOT_FOUND")
 
 
+def test_a_csv_file_imported_then_its_codes_redeemed_as_written(stack):
+    csv_file = "code\nGIFT-card 0001\nGIFT-card 0002\nGIFT-card 0001\n"
+    headers = {"X-Ca-Key": APP_KEY, "Content-Type": "text/csv"}
+    path = "/batches/cards%202026/import?valid_until=2099-01-01T00:00:00Z&max_uses=2"
+    report = answer(stack.request("POST", path, csv_file, headers), 200)
+    assert (report["batch"], report["stored"], report["repeated"]) == ("cards 2026", 2, 1)
+    assert report["max_uses"] == 2
+    redeem = json.dumps({"user_id": "player-9"})
+    used = answer(stack.request("POST", "/codes/GIFT-card%200002/redeem", redeem, PUBLIC), 200)
+    assert (used["code"], used["uses"], used["max_uses"]) == ("GIFT-card 0002", 1, 2)
+    info = answer(stack.request("GET", "/codes/GIFT-card%200001"), 200)
+    assert (info["batch"], info["status"]) == ("cards 2026", "UNUSED")
+    error(stack.request("GET", "/codes/gift-card%200001"), 400, "INVALID_CODE")
+    bad = answer(stack.request("POST", "/batches/x/import", "A\n\nB\n", headers), 400)
+    assert bad["error"]["message"] == "line 2: is empty; one code per line"
+
+
 def test_a_route_added_to_the_template_is_served_without_code_changes(stack):
     code = answer(stack.request("POST", "/codes", '{"count": 1}', ADMIN), 201)["codes"][0]
     info = answer(stack.request("GET", f"/v2/codes/{code}"), 200)
