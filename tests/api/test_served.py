@@ -148,7 +148,11 @@ def test_schemathesis_finds_nothing(stack, tmp_path):
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout, result.stdout[-3000:]
+    # A failure or error makes the closing line name it. Warnings alone (a batch route whose
+    # random batch the stateful phase had not made yet: "missing test data") say where random
+    # data found little to test, not that an answer was wrong: they may close the run.
+    closing = result.stdout.strip().splitlines()[-1]
+    assert re.search(r"No issues found in|^=+ \d+ warnings? in ", closing), result.stdout[-3000:]
     generated = re.search(r"(\d+) generated, \1 passed", result.stdout)
     assert generated and int(generated.group(1)) >= 150, result.stdout[-3000:]
     links = re.search(r"API Links:\s+(\d+) covered", result.stdout)
