@@ -251,7 +251,7 @@ class Gateway:
         self.invoke = invoke
         self.app_key = app_key
         self.log = log or (lambda line, invocation: None)
-        # localdev.throttle.Throttle (infra.yml's quotas and Apps), or None: no throttling.
+        # localdev.throttle.Throttle (frontdoor.yml's quotas and Apps), or None: no throttling.
         self.throttle = throttle
 
     def handle(self, request: Request) -> Response:

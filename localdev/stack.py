@@ -37,7 +37,7 @@ from localdev.store import (
     start_store,
 )
 from localdev.throttle import Throttle, smoke_app_key
-from tools.templates import INFRA_TEMPLATE, S_YAML, Route, path_template_parameters
+from tools.templates import FRONTDOOR_TEMPLATE, S_YAML, Route, path_template_parameters
 
 READY_PREFIX = "localdev ready:"
 
@@ -133,8 +133,8 @@ class Stack:
             max_instances=config.max_instances,
             notify=self.out,
         )
-        infra = project.template.with_name(INFRA_TEMPLATE.name)
-        throttle = Throttle.from_infra(infra, self.app_key) if infra.is_file() else None
+        front = project.template.with_name(FRONTDOOR_TEMPLATE.name)
+        throttle = Throttle.from_infra(front, self.app_key) if front.is_file() else None
         self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log, throttle)
         s_yaml = project.template.with_name(S_YAML.name)
         if s_yaml.is_file():
@@ -217,7 +217,7 @@ class Stack:
         lines += [
             f"  Functions on   {self.runtime}",
             f"  App key        {APP_KEY_HEADER}: {self.app_key}  (admin routes need it)",
-            f"  Smoke App key  {smoke_app_key(self.app_key)}  (infra.yml's SmokeApp quota)",
+            f"  Smoke App key  {smoke_app_key(self.app_key)}  (frontdoor.yml's SmokeApp quota)",
             f"  Console        {url}/console  (paste the app key there)",
             f"  API reference  {url}/docs  (the document: {url}/openapi.json)",
             "",

@@ -1,6 +1,6 @@
-"""The local API Gateway's throttling and Apps, read from infra.yml (the production front door).
+"""The local API Gateway's throttling and Apps, read from frontdoor.yml (the production one).
 
-infra.yml binds every API to an `ALIYUN::ApiGateway::TrafficControl`: a ceiling per API
+frontdoor.yml binds every API to an `ALIYUN::ApiGateway::TrafficControl`: a ceiling per API
 (`ApiDefault`), a quota per App (`AppDefault`) and special quotas for named Apps (`Special`, type
 APP), per MINUTE, HOUR or DAY. API Gateway counts those in fixed windows (one minute, hour or
 day) and answers 429 once a count is over; a special App's quota replaces `AppDefault` for it,
@@ -49,7 +49,7 @@ class Policy:
 
 
 class Throttle:
-    """Counts calls per API and per App in fixed windows, as infra.yml's policies say."""
+    """Counts calls per API and per App in fixed windows, as frontdoor.yml's policies say."""
 
     def __init__(
         self,
@@ -68,7 +68,7 @@ class Throttle:
 
     @classmethod
     def from_infra(cls, infra: Path, admin_key: str, **kw: Any) -> Throttle:
-        """The policies of infra.yml, with the local admin and smoke keys as its two Apps."""
+        """The policies of frontdoor.yml, with the local admin and smoke keys as its two Apps."""
         resources = aliyun_resources(load_infra(infra))
         props = {k: r.get("Properties") or {} for k, r in resources.items()}
         routes = {}
@@ -128,6 +128,6 @@ def _throttled(kind: str, route: Route) -> GatewayError:
     return GatewayError(
         429,
         "TOO_MANY_REQUESTS",
-        f"{route.method} {route.path}: over the {kind.lower()} quota of infra.yml's throttling",
+        f"{route.method} {route.path}: over the {kind.lower()} quota of frontdoor.yml's throttling",
         f"Throttled by {kind} Flow Control",
     )

@@ -20,9 +20,9 @@ from fccodes.api import ADMIN, OPERATIONS  # the API's declaration
 from tools import cichecks, frontdoor, package
 from tools.templates import (
     FUN_TEMPLATE,
-    INFRA_TEMPLATE,
     ROOT,
     S_YAML,
+    STACK_TEMPLATES,
     FunTemplate,
     Route,
     SResource,
@@ -338,12 +338,14 @@ def _without_region(env: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_triggers(where: str, props: dict[str, Any]) -> list[str]:
-    """No triggers: API Gateway (infra.yml) is the only front door. An HTTP trigger would be a
+    """No triggers: API Gateway (frontdoor.yml) is the only front door. An HTTP trigger would be a
     second one, without the gateway's auth or throttling (an anonymous one open to anybody)."""
     triggers = props.get("triggers") or []
     if triggers:
         kinds = sorted(str(t.get("triggerType")) for t in triggers)
-        return [f"{where}: triggers {kinds} bypass API Gateway's auth and throttling (infra.yml)"]
+        return [
+            f"{where}: triggers {kinds} bypass API Gateway's auth and throttling (frontdoor.yml)"
+        ]
     return []
 
 
@@ -523,7 +525,7 @@ def all_problems(
     template: Path = FUN_TEMPLATE,
     s_yaml: Path = S_YAML,
     functions: Path = FUNCTIONS_DIR,
-    infra: Path = INFRA_TEMPLATE,
+    stacks: tuple[Path, ...] = STACK_TEMPLATES,
 ) -> list[str]:
     """Every check of both templates against the code (`make validate`, `make deploy`).
     Raises TemplateError (or OSError) when a template or the code cannot be read."""
@@ -535,23 +537,45 @@ def all_problems(
         + check_s_yaml(raw, resources, tpl)
         + check_code(tpl, resources, functions)
     )
-    return problems + infra_problems(raw, resources, infra, functions, env_names)
+    return problems + infra_problems(raw, resources, stacks, functions, env_names)
 
 
 def infra_problems(
     s_raw: dict[str, Any],
     s_resources: dict[str, SResource],
-    infra: Path = INFRA_TEMPLATE,
+    stacks: tuple[Path, ...] = STACK_TEMPLATES,
     functions: Path = FUNCTIONS_DIR,
     env_names: set[str] | None = None,
 ) -> list[str]:
-    """infra.yml (the ROS stack s.yaml deploys) against the routes, s.yaml and the code."""
+    """The ROS stacks s.yaml deploys (infra.yml, frontdoor.yml) against the routes, s.yaml's
+    functions and the code; infra.yml must be deployed before the functions (their role and
+    logstore), frontdoor.yml after them (API Gateway invokes them)."""
     problems = []
-    stacks = s_infra_resources(s_raw)
-    templates = {Path(str(r.props.get("template", ""))).name for r in stacks.values()}
-    if templates != {infra.name}:
-        problems.append(f"s.yaml: the `ros` resources deploy {sorted(templates)}, not {infra.name}")
-    raw = frontdoor.load_infra(infra)
+    order = list((s_raw.get("resources") or {}).keys())
+    deployed = {
+        Path(str(r.props.get("template", ""))).name: order.index(key)
+        for key, r in s_infra_resources(s_raw).items()
+    }
+    wanted = [p.name for p in stacks]
+    regions = {str(r.props.get("region")) for r in s_resources.values()}
+    for key, r in s_infra_resources(s_raw).items():
+        if {str(r.props.get("region"))} != regions:
+            problems.append(
+                f"s.yaml {key}: region {r.props.get('region')}, the functions' {regions}"
+            )
+        if not r.props.get("name"):
+            problems.append(f"s.yaml {key}: no stack name")
+    if sorted(deployed) != sorted(wanted):
+        problems.append(f"s.yaml: the `ros` resources deploy {sorted(deployed)}, not {wanted}")
+    fn_positions = [order.index(k) for k in s_resources]
+    if fn_positions and len(stacks) == 2 and sorted(deployed) == sorted(wanted):
+        first, last = deployed[stacks[0].name], deployed[stacks[1].name]
+        if not first < min(fn_positions) or not last > max(fn_positions):
+            problems.append(
+                f"s.yaml: deploy {stacks[0].name} before the functions and {stacks[1].name} after "
+                "them (the functions need its role and logstore; API Gateway needs the functions)"
+            )
+    raw, origin = frontdoor.load_stacks(stacks)
     fns = s_functions(s_resources)
     if env_names is None:
         env_names = code_facts(functions)[0]
@@ -564,14 +588,18 @@ def infra_problems(
         code_actions(functions),
         code_tables(env, env_names),
         logs if isinstance(logs, dict) else None,
+        origin,
     )
     return problems
 
 
-def ros_schema_problems(template: Path = FUN_TEMPLATE, infra: Path = INFRA_TEMPLATE) -> list[str]:
-    """Every ALIYUN:: resource of both templates against its ROS type's schema (node)."""
+def ros_schema_problems(
+    template: Path = FUN_TEMPLATE, stacks: tuple[Path, ...] = STACK_TEMPLATES
+) -> list[str]:
+    """Every ALIYUN:: resource of template.yml and the stacks against its type's schema (node)."""
     resources = {}
-    for path, raw in ((template, load_yaml(template)), (infra, frontdoor.load_infra(infra))):
+    sources = [(template, load_yaml(template))] + [(p, frontdoor.load_infra(p)) for p in stacks]
+    for path, raw in sources:
         for key, res in frontdoor.aliyun_resources(raw).items():
             resources[f"{path.name} {key}"] = res
     return frontdoor.check_ros_schemas(resources)
@@ -582,9 +610,10 @@ def validate_problems(root: Path = ROOT) -> list[str]:
     `root`: both templates and infra.yml against the code, every ROS resource against its type's
     schema, the workflows, and the code package locks. Raises TemplateError (or OSError) when a
     template or the code cannot be read."""
-    template, infra = root / FUN_TEMPLATE.name, root / INFRA_TEMPLATE.name
-    problems = all_problems(template, root / S_YAML.name, root / "functions", infra)
-    problems += ros_schema_problems(template, infra)
+    template = root / FUN_TEMPLATE.name
+    stacks = tuple(root / p.name for p in STACK_TEMPLATES)
+    problems = all_problems(template, root / S_YAML.name, root / "functions", stacks)
+    problems += ros_schema_problems(template, stacks)
     problems += cichecks.all_problems(root / ".github" / "workflows", root)
     for runtime in package.RUNTIMES:
         lock = root / package.lock_path(runtime).relative_to(ROOT)
@@ -601,7 +630,10 @@ def main() -> int:
     for problem in problems:
         print(f"template check: {problem}", file=sys.stderr)
     if not problems:
-        print("template checks: template.yml, s.yaml, infra.yml, the workflows and locks ok")
+        print(
+            "template checks: template.yml, s.yaml, infra.yml, frontdoor.yml, the workflows and "
+            "locks ok"
+        )
     return 1 if problems else 0
 
 

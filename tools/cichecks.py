@@ -154,7 +154,7 @@ def check_deploy(name: str, workflow: dict[str, Any]) -> list[str]:
         if "make deploy TOOL=s" not in runs:
             problems.append(
                 f"{where}: must deploy with `make deploy TOOL=s` (Serverless Devs: Funcraft is "
-                "discontinued, and only s.yaml + infra.yml deploy the whole front door)"
+                "discontinued; only s.yaml and its ROS stacks deploy the whole front door)"
             )
         smoke = [s for s in steps if "make smoke" in str(s.get("run", ""))]
         if not smoke:

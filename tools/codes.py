@@ -15,6 +15,8 @@ shell history and process lists), and no key is ever printed:
 - `FCCODES_URL`: the API's base URL; default `http://127.0.0.1:8080` (`make run`).
 - `FCCODES_APP_KEY`: the app key for the admin routes. Against `make run` it may be left out:
   the local key is read from `.local/app-key` (or `$FCCODES_DATA/app-key`).
+- `FCCODES_APP_SECRET`: with a deployment's API Gateway, the App's secret: every call is then
+  signed (API Gateway's APP authentication, tools/gateway_client.py), not just keyed.
 
 `setup` creates what template.yml and s.yaml cannot declare, with the SDK: the `batches` table
 and the codes table's predefined columns and batch index (functions/fccodes/schema.json), from
@@ -38,6 +40,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from tools.gateway_client import sign
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "http://127.0.0.1:8080"
 APP_KEY_HEADER = "X-Ca-Key"
@@ -55,10 +59,14 @@ class CliError(Exception):
 class Api:
     """The HTTP API at `url`, admin calls carrying the app key."""
 
-    def __init__(self, url: str, app_key: str, timeout: float = 90.0) -> None:
+    def __init__(self, url: str, app_key: str, app_secret: str = "", timeout: float = 90.0):
         self.url = url.rstrip("/")
         self.app_key = app_key
+        self.app_secret = app_secret
         self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"Api({self.url!r}, keys=<hidden>)"
 
     def call(
         self,
@@ -73,11 +81,16 @@ class Api:
         data = None if body is None else json.dumps(body).encode("utf-8")
         if not url.startswith(("http://", "https://")):
             raise CliError(f"FCCODES_URL must be an http(s) URL, not {self.url!r}")
-        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (checked)
-        request.add_header(APP_KEY_HEADER, self.app_key)
+        sent = {"Accept": "application/json"}
         if data is not None:
-            request.add_header("Content-Type", "application/json")
-        for name, value in (headers or {}).items():
+            sent["Content-Type"] = "application/json"
+        sent.update(headers or {})
+        if self.app_secret:  # a deployment: API Gateway's App signature
+            sent = sign(method, path, data or b"", self.app_key, self.app_secret, sent, query)
+        else:
+            sent[APP_KEY_HEADER] = self.app_key
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (checked)
+        for name, value in sent.items():
             request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
@@ -122,7 +135,7 @@ def api_from_env(environ: dict[str, str]) -> Api:
         raise CliError(
             "no app key: set FCCODES_APP_KEY (or run `make run` once, which makes .local/app-key)"
         )
-    return Api(url, key)
+    return Api(url, key, environ.get("FCCODES_APP_SECRET", "").strip())
 
 
 # --- commands -----------------------------------------------------------------------------------

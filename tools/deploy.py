@@ -2,9 +2,9 @@
 
     python -m tools.deploy [--tool s|fun|ros] [--dry-run]
 
-  s    (recommended) Serverless Devs, s.yaml: first the ROS stack of infra.yml (table, logs,
-       least-privilege roles, the API Gateway front door with throttling and Apps), then the
-       four functions on FC 3.0
+  s    (recommended) Serverless Devs, s.yaml, one resource at a time in its order: the ROS
+       stack of infra.yml (table, logs, the functions' role), the four functions on FC 3.0,
+       then the ROS stack of frontdoor.yml (API Gateway with throttling and Apps)
   fun  Funcraft (discontinued), `fun deploy` of template.yml: table, service, functions, API
        routes; no throttling and no App (docs/deploy.md)
   ros  Funcraft through ROS, `fun package` + `fun deploy --use-ros` of template.yml
@@ -35,7 +35,6 @@ from tools.templates import (
     load_fun_template,
     load_s_yaml,
     load_yaml,
-    s_infra_resources,
 )
 
 ENV_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
@@ -127,10 +126,11 @@ def preflight(
              "-t", str(PACKAGED_TEMPLATE), "-y"],
         ]  # fmt: skip
     assert s_bin is not None
-    # The ROS stack first (the functions' role and logstore must exist), then each function.
+    # One resource at a time, in s.yaml's order (checked by make validate): the base stack,
+    # the functions (they need its role and logstore), the front door (it invokes them).
     return [
         [s_bin, key, "deploy", "-y", "-t", str(s_yaml), "-a", S_ACCESS_VAR]
-        for key in [*s_infra_resources(load_yaml(s_yaml)), *resources]
+        for key in (load_yaml(s_yaml).get("resources") or {})
     ]
 
 

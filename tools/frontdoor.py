@@ -1,4 +1,4 @@
-"""Checks of the ROS resources (infra.yml, and any ALIYUN:: resource in template.yml).
+"""Checks of the ROS resources (infra.yml, frontdoor.yml, any ALIYUN:: resource of template.yml).
 
 Two kinds, each returning a list of problems (empty = fine), one sentence each:
 
@@ -6,7 +6,8 @@ Two kinds, each returning a list of problems (empty = fine), one sentence each:
   values, with the validators of the ROS CDK packages (tools/ros_validate.js, run by node).
   This is what catches `TrafficControlUnit: SECOND` (ROS accepts MINUTE, HOUR, DAY), a misspelt
   property or a missing required one, which `fun validate` passes.
-- `check_infra`: what the schemas cannot know: one API per product route with the right auth,
+- `check_infra` (on both stacks, `load_stacks`): what the schemas cannot know: one API per
+  product route with the right auth,
   backend function, protocol and a gateway timeout API Gateway allows; every API published,
   throttled and (admin ones only) authorized; roles that grant exactly what the code needs.
 """
@@ -15,6 +16,7 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,19 @@ def _by_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def load_stacks(paths: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The stacks' resources as one template, and each resource's file name (for messages).
+    Raises TemplateError if two stacks declare the same logical id."""
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for path in paths:
+        for key, res in (load_infra(path).get("Resources") or {}).items():
+            if key in merged:
+                raise TemplateError(f"{path.name}: {key} is declared in {origin[key]} too")
+            merged[key], origin[key] = res, path.name
+    return {"Resources": merged}, origin
+
+
 def check_infra(
     raw: dict[str, Any],
     routes: dict[tuple[str, str], tuple[str, bool]],
@@ -142,30 +157,43 @@ def check_infra(
     ots_actions: set[str],
     tables: set[tuple[str, str]],
     log_config: dict[str, Any] | None,
+    origin: dict[str, str] | None = None,
 ) -> list[str]:
-    """infra.yml against the product's routes, s.yaml's functions and what the code needs.
+    """The stacks (merged) against the product's routes, s.yaml's functions and the code.
 
     `routes`: (method, path) -> (function key, admin?); `functions`: s.yaml's, by key;
     `ots_actions`: the Tablestore RAM actions the code calls; `tables`: (instance, table) it
-    uses; `log_config`: s.yaml's logConfig (project, logstore)."""
+    uses; `log_config`: s.yaml's logConfig (project, logstore); `origin`: each resource's file
+    (default infra.yml), for the messages."""
     resources = raw.get("Resources") or {}
+    origin = origin or {}
+
+    def at(key: str) -> str:
+        return f"{origin.get(key, 'infra.yml')} {key}"
+
+    front = next(
+        iter(sorted({origin[k] for k in _by_type(resources, API_TYPE) if k in origin})), ""
+    )
+    front = front or "infra.yml"
     problems = []
     apis = _by_type(resources, API_TYPE)
     by_route: dict[tuple[str, str], str] = {}
     for key, props in apis.items():
         route = _route_of(props)
         if route in by_route:
-            problems.append(f"infra.yml {key}: route {route} is declared twice")
+            problems.append(f"{at(key)}: route {route} is declared twice")
         by_route[route] = key
     if set(by_route) != set(routes):
-        problems.append(f"infra.yml: APIs serve {sorted(by_route)}, expected {sorted(routes)}")
+        problems.append(f"{front}: APIs serve {sorted(by_route)}, expected {sorted(routes)}")
     gateway_roles = {
         k for k, p in _by_type(resources, ROLE_TYPE).items() if _trusts(p, GATEWAY_SERVICE)
     }
     for route, key in by_route.items():
         if route in routes:
             function_key, is_admin = routes[route]
-            problems += _check_api(key, apis[key], function_key, is_admin, functions, gateway_roles)
+            problems += _check_api(
+                at(key), apis[key], function_key, is_admin, functions, gateway_roles
+            )
 
     public = {k for r, k in by_route.items() if r in routes and not routes[r][1]}
     admin = {k for r, k in by_route.items() if r in routes and routes[r][1]}
@@ -175,57 +203,56 @@ def check_infra(
         if (ref := get_att(p.get("ApiId"))) and p.get("StageName") == STAGE
     }
     for key in sorted(set(apis) - published):
-        problems.append(f"infra.yml {key}: no ALIYUN::ApiGateway::Deployment to {STAGE}")
+        problems.append(f"{at(key)}: no ALIYUN::ApiGateway::Deployment to {STAGE}")
 
     throttles = _by_type(resources, THROTTLE_TYPE)
     throttled: dict[str, str] = {}
     for key, props in _by_type(resources, THROTTLE_BINDING_TYPE).items():
-        names, bad = api_refs(f"infra.yml {key}", props.get("ApiIds"), resources)
+        names, bad = api_refs(at(key), props.get("ApiIds"), resources)
         problems += bad
         ref = get_att(props.get("TrafficControlId"))
         for name in names:
             if name in throttled:
-                problems.append(f"infra.yml {key}: {name} is bound to a second throttle")
+                problems.append(f"{at(key)}: {name} is bound to a second throttle")
             throttled[name] = ref[0] if ref else ""
     for key in sorted(set(apis) - set(throttled)):
-        problems.append(f"infra.yml {key}: not throttled (no TrafficControlBinding lists it)")
+        problems.append(f"{at(key)}: not throttled (no TrafficControlBinding lists it)")
     for key in sorted(admin & set(throttled)):
         policy = throttles.get(throttled[key]) or {}
         if not policy.get("AppDefault"):
             problems.append(
-                f"infra.yml {key}: its throttle {throttled[key]} has no AppDefault (a per-caller "
+                f"{at(key)}: its throttle {throttled[key]} has no AppDefault (a per-caller "
                 "quota; without it one App can use the whole API's ceiling)"
             )
     shared = {throttled[k] for k in public & set(throttled)} & {
         throttled[k] for k in admin & set(throttled)
     }
     if shared:
-        problems.append(f"infra.yml: anonymous and admin APIs share the throttle {sorted(shared)}")
+        problems.append(f"{front}: anonymous and admin APIs share the throttle {sorted(shared)}")
 
     authorized: set[str] = set()
     for key, props in _by_type(resources, AUTHORIZATION_TYPE).items():
-        names, bad = api_refs(f"infra.yml {key}", props.get("ApiIds"), resources)
+        names, bad = api_refs(at(key), props.get("ApiIds"), resources)
         problems += bad
         authorized |= names
     if authorized != admin:
         problems.append(
-            f"infra.yml: Apps are authorized on {sorted(authorized)}, expected exactly the admin "
+            f"{front}: Apps are authorized on {sorted(authorized)}, expected exactly the admin "
             f"APIs {sorted(admin)} (a missing one rejects every call)"
         )
-    problems += _check_roles(resources, functions, ots_actions, tables, log_config)
+    problems += _check_roles(resources, functions, ots_actions, tables, log_config, at)
     problems += _check_infra_table(resources, tables)
     return problems
 
 
 def _check_api(
-    key: str,
+    where: str,
     props: dict[str, Any],
     function_key: str,
     admin: bool,
     functions: dict[str, Function],
     gateway_roles: set[str],
 ) -> list[str]:
-    where = f"infra.yml {key}"
     problems = []
     auth = props.get("AuthType", "APP")
     if admin and auth != "APP":
@@ -295,6 +322,7 @@ def _check_roles(
     ots_actions: set[str],
     tables: set[tuple[str, str]],
     log_config: dict[str, Any] | None,
+    at: Callable[[str], str],
 ) -> list[str]:
     problems = []
     roles = _by_type(resources, ROLE_TYPE)
@@ -302,7 +330,8 @@ def _check_roles(
     gw_roles = {k: p for k, p in roles.items() if _trusts(p, GATEWAY_SERVICE)}
     if len(fn_roles) != 1 or len(gw_roles) != 1:
         return [
-            f"infra.yml: expected one role for FC ({sorted(fn_roles)}) and one for API Gateway "
+            f"infra.yml, frontdoor.yml: expected one role for FC ({sorted(fn_roles)}) and one "
+            "for API Gateway "
             f"({sorted(gw_roles)})"
         ]
     (fn_key, fn_role), (gw_key, gw_role) = (
@@ -310,16 +339,14 @@ def _check_roles(
         next(iter(gw_roles.items())),
     )
     if fn_role.get("PolicyAttachments") or gw_role.get("PolicyAttachments"):
-        problems.append("infra.yml: roles must carry inline least-privilege policies only")
+        problems.append(f"{at(fn_key)}, {at(gw_key)}: inline least-privilege policies only")
     if fn_role.get("RoleName") not in {_role_name(f.role) for f in functions.values()}:
-        problems.append(
-            f"infra.yml {fn_key}: RoleName {fn_role.get('RoleName')} is not s.yaml's role"
-        )
+        problems.append(f"{at(fn_key)}: RoleName {fn_role.get('RoleName')} is not s.yaml's role")
 
     granted: dict[str, set[str]] = {}
     for st in _statements(fn_role):
         if st.get("Effect") != "Allow":
-            problems.append(f"infra.yml {fn_key}: statement with Effect {st.get('Effect')}")
+            problems.append(f"{at(fn_key)}: statement with Effect {st.get('Effect')}")
         for action in _as_list(st.get("Action")):
             granted.setdefault(str(action), set()).update(
                 sub_text(r) for r in _as_list(st.get("Resource"))
@@ -334,7 +361,7 @@ def _check_roles(
     for action in sorted(ots_actions):
         if granted.get(action) != wanted_tables:
             problems.append(
-                f"infra.yml {fn_key}: {action} on {sorted(granted.get(action, ()))}, expected "
+                f"{at(fn_key)}: {action} on {sorted(granted.get(action, ()))}, expected "
                 f"exactly {sorted(wanted_tables)}"
             )
     if log_config and {"project", "logstore"} <= set(log_config):
@@ -342,11 +369,11 @@ def _check_roles(
         logstore = f"acs:log:*:*:project/{project}/logstore/{log_config['logstore']}"
         if granted.get("log:PostLogStoreLogs") != {logstore}:
             problems.append(
-                f"infra.yml {fn_key}: log:PostLogStoreLogs must be granted on {logstore} only"
+                f"{at(fn_key)}: log:PostLogStoreLogs must be granted on {logstore} only"
             )
     extra = sorted(set(granted) - ots_actions - {"log:PostLogStoreLogs"})
     if extra:
-        problems.append(f"infra.yml {fn_key}: actions the code does not need: {extra}")
+        problems.append(f"{at(fn_key)}: actions the code does not need: {extra}")
 
     invoke: dict[str, set[str]] = {}
     for st in _statements(gw_role):
@@ -357,7 +384,7 @@ def _check_roles(
     wanted = {f"acs:fc:*:*:functions/{f.name}" for f in functions.values()}
     if invoke != {"fc:InvokeFunction": wanted}:
         problems.append(
-            f"infra.yml {gw_key}: the gateway may only fc:InvokeFunction on {sorted(wanted)}, "
+            f"{at(gw_key)}: the gateway may only fc:InvokeFunction on {sorted(wanted)}, "
             f"it is granted {sorted((a, sorted(r)) for a, r in invoke.items())}"
         )
     return problems
@@ -378,7 +405,7 @@ def _check_infra_table(resources: dict[str, Any], tables: set[tuple[str, str]]) 
 
 
 def load_infra(path: Path) -> dict[str, Any]:
-    """infra.yml as a mapping (YAML anchors resolved). Raises TemplateError."""
+    """A ROS template as a mapping (YAML anchors resolved). Raises TemplateError."""
     raw = load_yaml(path)
     if not isinstance(raw.get("Resources"), dict):
         raise TemplateError(f"{path.name}: no Resources")

@@ -7,7 +7,7 @@ FC_CODES_APP_SECRET): an admin call without the App's signature is refused with 
 (signed) answers within the gateway timeout, query and redeem anonymously, redeem again as
 another user (CODE_ALREADY_USED), delete (signed) and without the signature (401), query the
 deleted code (CODE_NOT_FOUND), delete the spare codes, and finally a burst of signed calls is
-throttled (429) by the App's quota (infra.yml gives the smoke App a small one of its own).
+throttled (429) by the App's quota (frontdoor.yml gives the smoke App a small one of its own).
 
 Through FC's invoke API: generate 3 codes (a batch of its own) -> query -> redeem -> redeem
 again -> the batch's figures -> disable the batch (a redeem gets CODE_DISABLED) and enable it ->
@@ -48,7 +48,7 @@ from tools import frontdoor
 from tools.fc3_client import API_VERSION as FC3_API_VERSION
 from tools.fc3_client import FC3Client
 from tools.gateway_client import Answer, GatewayClient
-from tools.templates import FUN_TEMPLATE, INFRA_TEMPLATE, S_YAML, load_fun_template, load_s_yaml
+from tools.templates import FRONTDOOR_TEMPLATE, FUN_TEMPLATE, S_YAML, load_fun_template, load_s_yaml
 
 ENV_KEY_ID = "ALIBABA_CLOUD_ACCESS_KEY_ID"
 ENV_KEY_SECRET = "ALIBABA_CLOUD_ACCESS_KEY_SECRET"  # noqa: S105 (a variable name)
@@ -393,15 +393,15 @@ def run(invoke: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) ->
     return step.ok
 
 
-def gateway_timeout_ms(infra: Any = INFRA_TEMPLATE) -> int:
-    """The generate route's gateway timeout, as infra.yml declares it (API Gateway answers 504
+def gateway_timeout_ms(infra: Any = FRONTDOOR_TEMPLATE) -> int:
+    """The generate route's gateway timeout, as frontdoor.yml declares it (API Gateway answers 504
     after it): a generate call that takes longer fails the smoke test."""
     for props in frontdoor.aliyun_resources(frontdoor.load_infra(infra)).values():
         p = props.get("Properties") or {}
         config = p.get("RequestConfig") or {}
         if (config.get("RequestHttpMethod"), config.get("RequestPath")) == GENERATE_ROUTE:
             return int((p.get("ServiceConfig") or {}).get("ServiceTimeOut", 0))
-    raise ConfigError("infra.yml declares no POST /codes API")
+    raise ConfigError("frontdoor.yml declares no POST /codes API")
 
 
 def expect_status(answer: Answer, status: int, code: str | None = None) -> Answer:

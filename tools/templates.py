@@ -17,8 +17,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 FUN_TEMPLATE = ROOT / "template.yml"
 S_YAML = ROOT / "s.yaml"
+# The two ROS stacks s.yaml deploys: infra.yml before the functions (table, logs, their role),
+# frontdoor.yml after them (API Gateway, which invokes them).
 INFRA_TEMPLATE = ROOT / "infra.yml"
-# s.yaml components that are not functions: `ros` deploys infra.yml as a ROS stack.
+FRONTDOOR_TEMPLATE = ROOT / "frontdoor.yml"
+STACK_TEMPLATES = (INFRA_TEMPLATE, FRONTDOOR_TEMPLATE)
+# s.yaml components that are not functions: `ros` deploys a ROS template as a stack.
 S_INFRA_COMPONENTS = {"ros"}
 
 SERVICE_TYPE = "Aliyun::Serverless::Service"

@@ -314,6 +314,12 @@ class CampaignOps(object):
         record["state"] = state
         keys = self.batch_keys(batch, record, deadline)
         put, delete = ({"batch_disabled": 1}, ()) if disabled else ({}, ("batch_disabled",))
+        # Only rows that still need the change are written (the others fail the condition and
+        # count as done): a disable repeated after a timeout continues instead of starting over.
+        if disabled:
+            expect = [Expect("batch_disabled", "!=", 1, if_missing=True)]
+        else:
+            expect = [Expect("batch_disabled", "==", 1)]
         chunks = [keys[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(keys), BATCH_WRITE_LIMIT)]
 
         def mark(chunk):
@@ -322,13 +328,13 @@ class CampaignOps(object):
             error = None
             while pending and backoff.next():
                 try:
-                    outcomes = self.store.update_many(pending, put, delete)
+                    outcomes = self.store.update_many(pending, put, delete, expect)
                 except StoreUnavailable as exc:
                     if not exc.retryable:
                         raise
                     error = exc
                     continue  # marks are idempotent: write them all again
-                # CONDITION_FAILED: the code was deleted; nothing to mark.
+                # CONDITION_FAILED: marked already, or the code was deleted: nothing to do.
                 pending = [k for k, o in zip(pending, outcomes) if o not in (OK, CONDITION_FAILED)]
             if pending:
                 raise error or StoreUnavailable(reason="no time left to mark the batch's codes")

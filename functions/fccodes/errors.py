@@ -129,10 +129,10 @@ class TableNotFound(StoreUnavailable):
     code = "TABLE_NOT_FOUND"
     status = 500
 
-    def __init__(self, table, reason=None):
+    def __init__(self, table, reason=None, what="code table", setting="CODES_TABLE"):
         super(TableNotFound, self).__init__(
-            "the table %r does not exist in the Tablestore instance: create it (make deploy "
-            "does) or correct the setting that names it (CODES_TABLE or BATCHES_TABLE)" % table,
+            "the %s %r does not exist in the Tablestore instance: create it "
+            "(make deploy does) or correct the %s setting" % (what, table, setting),
             reason=reason,
             retryable=False,
         )

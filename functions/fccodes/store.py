@@ -265,7 +265,7 @@ class CodeStore(Store):
                 max_version=1,
             )
         except Exception as exc:
-            raise _translate(exc, write=False, table=self.table) from exc
+            raise _translate(exc, write=False, table=(index, "batch index", "CODES_TABLE")) from exc
         rows = [
             (_pk_value(row, PK), {c[0]: c[1] for c in row.attribute_columns or ()}) for row in page
         ]
@@ -389,6 +389,8 @@ def _store_error(code, message, write, table, server_error=False):
     """The StoreUnavailable for a Tablestore error code (of a request, or of one batch row)."""
     reason = "%s: %s" % (code, message)
     if code == _NO_SUCH_TABLE:
+        if isinstance(table, tuple):  # not the codes table: (name, what it is, its setting)
+            return TableNotFound(table[0], reason, table[1], table[2])
         return TableNotFound(table, reason=reason)
     if code in _THROTTLED:
         return StoreUnavailable(reason=reason)
@@ -460,6 +462,10 @@ class BatchTable(BatchRows):
     def signed(self, credentials):
         return BatchTable(self.factory, self.table, credentials)
 
+    @property
+    def _named(self):
+        return (self.table, "batches table", "BATCHES_TABLE")
+
     def _client(self):
         return self.factory.client(self.credentials)
 
@@ -473,7 +479,7 @@ class BatchTable(BatchRows):
                 max_version=1,
             )
         except Exception as exc:
-            raise _translate(exc, write=False, table=self.table) from exc
+            raise _translate(exc, write=False, table=self._named) from exc
         return _attributes(row)
 
     def insert(self, pk, sk, attributes):
@@ -485,7 +491,7 @@ class BatchTable(BatchRows):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True, table=self.table) from exc
+            raise _translate(exc, write=True, table=self._named) from exc
         return True
 
     def update_if(self, pk, sk, put, expect=(), delete=()):
@@ -499,7 +505,7 @@ class BatchTable(BatchRows):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True, table=self.table) from exc
+            raise _translate(exc, write=True, table=self._named) from exc
         return True
 
     def delete_if(self, pk, sk, expect=()):
@@ -510,7 +516,7 @@ class BatchTable(BatchRows):
         except Exception as exc:
             if _is_condition_failure(exc):
                 return False
-            raise _translate(exc, write=True, table=self.table) from exc
+            raise _translate(exc, write=True, table=self._named) from exc
         return True
 
     def rows(self, pk, sk_from, sk_to, limit=None, columns=None):
@@ -531,7 +537,7 @@ class BatchTable(BatchRows):
                     max_version=1,
                 )
             except Exception as exc:
-                raise _translate(exc, write=False, table=self.table) from exc
+                raise _translate(exc, write=False, table=self._named) from exc
             for row in page:
                 found.append((_pk_value(row, "sk"), _attributes(row) or {}))
         return found
@@ -551,7 +557,7 @@ class BatchTable(BatchRows):
         try:
             response = self._client().batch_write_row(request)
         except Exception as exc:
-            raise _translate(exc, write=True, table=self.table) from exc
+            raise _translate(exc, write=True, table=self._named) from exc
         results = response.table_of_put.get(self.table) or []
         if len(results) != len(items):
             raise StoreUnavailable(reason="BatchWriteRow answered too few rows", maybe_applied=True)
@@ -560,7 +566,7 @@ class BatchTable(BatchRows):
             if item.is_ok:
                 outcomes.append(OK)
             else:
-                error = _store_error(item.error_code, item.error_message, True, self.table)
+                error = _store_error(item.error_code, item.error_message, True, self._named)
                 if not error.retryable:
                     raise error
                 outcomes.append(FAILED)

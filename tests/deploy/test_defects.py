@@ -1,9 +1,9 @@
 """Issue 11's ten defects, each reintroduced into a copy of the tree: `make validate` must fail.
 
-Each test copies what `make validate` reads (the templates, infra.yml, the workflows, the locks,
-the tools and functions/) into a scratch root, breaks one thing the way the defect did, and runs
-`tools.checks.validate_problems` on it: the same checks, the real ROS CDK validators (node), the
-real code. The untouched copy passes, so each failure is the defect's own.
+Each test copies what `make validate` reads (the templates, the ROS stacks, the workflows, the
+locks, the tools and functions/) into a scratch root, breaks one thing the way the defect did,
+and runs `tools.checks.validate_problems` on it: the same checks, the real ROS CDK validators
+(node), the real code. The untouched copy passes, so each failure is the defect's own.
 """
 
 import re
@@ -23,6 +23,7 @@ COPIED = (
     "template.yml",
     "s.yaml",
     "infra.yml",
+    "frontdoor.yml",
     "Makefile",
     ".ci",
     ".github",
@@ -81,13 +82,13 @@ def test_the_tree_as_committed_passes(pristine):
 # 1. TrafficControlUnit SECOND: ROS allows MINUTE, HOUR, DAY; fun validate passes anything.
 def test_1_a_value_ros_does_not_allow(tree):
     edit_yaml(
-        tree / "infra.yml",
+        tree / "frontdoor.yml",
         lambda raw: res(raw, "PublicThrottle").update(TrafficControlUnit="SECOND"),
     )
     problems_with(
         tree,
-        "infra.yml PublicThrottle (ALIYUN::ApiGateway::TrafficControl): Supplied properties not "
-        'correct for "RosTrafficControlProps" trafficControlUnit: "SECOND" doesn\'t exist in '
+        "frontdoor.yml PublicThrottle (ALIYUN::ApiGateway::TrafficControl): Supplied properties "
+        'not correct for "RosTrafficControlProps" trafficControlUnit: "SECOND" doesn\'t exist in '
         "[DAY,HOUR,MINUTE]",
     )
 
@@ -143,14 +144,18 @@ def test_2_a_binding_to_the_one_api_id_of_a_serverless_api(tree):
 
 
 def test_2_an_api_left_out_of_the_throttle_or_the_authorization(tree):
-    edit_yaml(tree / "infra.yml", lambda raw: res(raw, "PublicThrottleBinding")["ApiIds"].pop())
-    edit_yaml(tree / "infra.yml", lambda raw: res(raw, "AdminAuthorization")["ApiIds"].pop())
-    problems_with(
+    edit_yaml(tree / "frontdoor.yml", lambda raw: res(raw, "PublicThrottleBinding")["ApiIds"].pop())
+    edit_yaml(tree / "frontdoor.yml", lambda raw: res(raw, "AdminAuthorization")["ApiIds"].pop())
+    found = problems_with(
         tree,
-        "infra.yml UseCodeApi: not throttled (no TrafficControlBinding lists it)",
-        "infra.yml: Apps are authorized on ['GenCodeApi'], expected exactly the admin APIs "
-        "['DelCodeApi', 'GenCodeApi']",
+        "frontdoor.yml UseCodeApi: not throttled (no TrafficControlBinding lists it)",
+        "frontdoor.yml: Apps are authorized on [",
+        "expected exactly the admin APIs [",
     )
+    # The last admin API (the campaigns' RedemptionsApi) is the one left out.
+    (authorized,) = [p for p in found if "expected exactly the admin APIs" in p]
+    listed, expected = authorized.split("expected exactly the admin APIs")
+    assert "'RedemptionsApi'" not in listed and "'RedemptionsApi'" in expected
 
 
 # 3. Not least privilege: LogConfig Auto, wide gateway role, actions or tables not derived.
@@ -169,8 +174,8 @@ def test_3_a_gateway_role_that_may_invoke_every_function(tree):
         statement = res(raw, "GatewayRole")["Policies"][0]["PolicyDocument"]["Statement"][0]
         statement["Resource"] = ["acs:fc:*:*:functions/*"]
 
-    edit_yaml(tree / "infra.yml", widen)
-    problems_with(tree, "infra.yml GatewayRole: the gateway may only fc:InvokeFunction on")
+    edit_yaml(tree / "frontdoor.yml", widen)
+    problems_with(tree, "frontdoor.yml GatewayRole: the gateway may only fc:InvokeFunction on")
 
 
 def test_3_a_function_role_with_more_than_the_code_needs(tree):
@@ -183,26 +188,24 @@ def test_3_a_function_role_with_more_than_the_code_needs(tree):
 
 
 def test_3_a_new_store_call_and_a_new_table_must_be_granted(tree):
-    # What the campaigns work adds: a GetRange somewhere under functions/, a second table.
-    (tree / "functions" / "fccodes" / "campaigns.py").write_text(
-        "def scan(client, table, start, end):\n"
-        "    return client.get_range(table, 'FORWARD', start, end)\n"
+    # What new work adds: a Tablestore call somewhere under functions/, another table.
+    (tree / "functions" / "fccodes" / "reports.py").write_text(
+        "def describe(client, table):\n    return client.describe_table(table)\n"
     )
     replace(
         tree / "functions" / "fccodes" / "settings.py",
         '("table", "CODES_TABLE"),',
-        '("table", "CODES_TABLE"), ("campaigns", "CAMPAIGNS_TABLE"),',
+        '("table", "CODES_TABLE"), ("reports", "REPORTS_TABLE"),',
     )
     for name in ("template.yml", "s.yaml"):
         text = (tree / name).read_text()
-        text = re.sub(r"( +)CODES_TABLE: codes\n", r"\g<0>\1CAMPAIGNS_TABLE: campaigns\n", text)
+        text = re.sub(r"( +)CODES_TABLE: codes\n", r"\g<0>\1REPORTS_TABLE: reports\n", text)
         (tree / name).write_text(text)
     problems_with(
         tree,
         "differ from what functions/ calls",
-        "infra.yml FunctionRole: ots:GetRange on []",
-        "infra.yml: tables [('fccodes', 'codes')], the code uses [('fccodes', 'campaigns'), "
-        "('fccodes', 'codes')]",
+        "infra.yml FunctionRole: ots:DescribeTable on []",
+        "('fccodes', 'reports')",
     )
 
 
@@ -210,34 +213,34 @@ def test_3_a_new_store_call_and_a_new_table_must_be_granted(tree):
 def test_4_a_gateway_timeout_over_30_seconds(tree):
     replace(tree / "template.yml", "timeout: 30000", "timeout: 60000")
     edit_yaml(
-        tree / "infra.yml",
+        tree / "frontdoor.yml",
         lambda raw: res(raw, "GenCodeApi")["ServiceConfig"].update(ServiceTimeOut=60000),
     )
     problems_with(
         tree,
         "API POST /codes: gateway timeout 60000 ms (API Gateway allows at most 30000 ms",
-        "infra.yml GenCodeApi: ServiceTimeOut 60000 ms (API Gateway allows at most 30000 ms",
+        "frontdoor.yml GenCodeApi: ServiceTimeOut 60000 ms (API Gateway allows at most 30000 ms",
     )
 
 
 def test_4_a_function_that_outlives_its_gateway_timeout(tree):
     replace(tree / "s.yaml", "      timeout: 30\n", "      timeout: 60\n")
-    problems_with(tree, "infra.yml GenCodeApi: ServiceTimeOut 30000 ms < function timeout 60 s")
+    problems_with(tree, "frontdoor.yml GenCodeApi: ServiceTimeOut 30000 ms < function timeout 60 s")
 
 
 # 5. Anonymous routes without limits; triggers that bypass the front door.
 def test_5_an_anonymous_route_without_a_throttle(tree):
-    edit_yaml(tree / "infra.yml", lambda raw: raw["Resources"].pop("PublicThrottleBinding"))
+    edit_yaml(tree / "frontdoor.yml", lambda raw: raw["Resources"].pop("PublicThrottleBinding"))
     problems_with(
         tree,
-        "infra.yml QueryCodeApi: not throttled",
-        "infra.yml UseCodeApi: not throttled",
+        "frontdoor.yml QueryCodeApi: not throttled",
+        "frontdoor.yml UseCodeApi: not throttled",
     )
 
 
 def test_5_admin_calls_without_a_per_app_quota(tree):
-    edit_yaml(tree / "infra.yml", lambda raw: res(raw, "AdminThrottle").pop("AppDefault"))
-    problems_with(tree, "infra.yml DelCodeApi: its throttle AdminThrottle has no AppDefault")
+    edit_yaml(tree / "frontdoor.yml", lambda raw: res(raw, "AdminThrottle").pop("AppDefault"))
+    problems_with(tree, "frontdoor.yml DelCodeApi: its throttle AdminThrottle has no AppDefault")
 
 
 def test_5_an_http_trigger_around_the_front_door(tree):
@@ -330,6 +333,27 @@ def test_10_deploying_with_funcraft_only(tree):
     )
     problems_with(
         tree,
-        "s.yaml: the `ros` resources deploy ['template.yml'], not infra.yml",
+        "s.yaml: the `ros` resources deploy ['frontdoor.yml', 'template.yml'], not "
+        "['infra.yml', 'frontdoor.yml']",
         "deploy.yml job deploy: must deploy with `make deploy TOOL=s`",
     )
+
+
+def test_10_the_front_door_deployed_before_the_functions_it_invokes(tree):
+    text = (tree / "s.yaml").read_text()
+    front = text[text.index("  frontdoor:\n") :]
+    text = text.replace(front, "").replace("resources:\n", "resources:\n" + front + "\n", 1)
+    (tree / "s.yaml").write_text(text)
+    problems_with(
+        tree,
+        "s.yaml: deploy infra.yml before the functions and frontdoor.yml after them",
+    )
+
+
+def test_10_a_stack_in_another_region_than_the_functions(tree):
+    replace(
+        tree / "s.yaml",
+        "      region: ${vars.region}\n      name: fc-codes-frontdoor\n",
+        "      region: cn-shanghai\n      name: fc-codes-frontdoor\n",
+    )
+    problems_with(tree, "s.yaml frontdoor: region cn-shanghai, the functions' {'cn-hangzhou'}")

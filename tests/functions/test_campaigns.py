@@ -480,9 +480,17 @@ def test_requests_per_redemption(wiring):
     ]
 
 
-def test_a_missing_batches_table_is_named_as_the_missing_table(wiring):
-    wiring.install(batches_table="no_such_batches")
-    answer = call(batch_code, apigw("POST", "/batches/b/disable", batch="b"), wiring.context)
-    assert (answer[0], error_code(answer)) == (500, "TABLE_NOT_FOUND")
-    assert answer[1]["error"]["message"].startswith("the table 'no_such_batches' does not exist")
-    assert "Retry-After" not in answer[2]
+def test_a_missing_index_or_batches_table_is_named(wiring, sdk):
+    """An old codes table without the batch index (or no batches table): the operator's error,
+    named with what to set, not a passing fault."""
+    generate(wiring.context, count=2, batch="old")
+    sdk.delete_secondary_index("codes", "codes_by_batch")
+    status, body, _ = show(wiring.context, "old")
+    assert (status, body["error"]["code"]) == (500, "TABLE_NOT_FOUND")
+    assert body["error"]["message"].startswith(
+        "the batch index 'codes_by_batch' does not exist in the Tablestore instance"
+    )
+    sdk.delete_table("batches")
+    status, body, _ = call(gen_code, apigw("POST", "/codes", {"count": 1}), wiring.context)
+    assert (status, body["error"]["code"]) == (500, "TABLE_NOT_FOUND")
+    assert "correct the BATCHES_TABLE setting" in body["error"]["message"]

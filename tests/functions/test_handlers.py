@@ -479,8 +479,8 @@ def test_no_retry_runs_past_the_function_timeout(wiring, ots):
 
 
 MISSING_TABLE = (
-    "the table 'no_such_table' does not exist in the Tablestore instance: create it (make "
-    "deploy does) or correct the setting that names it (CODES_TABLE or BATCHES_TABLE)"
+    "the code table 'no_such_table' does not exist in the Tablestore instance: create it "
+    "(make deploy does) or correct the CODES_TABLE setting"
 )
 
 

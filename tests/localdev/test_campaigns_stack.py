@@ -120,6 +120,11 @@ def test_the_admin_command_line(stack, tmp_path, capsys):
     status, printed = run(stack, "disable-code", made[1])
     assert (status, printed) == (0, f"{made[1]}: DISABLED\n")
 
+    # with an App secret every call is signed (a deployment's API Gateway); the local gateway
+    # checks the key of a signed call as of any other
+    status, shown = run(stack, "show", "cli", env={"FCCODES_APP_SECRET": "s3cret"})
+    assert status == 0 and "used 1" in shown
+
     # refusals: exit 1 with the API's code; the key never appears
     status, _ = run(stack, "show", "missing")
     err = capsys.readouterr().err

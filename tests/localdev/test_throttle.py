@@ -1,10 +1,11 @@
-"""localdev/throttle.py: infra.yml's quotas, counted like API Gateway (fixed windows)."""
+"""localdev/throttle.py: frontdoor.yml's quotas, counted like API Gateway (fixed windows)."""
 
 import pytest
 
 from localdev.gateway import GatewayError
 from localdev.throttle import Throttle, smoke_app_key
-from tools.templates import INFRA_TEMPLATE, Route
+from tools import checks
+from tools.templates import FRONTDOOR_TEMPLATE, Route
 
 
 class Clock:
@@ -31,7 +32,7 @@ def clock():
 
 @pytest.fixture
 def throttle(clock):
-    return Throttle.from_infra(INFRA_TEMPLATE, "admin", clock=clock)
+    return Throttle.from_infra(FRONTDOOR_TEMPLATE, "admin", clock=clock)
 
 
 def calls_until_throttled(throttle, r, key, limit=1000):
@@ -43,17 +44,13 @@ def calls_until_throttled(throttle, r, key, limit=1000):
     return None, None
 
 
-def test_the_policies_are_read_from_infra_yml(throttle):
+def test_the_policies_are_read_from_frontdoor_yml(throttle):
     public = throttle.policies[("GET", "/codes/[code]")]
     admin = throttle.policies[("DELETE", "/codes/[code]")]
     assert (public.window_s, public.api, public.app) == (60, 60000, None)
     assert (admin.window_s, admin.api, admin.app, admin.special) == (60, 600, 300, {"SmokeApp": 20})
-    assert set(throttle.policies) == {
-        ("POST", "/codes"),
-        ("GET", "/codes/[code]"),
-        ("DELETE", "/codes/[code]"),
-        ("POST", "/codes/[code]/redeem"),
-    }
+    # Every route of the API's declaration is throttled.
+    assert set(throttle.policies) == set(checks.ROUTES)
     assert throttle.app_keys == {"admin": "AdminApp", smoke_app_key("admin"): "SmokeApp"}
 
 
