@@ -33,11 +33,11 @@ from .errors import (
 )
 from .port import BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 from .retry import Backoff
+from .status import status_of
 
 GENERATING = "GENERATING"
 ACTIVE = "ACTIVE"
 DISABLED = "DISABLED"
-CODE_DISABLED = "DISABLED"  # a code's status while it or its batch is disabled
 
 RECORD = "batch"
 KEYS_PER_CHUNK = 10000  # keys per key-list row: <= 320 KB, well under a column's 2 MB
@@ -92,10 +92,6 @@ def user_tag(user_id):
 
 def idem_pk(key):
     return "i:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def is_disabled(row):
-    return bool(row.get("disabled")) or bool(row.get("batch_disabled"))
 
 
 class BatchInfo(object):
@@ -231,13 +227,13 @@ class CampaignOps(object):
         for row in touched:
             figures["redemptions"] += row.get("uses", 0)
             if record.get("state") != DISABLED:
-                figures[code_status(row, now).lower()] += 1
+                figures[status_of(row, now).lower()] += 1
         fresh = dict(record, state=None)  # what an untouched code's row says about its status
         rest = max(0, count - sum(figures[name] for name in FIGURES[:-1]))
         if record.get("state") == DISABLED:
             figures["disabled"] = count
         else:
-            figures[code_status(fresh, now).lower()] += rest
+            figures[status_of(fresh, now).lower()] += rest
         return BatchInfo(batch, record, figures)
 
     # --- GET /batches/{batch}/codes -----------------------------------------------------------
@@ -277,7 +273,7 @@ class CampaignOps(object):
             )
             scanned += len(rows)
             for key, row in rows:
-                status = code_status(row, now)
+                status = status_of(row, now)
                 if request.status is None or status == request.status:
                     items.append((key, row, status))
             if start is None:
@@ -422,15 +418,6 @@ class CampaignOps(object):
                     future.result()
         if errors:
             raise errors[0]
-
-
-def code_status(row, now):
-    """A code's status in listings and figures: DISABLED first, then query's status."""
-    if is_disabled(row):
-        return CODE_DISABLED
-    from .service import status_of  # the one derivation of USED / EXPIRED / ...
-
-    return status_of(row, now)
 
 
 def parse_log(row):

@@ -21,7 +21,6 @@ from . import codes, schema
 from .campaigns import (
     ACTIVE,
     CHUNKS_PER_WRITE,
-    DISABLED,
     GENERATING,
     KEYS_PER_CHUNK,
     LOG_LIMIT,
@@ -31,7 +30,6 @@ from .campaigns import (
     Page,
     chunk_sk,
     idem_pk,
-    is_disabled,
     parse_log,
     record_pk,
 )
@@ -52,12 +50,15 @@ from .errors import (
 )
 from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK, Expect
 from .retry import Backoff
-
-UNUSED = "UNUSED"
-USED = "USED"
-EXPIRED = "EXPIRED"
-NOT_YET_VALID = "NOT_YET_VALID"
-CODE_DISABLED = DISABLED
+from .status import (
+    CODE_DISABLED,
+    EXPIRED,
+    NOT_YET_VALID,
+    UNUSED,
+    USED,
+    is_disabled,
+    status_of,
+)
 
 # Columns `query` may read: never `redeemed_by` (a public endpoint) nor our bookkeeping.
 PUBLIC_COLUMNS = [
@@ -181,24 +182,6 @@ class CodeInfo(object):
         self.redeemed_at = row.get("redeemed_at")
         self.metadata = row.get("metadata")
         self.status = status or status_of(row, now)
-
-
-def status_of(row, now):
-    """The derived status: DISABLED (the code or its batch), USED, EXPIRED, NOT_YET_VALID or
-    UNUSED (in that precedence).
-
-    Query shows it; listings and figures count it; redeem refuses anything but UNUSED with the
-    matching error (REFUSALS).
-    """
-    if is_disabled(row):
-        return CODE_DISABLED
-    if row.get("state") == USED or row.get("uses", 0) >= row.get("max_uses", 1):
-        return USED
-    if row.get("valid_until") is not None and now >= row["valid_until"]:
-        return EXPIRED
-    if now < row.get("valid_from", 0):
-        return NOT_YET_VALID
-    return UNUSED
 
 
 # Conditions that never change (built once: redeem is the hot path).
