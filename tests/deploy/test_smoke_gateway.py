@@ -19,6 +19,8 @@ from tests.support import localdev_stack
 from tools import fc3_client, gateway_client, smoke
 from tools.templates import FRONTDOOR_TEMPLATE, S_YAML
 
+pytestmark = pytest.mark.slow  # a whole local stack: make test runs it, test-quick does not
+
 APP_KEY = "smoke-test-admin-key"
 # The steps of the FC part (tools/smoke.py `run`), the same through either invoke API.
 FC_STEPS = [

@@ -89,6 +89,7 @@ def test_random_faults_never_break_all_or_nothing(wiring, ots, rows):
     assert outcomes  # each round checked one of the two allowed outcomes
 
 
+@pytest.mark.slow  # seconds of store latency or a whole stack: make test runs it
 def test_a_failed_batch_removes_what_it_wrote(wiring, ots, rows):
     """Writes get slow; the chunks that cannot start in time fail the call; cleanup is fast.
 
@@ -109,6 +110,7 @@ def test_a_failed_batch_removes_what_it_wrote(wiring, ots, rows):
     assert rows() == {}
 
 
+@pytest.mark.slow  # seconds of store latency or a whole stack: make test runs it
 def test_cleanup_that_runs_out_of_time_says_so(wiring, ots, rows):
     """Every BatchWriteRow (deletes too) takes 1.5 s: only part of the cleanup could fit.
 

@@ -159,6 +159,7 @@ def test_words_are_off_by_default(wiring, sdk, table, clock):
     assert json.loads(invoke(use_code, {"uuid": code}, wiring))["status"] == "USED"
 
 
+@pytest.mark.slow  # seconds of store latency or a whole stack: make test runs it
 def test_a_failing_store_is_never_reported_as_a_tutorial_word(wiring, ots, sdk, table, clock):
     code = migrated(sdk, table)
     wiring.install(clock=clock, tutorial_answers=True, ots_timeout=0.3)

@@ -118,6 +118,7 @@ def test_a_timed_out_call_is_retried_too(stack):
         time.sleep(0.05)
 
 
+@pytest.mark.slow  # seconds of store latency or a whole stack: make test runs it
 def test_many_async_calls_all_run_once_and_the_queue_drains(stack):
     ids = [invoke_async(stack, {"n": i}) for i in range(40)]
     assert stack.fc_api.queue.wait_idle(30)

@@ -12,6 +12,8 @@ from tests.localdev.helpers import copy_template
 from tests.support import localdev_stack
 from tools import codes as cli
 
+pytestmark = pytest.mark.slow  # a whole local stack: make test runs it, test-quick does not
+
 APP_KEY = "campaign-test-app-key"
 ADMIN = {"X-Ca-Key": APP_KEY, "Content-Type": "application/json"}
 

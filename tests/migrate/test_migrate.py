@@ -165,6 +165,7 @@ def test_the_tutorials_events_work_on_migrated_codes(ots, sdk, tmp_path):
         app.configure(None)
 
 
+@pytest.mark.slow  # seconds of store latency or a whole stack: make test runs it
 def test_make_migrate_on_a_data_directory(tmp_path):
     """The command: --fill, then a migration with its bar and summary, then a second run."""
     data = tmp_path / "data"
