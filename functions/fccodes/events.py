@@ -270,22 +270,9 @@ def _raw_body(data, limit):
 
 def _body(data):
     body = data.get("body")
-    if body is None or isinstance(body, dict):  # local tools sometimes hand over parsed JSON
-        return body or {}
-    if not isinstance(body, str):
-        raise InvalidRequest("body", "must be a string")
-    if data.get("isBase64Encoded") in (True, "true", "True"):
-        try:
-            raw = base64.b64decode(body.encode("ascii"), validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequest("body", "isBase64Encoded is set but it is not base64") from None
-    else:
-        try:
-            raw = body.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates from a "\\ud800" escape in the event
-            raise InvalidRequest("body", "is not valid Unicode text") from None
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(len(raw), MAX_BODY_BYTES)
+    if isinstance(body, dict):  # local tools sometimes hand over parsed JSON
+        return body
+    raw = _raw_body(data, MAX_BODY_BYTES)
     if not raw.strip():
         return {}
     params = _json(raw, "body")
