@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from localdev.project import Project, load_project
+from localdev.stack import Stack, StackConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yml"
@@ -170,6 +171,22 @@ def probe_project(base: Path) -> Project:
     template = base / "template.yml"
     template.write_text(PROBE_TEMPLATE.format(flags=flags))
     return load_project(template)
+
+
+def start_probe_stack(base: Path, app_key: str) -> Stack:
+    """The probe project's stack on a free port, its log lines in `.lines`, its port in `.port`
+    and its address in `.url` (the caller stops it)."""
+    project = probe_project(base)
+    lines: list[str] = []
+    config = StackConfig(
+        template=project.template, data_dir=base / "data", port=0, app_key=app_key, warm=False
+    )
+    running = Stack(config, lines.append)
+    running.start()
+    running.lines = lines
+    running.port = running.server.server_address[1]
+    running.url = running.server.url
+    return running
 
 
 def copy_template(base: Path, extra_paths: dict | None = None) -> Path:

@@ -72,33 +72,13 @@ def run(stack, *argv, env=None):
 
 
 def test_the_admin_command_line(stack, tmp_path, capsys):
-    status, printed = run(
-        stack,
-        "generate",
-        "--count",
-        "12",
-        "--batch",
-        "cli",
-        "--metadata",
-        '{"pack": 1}',
-        "--idempotency-key",
-        "cli-key-0000000001",
-    )
+    generate = ["generate", "--count", "12", "--batch", "cli", "--metadata", '{"pack": 1}']
+    generate += ["--idempotency-key", "cli-key-0000000001"]
+    status, printed = run(stack, *generate)
     assert status == 0
     made = printed.split()
     assert len(made) == 12
-    status, again = run(
-        stack,
-        "generate",
-        "--count",
-        "12",
-        "--batch",
-        "cli",
-        "--metadata",
-        '{"pack": 1}',
-        "--idempotency-key",
-        "cli-key-0000000001",
-    )
+    status, again = run(stack, *generate)
     assert (status, again.split()) == (0, made)  # a retry gets the same batch
     assert "same idempotency key" in capsys.readouterr().err
 

@@ -18,25 +18,15 @@ import pytest
 
 from localdev.instances import Stopped
 from localdev.server import LocalServer
-from localdev.stack import Stack, StackConfig
 from localdev.store import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET
-from tests.localdev.helpers import probe_project
+from tests.localdev.helpers import start_probe_stack
 
 APP_KEY = "probe-app-key"
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("gateway")
-    project = probe_project(base)
-    lines = []
-    config = StackConfig(
-        template=project.template, data_dir=base / "data", port=0, app_key=APP_KEY, warm=False
-    )
-    running = Stack(config, lines.append)
-    running.start()
-    running.lines = lines
-    running.url = running.server.url
+    running = start_probe_stack(tmp_path_factory.mktemp("gateway"), APP_KEY)
     yield running
     running.stop()
 

@@ -30,10 +30,9 @@ from localdev.fcapi import MAX_CLOCK_SKEW_S
 from localdev.gateway import loggable_path, mask
 from localdev.instances import Stopped
 from localdev.server import MAX_HEADER_BYTES, MAX_REQUEST_LINE, LocalServer
-from localdev.stack import Stack, StackConfig
 from localdev.store import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, DataDir
 from localdev.web import json_response, loggable
-from tests.localdev.helpers import probe_project
+from tests.localdev.helpers import start_probe_stack
 
 APP_KEY = "hostile-app-key"
 CODE = "ABCD1234EFGH5678"
@@ -42,16 +41,7 @@ INVOKE_PATH = "/2016-08-15/services/probe-svc/functions/plain/invocations"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    base = tmp_path_factory.mktemp("hostile")
-    project = probe_project(base)
-    lines = []
-    config = StackConfig(
-        template=project.template, data_dir=base / "data", port=0, app_key=APP_KEY, warm=False
-    )
-    running = Stack(config, lines.append)
-    running.start()
-    running.lines = lines
-    running.port = running.server.server_address[1]
+    running = start_probe_stack(tmp_path_factory.mktemp("hostile"), APP_KEY)
     yield running
     running.stop()
 
