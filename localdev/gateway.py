@@ -274,7 +274,7 @@ class Gateway:
             target = route.function
             self._authorize(route, request)
             if self.throttle is not None:
-                self.throttle.check(route, request.header(APP_KEY_HEADER))
+                self.throttle.check(route, request.header(APP_KEY_HEADER), request.client)
             event = build_event(request, route, params, request_id)
             invocation = self.invoke(route.function, json.dumps(event).encode(), request_id)
             response = render(invocation)

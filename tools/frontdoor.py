@@ -9,7 +9,11 @@ Two kinds, each returning a list of problems (empty = fine), one sentence each:
 - `check_infra` (on both stacks, `load_stacks`): what the schemas cannot know: one API per
   product route with the right auth,
   backend function, protocol and a gateway timeout API Gateway allows; every API published,
-  throttled and (admin ones only) authorized; roles that grant exactly what the code needs.
+  throttled (anonymous ones per client IP) and (admin ones only) authorized; roles that grant
+  exactly what the code needs.
+- `traffic_plugin`: the body of a trafficControl plug-in (a string of YAML, `PluginData`) read
+  against the parameter-based throttling template, the part of it that the local gateway
+  (localdev/throttle.py) enforces the same way; both read plug-ins through it.
 """
 
 import json
@@ -17,8 +21,11 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tools.templates import ROOT, Function, TemplateError, load_yaml
 
@@ -30,6 +37,8 @@ DEPLOYMENT_TYPE = "ALIYUN::ApiGateway::Deployment"
 THROTTLE_TYPE = "ALIYUN::ApiGateway::TrafficControl"
 THROTTLE_BINDING_TYPE = "ALIYUN::ApiGateway::TrafficControlBinding"
 AUTHORIZATION_TYPE = "ALIYUN::ApiGateway::Authorization"
+PLUGIN_TYPE = "ALIYUN::ApiGateway::Plugin"
+PLUGIN_ATTACHMENT_TYPE = "ALIYUN::ApiGateway::PluginAttachment"
 ROLE_TYPE = "ALIYUN::RAM::Role"
 STAGE = "RELEASE"
 FC_SERVICE = "fc.aliyuncs.com"
@@ -118,7 +127,227 @@ def bound_apis(template_resources: dict[str, Any]) -> list[str]:
         if isinstance(res, dict) and res.get("Type") in (THROTTLE_BINDING_TYPE, AUTHORIZATION_TYPE):
             props = res.get("Properties") or {}
             problems += api_refs(key, props.get("ApiIds"), template_resources)[1]
+        elif isinstance(res, dict) and res.get("Type") == PLUGIN_ATTACHMENT_TYPE:
+            props = res.get("Properties") or {}
+            problems += api_refs(key, props.get("ApiId"), template_resources)[1]
     return problems
+
+
+# --- trafficControl plug-ins (docs/deploy.md, "Per-client limits") ----------------------------
+
+TRAFFIC_PLUGIN = "trafficControl"
+# ALIYUN::ApiGateway::Plugin's PluginType values (the ROS type's reference lists the first six;
+# API Gateway has more plug-ins since). The CDK validators check none of them.
+PLUGIN_TYPES = {
+    "ipControl", "trafficControl", "backendSignature", "jwtAuth", "cors", "caching", "basicAuth",
+    "routing", "accessControl", "errorMapping", "circuitBreaker", "remoteAuth", "logMask",
+    "transformer",
+}  # fmt: skip
+# The ROS type's other constraints the CDK leaves out: a name of 4 to 50 letters, digits and
+# underscores, not starting with an underscore; a description of at most 200 characters.
+PLUGIN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_]{3,49}$")
+PLUGIN_DESCRIPTION_MAX = 200
+# The throttling plug-in's periods are SECOND, MINUTE, HOUR and DAY. MINUTE, HOUR and DAY are
+# fixed windows, counted the same way locally; SECOND is a token bucket with a waiting queue by
+# default, which the local gateway does not model, so it is refused here.
+PLUGIN_PERIODS = {"MINUTE": 60, "HOUR": 3600, "DAY": 86400}
+# A parameter of the parameter-based template is `Name: "Location:Key"`; the client's address is
+# the system parameter CaClientIp. It is the one source fc-codes declares and localdev counts.
+CLIENT_IP = "System:CaClientIp"
+# The parts of the parameter-based template fc-codes uses: anything else would be a setting the
+# local gateway ignores, so it is refused until localdev/throttle.py enforces it too.
+PLUGIN_BODY_KEYS = ("defaultLimit", "defaultPeriod", "parameters", "rules")
+PLUGIN_BODY_REQUIRED = ("defaultLimit", "defaultPeriod")
+PLUGIN_RULE_KEYS = ("name", "byParameters", "limit", "period")
+SUB_RE = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class ClientRule:
+    """A rule of a trafficControl plug-in: at most `limit` calls per `window_s` per client IP."""
+
+    name: str
+    limit: int
+    window_s: int
+
+
+@dataclass(frozen=True)
+class TrafficPlugin:
+    """A trafficControl plug-in's body: a ceiling for the API it is bound to (every caller
+    together), and budgets per client IP address."""
+
+    api_limit: int
+    window_s: int
+    client_rules: tuple[ClientRule, ...]
+
+
+def resolve_sub(value: Any, parameters: dict[str, Any]) -> str:
+    """A string, or the text of `Fn::Sub` with each `${Name}` replaced by that template
+    parameter's Default (what ROS deploys unless the stack is given another value), or by the
+    value of `Fn::Sub`'s own mapping. Raises TemplateError naming what cannot be filled in."""
+    if isinstance(value, str):
+        return value
+    sub = value.get("Fn::Sub") if isinstance(value, dict) and list(value) == ["Fn::Sub"] else None
+    names: dict[str, Any] = {}
+    if isinstance(sub, list) and len(sub) == 2 and isinstance(sub[1], dict):
+        sub, names = sub
+    if not isinstance(sub, str):
+        raise TemplateError(f"expected a string or Fn::Sub of a string, got {value!r}")
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        param = parameters.get(name)
+        filled = names.get(name, param.get("Default") if isinstance(param, dict) else None)
+        if isinstance(filled, bool) or not isinstance(filled, str | int | float):
+            raise TemplateError(f"${{{name}}} is not a template parameter with a Default")
+        return str(filled)
+
+    return SUB_RE.sub(fill, sub)
+
+
+def _count(value: Any, where: str, problems: list[str]) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"{where} {value!r} is not a whole number of calls (1 or more)")
+        return 0
+    return value
+
+
+def _period(value: Any, where: str, problems: list[str]) -> int:
+    if value in PLUGIN_PERIODS:
+        return PLUGIN_PERIODS[value]
+    if value == "SECOND":
+        problems.append(
+            f"{where} SECOND: per second API Gateway uses a token bucket with a waiting queue, "
+            "which the local gateway does not model; use MINUTE, HOUR or DAY"
+        )
+    else:
+        problems.append(f"{where} {value!r} is not one of SECOND, MINUTE, HOUR, DAY")
+    return 0
+
+
+def traffic_plugin(text: str) -> tuple[TrafficPlugin | None, list[str]]:
+    """A trafficControl plug-in's body (YAML, or JSON, which YAML reads too) read against the
+    parameter-based throttling template: `defaultLimit` calls per `defaultPeriod` for the API,
+    `parameters` (`Name: "System:CaClientIp"`), and `rules`, each `limit` calls per `period` for
+    each value of the parameter it names in `byParameters`.
+    Returns (the plug-in, []) or (None, problems)."""
+    try:
+        body = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at_line = f" at line {mark.line + 1}" if mark is not None else ""
+        reason = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
+        return None, [f"PluginData is not YAML or JSON: {reason}{at_line}"]
+    if not isinstance(body, dict):
+        return None, [f"PluginData is not a mapping of the throttling template, got {body!r}"]
+    problems = []
+    unknown = sorted(str(k) for k in set(body) - set(PLUGIN_BODY_KEYS))
+    if unknown:
+        problems.append(
+            f"PluginData: unknown keys {unknown} (fc-codes uses {list(PLUGIN_BODY_KEYS)} of the "
+            "parameter-based template; the local gateway would ignore anything else)"
+        )
+    for key in PLUGIN_BODY_REQUIRED:
+        if key not in body:
+            problems.append(f"PluginData: no {key}")
+    api_limit = _count(body.get("defaultLimit"), "PluginData: defaultLimit", problems)
+    window_s = _period(body.get("defaultPeriod"), "PluginData: defaultPeriod", problems)
+    parameters = body.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        problems.append(f"PluginData: parameters {parameters!r} is not a mapping of names")
+        parameters = {}
+    for name, source in parameters.items():
+        if source != CLIENT_IP:
+            problems.append(
+                f"PluginData: parameter {name} is {source!r}; {CLIENT_IP} (the client's IP "
+                "address) is the one source fc-codes declares and the local gateway counts"
+            )
+    rules = body.get("rules") or []
+    if not isinstance(rules, list):
+        problems.append(f"PluginData: rules {rules!r} is not a list")
+        rules = []
+    out, names = [], set()
+    for i, rule in enumerate(rules):
+        where = f"PluginData: rules[{i}]"
+        if not isinstance(rule, dict):
+            problems.append(f"{where} is not a mapping")
+            continue
+        unknown = sorted(str(k) for k in set(rule) - set(PLUGIN_RULE_KEYS))
+        missing = [k for k in PLUGIN_RULE_KEYS if k not in rule]
+        if unknown or missing:
+            problems.append(f"{where}: unknown keys {unknown}, missing {missing}")
+        name = rule.get("name")
+        if not isinstance(name, str) or not name.strip():
+            problems.append(f"{where}: name {name!r} is not a name")
+        elif name in names:
+            problems.append(f"{where}: a second rule named {name}")
+        names.add(name)
+        by = rule.get("byParameters")
+        if not isinstance(by, str) or by not in parameters:
+            problems.append(
+                f"{where}: byParameters {by!r} is not one of parameters {list(parameters)}"
+            )
+        limit = _count(rule.get("limit"), f"{where}: limit", problems)
+        rule_window = _period(rule.get("period"), f"{where}: period", problems)
+        if limit and api_limit and rule_window == window_s and limit > api_limit:
+            problems.append(
+                f"{where}: limit {limit} is over defaultLimit {api_limit}: the API's ceiling "
+                "would always stop a client first"
+            )
+        if limit and rule_window and isinstance(name, str) and parameters.get(by) == CLIENT_IP:
+            out.append(ClientRule(name, limit, rule_window))
+    if problems:
+        return None, problems
+    return TrafficPlugin(api_limit, window_s, tuple(out)), []
+
+
+def check_plugin(
+    where: str, props: dict[str, Any], parameters: dict[str, Any]
+) -> tuple[TrafficPlugin | None, list[str]]:
+    """An ALIYUN::ApiGateway::Plugin beyond its ROS schema (the CDK checks types and required
+    properties only): its type, name and description as the ROS type allows them, and a
+    trafficControl plug-in's body against the throttling template, with the template's
+    Parameters filled in. (the plug-in if it is a sound trafficControl one, problems)."""
+    problems = []
+    kind = props.get("PluginType")
+    if kind not in PLUGIN_TYPES:
+        problems.append(f"{where}: PluginType {kind!r} is not a plug-in type of API Gateway")
+    name = props.get("PluginName")
+    if isinstance(name, str) and not PLUGIN_NAME_RE.match(name):
+        problems.append(
+            f"{where}: PluginName {name!r} (4 to 50 letters, digits and underscores, not starting "
+            "with an underscore)"
+        )
+    description = props.get("Description")
+    if isinstance(description, str) and len(description) > PLUGIN_DESCRIPTION_MAX:
+        problems.append(f"{where}: Description is over {PLUGIN_DESCRIPTION_MAX} characters")
+    if kind != TRAFFIC_PLUGIN:
+        return None, problems
+    try:
+        text = resolve_sub(props.get("PluginData"), parameters)
+    except TemplateError as e:
+        return None, [*problems, f"{where}: PluginData: {e}"]
+    plugin, bad = traffic_plugin(text)
+    return (plugin if not problems else None), problems + [f"{where}: {p}" for p in bad]
+
+
+def traffic_plugins(raw: dict[str, Any]) -> tuple[dict[str, TrafficPlugin], dict[str, str]]:
+    """The trafficControl plug-ins of a template, and the API each one's attachment binds it to
+    ({API resource: plug-in resource}); plug-ins whose body is not sound are left out (`make
+    validate` says why)."""
+    resources = raw.get("Resources") or {}
+    parameters = raw.get("Parameters") or {}
+    plugins = {}
+    for key, props in _by_type(resources, PLUGIN_TYPE).items():
+        plugin, _ = check_plugin(key, props, parameters)
+        if plugin is not None:
+            plugins[key] = plugin
+    bound = {}
+    for props in _by_type(resources, PLUGIN_ATTACHMENT_TYPE).values():
+        api, plugin_ref = get_att(props.get("ApiId")), get_att(props.get("PluginId"))
+        if api and plugin_ref and plugin_ref[0] in plugins and props.get("StageName") == STAGE:
+            bound[api[0]] = plugin_ref[0]
+    return plugins, bound
 
 
 # --- infra.yml --------------------------------------------------------------------------------
@@ -138,16 +367,25 @@ def _by_type(resources: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 
 def load_stacks(paths: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
-    """The stacks' resources as one template, and each resource's file name (for messages).
-    Raises TemplateError if two stacks declare the same logical id."""
+    """The stacks' resources and parameters as one template, and each resource's file name (for
+    messages). Raises TemplateError if two stacks declare the same logical id or parameter."""
     merged: dict[str, Any] = {}
+    parameters: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for path in paths:
-        for key, res in (load_infra(path).get("Resources") or {}).items():
+        raw = load_infra(path)
+        for key, res in (raw.get("Resources") or {}).items():
             if key in merged:
                 raise TemplateError(f"{path.name}: {key} is declared in {origin[key]} too")
             merged[key], origin[key] = res, path.name
-    return {"Resources": merged}, origin
+        for key, param in (raw.get("Parameters") or {}).items():
+            if key in parameters:
+                raise TemplateError(
+                    f"{path.name}: parameter {key} is declared by another stack too (the checks "
+                    "read the stacks as one template)"
+                )
+            parameters[key] = param
+    return {"Resources": merged, "Parameters": parameters}, origin
 
 
 def check_infra(
@@ -215,8 +453,59 @@ def check_infra(
             if name in throttled:
                 problems.append(f"{at(key)}: {name} is bound to a second throttle")
             throttled[name] = ref[0] if ref else ""
-    for key in sorted(set(apis) - set(throttled)):
-        problems.append(f"{at(key)}: not throttled (no TrafficControlBinding lists it)")
+    plugins: dict[str, TrafficPlugin] = {}
+    parameters = raw.get("Parameters") or {}
+    for key, props in _by_type(resources, PLUGIN_TYPE).items():
+        plugin, bad = check_plugin(at(key), props, parameters)
+        problems += bad
+        if plugin is not None:
+            plugins[key] = plugin
+    plugged: dict[str, str] = {}  # API -> its trafficControl plug-in
+    for key, props in _by_type(resources, PLUGIN_ATTACHMENT_TYPE).items():
+        names, bad = api_refs(at(key), props.get("ApiId"), resources)
+        problems += bad
+        ref = get_att(props.get("PluginId"))
+        target = resources.get(ref[0]) if ref else None
+        if not ref or ref[1] != "PluginId" or (target or {}).get("Type") != PLUGIN_TYPE:
+            problems.append(
+                f"{at(key)}: PluginId must be Fn::GetAtt [<a {PLUGIN_TYPE} of this template>, "
+                "PluginId]"
+            )
+            continue
+        if props.get("StageName") != STAGE:
+            problems.append(f"{at(key)}: StageName {props.get('StageName')}, not {STAGE}")
+        if ((target or {}).get("Properties") or {}).get("PluginType") != TRAFFIC_PLUGIN:
+            continue
+        for name in names:
+            if name in plugged:
+                problems.append(f"{at(key)}: {name} is bound to a second trafficControl plug-in")
+            plugged[name] = ref[0]
+    for key in sorted(set(apis) - set(throttled) - set(plugged)):
+        problems.append(
+            f"{at(key)}: not throttled (no TrafficControlBinding or trafficControl "
+            "PluginAttachment lists it)"
+        )
+    for key in sorted(set(throttled) & set(plugged)):
+        problems.append(
+            f"{at(key)}: bound to the TrafficControl {throttled[key]} and to the trafficControl "
+            f"plug-in {plugged[key]}, which makes the policy invalid (API Gateway: a throttling "
+            "plug-in replaces the policies bound to the same API): put the ceiling in the plug-in"
+        )
+    for key in sorted(public):
+        if key in plugged and plugged[key] not in plugins:
+            continue  # the plug-in's own problems are listed
+        plugin = plugins.get(plugged.get(key, ""))
+        if plugin is None or not plugin.client_rules:
+            problems.append(
+                f"{at(key)}: anonymous API without a per-client limit: bind it a trafficControl "
+                f"plug-in with a rule by {CLIENT_IP} (API Gateway knows no caller of an "
+                "anonymous call, so without it one client can use the API's whole ceiling)"
+            )
+    for key in sorted(admin & set(plugged)):
+        problems.append(
+            f"{at(key)}: admin API throttled by the plug-in {plugged[key]}: admin APIs need a "
+            "TrafficControl with AppDefault (a quota per App), which a plug-in makes invalid"
+        )
     for key in sorted(admin & set(throttled)):
         policy = throttles.get(throttled[key]) or {}
         if not policy.get("AppDefault"):

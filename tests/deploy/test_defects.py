@@ -83,11 +83,11 @@ def test_the_tree_as_committed_passes(pristine):
 def test_1_a_value_ros_does_not_allow(tree):
     edit_yaml(
         tree / "frontdoor.yml",
-        lambda raw: res(raw, "PublicThrottle").update(TrafficControlUnit="SECOND"),
+        lambda raw: res(raw, "AdminThrottle").update(TrafficControlUnit="SECOND"),
     )
     problems_with(
         tree,
-        "frontdoor.yml PublicThrottle (ALIYUN::ApiGateway::TrafficControl): Supplied properties "
+        "frontdoor.yml AdminThrottle (ALIYUN::ApiGateway::TrafficControl): Supplied properties "
         'not correct for "RosTrafficControlProps" trafficControlUnit: "SECOND" doesn\'t exist in '
         "[DAY,HOUR,MINUTE]",
     )
@@ -144,11 +144,14 @@ def test_2_a_binding_to_the_one_api_id_of_a_serverless_api(tree):
 
 
 def test_2_an_api_left_out_of_the_throttle_or_the_authorization(tree):
-    edit_yaml(tree / "frontdoor.yml", lambda raw: res(raw, "PublicThrottleBinding")["ApiIds"].pop())
+    edit_yaml(tree / "frontdoor.yml", lambda raw: raw["Resources"].pop("RedeemLimitsAttachment"))
+    edit_yaml(tree / "frontdoor.yml", lambda raw: res(raw, "AdminThrottleBinding")["ApiIds"].pop(0))
     edit_yaml(tree / "frontdoor.yml", lambda raw: res(raw, "AdminAuthorization")["ApiIds"].pop())
     found = problems_with(
         tree,
-        "frontdoor.yml UseCodeApi: not throttled (no TrafficControlBinding lists it)",
+        "frontdoor.yml UseCodeApi: not throttled (no TrafficControlBinding or trafficControl "
+        "PluginAttachment lists it)",
+        "frontdoor.yml GenCodeApi: not throttled",
         "frontdoor.yml: Apps are authorized on [",
         "expected exactly the admin APIs [",
     )
@@ -228,13 +231,162 @@ def test_4_a_function_that_outlives_its_gateway_timeout(tree):
     problems_with(tree, "frontdoor.yml GenCodeApi: ServiceTimeOut 30000 ms < function timeout 60 s")
 
 
-# 5. Anonymous routes without limits; triggers that bypass the front door.
+# 5. Anonymous routes without limits, or with one ceiling per API and no per-client limit;
+# triggers that bypass the front door.
 def test_5_an_anonymous_route_without_a_throttle(tree):
-    edit_yaml(tree / "frontdoor.yml", lambda raw: raw["Resources"].pop("PublicThrottleBinding"))
+    def unbind(raw):
+        raw["Resources"].pop("QueryLimitsAttachment")
+        raw["Resources"].pop("RedeemLimitsAttachment")
+
+    edit_yaml(tree / "frontdoor.yml", unbind)
     problems_with(
         tree,
         "frontdoor.yml QueryCodeApi: not throttled",
         "frontdoor.yml UseCodeApi: not throttled",
+    )
+
+
+PER_CLIENT = (
+    "anonymous API without a per-client limit: bind it a trafficControl plug-in with a rule"
+)
+
+
+def test_5_one_ceiling_per_api_and_no_per_client_limit(tree):
+    # The defect as it was: a TrafficControl policy on the anonymous APIs (a ceiling per API;
+    # per-App and per-user values cannot apply to anonymous calls) and no plug-in.
+    def as_before(raw):
+        resources = raw["Resources"]
+        for key in (
+            "QueryLimits",
+            "QueryLimitsAttachment",
+            "RedeemLimits",
+            "RedeemLimitsAttachment",
+        ):
+            resources.pop(key)
+        resources["PublicThrottle"] = {
+            "Type": "ALIYUN::ApiGateway::TrafficControl",
+            "Properties": {
+                "TrafficControlName": "fc_codes_public",
+                "TrafficControlUnit": "MINUTE",
+                "ApiDefault": 60000,
+            },
+        }
+        resources["PublicThrottleBinding"] = {
+            "Type": "ALIYUN::ApiGateway::TrafficControlBinding",
+            "Properties": {
+                "GroupId": {"Fn::GetAtt": ["Api", "GroupId"]},
+                "StageName": "RELEASE",
+                "TrafficControlId": {"Fn::GetAtt": ["PublicThrottle", "TrafficControlId"]},
+                "ApiIds": [
+                    {"Fn::GetAtt": ["QueryCodeApi", "ApiId"]},
+                    {"Fn::GetAtt": ["UseCodeApi", "ApiId"]},
+                ],
+            },
+        }
+
+    edit_yaml(tree / "frontdoor.yml", as_before)
+    found = problems_with(
+        tree, f"frontdoor.yml QueryCodeApi: {PER_CLIENT}", f"frontdoor.yml UseCodeApi: {PER_CLIENT}"
+    )
+    assert not any("not throttled" in p for p in found), found
+
+
+def body(raw, key):
+    return res(raw, key)["PluginData"]["Fn::Sub"]
+
+
+def test_5_a_plugin_with_the_ceiling_only(tree):
+    # A plug-in without its rule by the client's address: still one ceiling for every client.
+    def no_rules(raw):
+        text = body(raw, "QueryLimits")  # both plug-ins' body (one YAML anchor)
+        for key in ("QueryLimits", "RedeemLimits"):
+            res(raw, key)["PluginData"] = {"Fn::Sub": text[: text.index("parameters:")]}
+
+    edit_yaml(tree / "frontdoor.yml", no_rules)
+    problems_with(
+        tree, f"frontdoor.yml QueryCodeApi: {PER_CLIENT}", f"frontdoor.yml UseCodeApi: {PER_CLIENT}"
+    )
+
+
+def test_5_a_malformed_plugin_body(tree):
+    def malform(raw):
+        query = body(raw, "QueryLimits")
+        res(raw, "QueryLimits")["PluginData"] = {
+            "Fn::Sub": (
+                query.replace("period: MINUTE", "period: SECONDS")
+                .replace("${PublicClientLimit}", "sixty")
+                .replace("byParameters: ClientIp", "byParameter: ClientIp")
+                .replace("defaultPeriod: MINUTE", "defaultPeriod: MINUTE\nscope: PLUGIN")
+            )
+        }
+        res(raw, "RedeemLimits")["PluginData"] = {"Fn::Sub": "defaultLimit: [60\n"}
+
+    edit_yaml(tree / "frontdoor.yml", malform)
+    found = problems_with(
+        tree,
+        "frontdoor.yml QueryLimits: PluginData: unknown keys ['scope']",
+        "frontdoor.yml QueryLimits: PluginData: rules[0]: unknown keys ['byParameter'], missing "
+        "['byParameters']",
+        "frontdoor.yml QueryLimits: PluginData: rules[0]: limit 'sixty' is not a whole number",
+        "frontdoor.yml QueryLimits: PluginData: rules[0]: period 'SECONDS' is not one of SECOND, "
+        "MINUTE, HOUR, DAY",
+        "frontdoor.yml RedeemLimits: PluginData is not YAML or JSON",
+    )
+    # Its own problems are what is said of it, not a second "no per-client limit".
+    assert not any(PER_CLIENT in p for p in found), found
+
+
+def test_5_a_plugin_that_ros_or_api_gateway_would_refuse(tree):
+    def misspell(raw):
+        res(raw, "QueryLimits")["PluginDate"] = res(raw, "QueryLimits").pop("PluginData")
+        res(raw, "RedeemLimits")["PluginType"] = "trafficcontrol"
+        res(raw, "RedeemLimits")["PluginName"] = "_fc_codes_redeem_limits"
+        res(raw, "RedeemLimitsAttachment")["StageName"] = "PROD"
+
+    edit_yaml(tree / "frontdoor.yml", misspell)
+    problems_with(
+        tree,
+        # the ROS CDK's schema (tools/ros_validate.js)
+        "frontdoor.yml QueryLimits (ALIYUN::ApiGateway::Plugin): Supplied properties not correct "
+        'for "RosPluginProps" pluginData: required but missing',
+        "frontdoor.yml RedeemLimitsAttachment (ALIYUN::ApiGateway::PluginAttachment): Supplied "
+        'properties not correct for "RosPluginAttachmentProps" stageName: "PROD" doesn\'t exist',
+        # what the schema leaves out (tools/frontdoor.py)
+        "frontdoor.yml RedeemLimits: PluginType 'trafficcontrol' is not a plug-in type",
+        "frontdoor.yml RedeemLimits: PluginName '_fc_codes_redeem_limits' (4 to 50 letters",
+    )
+
+
+def test_5_a_plugin_body_whose_parameter_has_no_value(tree):
+    edit_yaml(
+        tree / "frontdoor.yml", lambda raw: raw["Parameters"]["PublicClientLimit"].pop("Default")
+    )
+    problems_with(
+        tree,
+        "frontdoor.yml QueryLimits: PluginData: ${PublicClientLimit} is not a template parameter "
+        "with a Default",
+    )
+
+
+def test_5_a_policy_and_a_plugin_on_one_api(tree):
+    # Binding a throttling plug-in makes a TrafficControl on the same API invalid: the admin
+    # quotas would silently go.
+    def both(raw):
+        raw["Resources"]["AdminLimitsAttachment"] = {
+            "Type": "ALIYUN::ApiGateway::PluginAttachment",
+            "Properties": {
+                "ApiId": {"Fn::GetAtt": ["DelCodeApi", "ApiId"]},
+                "PluginId": {"Fn::GetAtt": ["QueryLimits", "PluginId"]},
+                "StageName": "RELEASE",
+            },
+        }
+
+    edit_yaml(tree / "frontdoor.yml", both)
+    problems_with(
+        tree,
+        "frontdoor.yml DelCodeApi: bound to the TrafficControl AdminThrottle and to the "
+        "trafficControl plug-in QueryLimits, which makes the policy invalid",
+        "frontdoor.yml DelCodeApi: admin API throttled by the plug-in QueryLimits",
     )
 
 
