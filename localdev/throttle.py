@@ -142,9 +142,9 @@ class Throttle:
         window = (policy.window_s, int(elapsed // policy.window_s))
         app = self.app_keys.get(app_key or "")
         app_quota = policy.special.get(app or "", policy.app) if app else None
-        api_key = ("api", route.method, route.path, *window)
-        app_count_key = ("app", app, route.method, route.path, *window)
-        client_keys = [
+        api_key: tuple[Any, ...] = ("api", route.method, route.path, *window)
+        app_count_key: tuple[Any, ...] = ("app", app, route.method, route.path, *window)
+        client_keys: list[tuple[tuple[Any, ...], ClientRule]] = [
             (
                 ("client", rule.name, client, route.method, route.path, rule.window_s,
                  int(elapsed // rule.window_s)),

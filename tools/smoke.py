@@ -6,8 +6,11 @@ Through the front door (FC_CODES_GATEWAY_URL, with the smoke App's FC_CODES_APP_
 FC_CODES_APP_SECRET): an admin call without the App's signature is refused with 401, generate
 (signed) answers within the gateway timeout, query and redeem anonymously, redeem again as
 another user (CODE_ALREADY_USED), delete (signed) and without the signature (401), query the
-deleted code (CODE_NOT_FOUND), delete the spare codes, and finally a burst of signed calls is
-throttled (429) by the App's quota (frontdoor.yml gives the smoke App a small one of its own).
+deleted code (CODE_NOT_FOUND), delete the spare codes, then a burst of signed calls is
+throttled (429) by the App's quota (frontdoor.yml gives the smoke App a small one of its own),
+and last a burst of anonymous queries is throttled by the budget of one client address (what
+trips first on an anonymous API: its ceiling is for every client together), which throttles
+this machine's address only.
 
 Through FC's invoke API: generate 3 codes (a batch of its own) -> query -> redeem -> redeem
 again -> the batch's figures -> disable the batch (a redeem gets CODE_DISABLED) and enable it ->
@@ -404,6 +407,22 @@ def gateway_timeout_ms(infra: Any = FRONTDOOR_TEMPLATE) -> int:
     raise ConfigError("frontdoor.yml declares no POST /codes API")
 
 
+def client_burst_default(infra: Any = FRONTDOOR_TEMPLATE) -> int:
+    """One call more than the budget frontdoor.yml gives one client address on the query API
+    (its trafficControl plug-in, with the template's parameter defaults)."""
+    query = api.BY_NAME["query"]
+    raw = frontdoor.load_infra(infra)
+    plugins, bound = frontdoor.traffic_plugins(raw)
+    for key, res in frontdoor.aliyun_resources(raw).items():
+        config = (res.get("Properties") or {}).get("RequestConfig") or {}
+        route_ = (config.get("RequestHttpMethod"), config.get("RequestPath"))
+        if route_ == (query.method, query.gateway_path) and key in bound:
+            rules = plugins[bound[key]].client_rules
+            if rules:
+                return min(rule.limit for rule in rules) + 1
+    raise ConfigError("frontdoor.yml gives the query API no budget per client address")
+
+
 def expect_status(answer: Answer, status: int, code: str | None = None) -> Answer:
     """The answer has this HTTP status (and, if given, this product error code)."""
     if answer.status != status or (code and answer.error_code() != code):
@@ -414,7 +433,9 @@ def expect_status(answer: Answer, status: int, code: str | None = None) -> Answe
     return answer
 
 
-def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int) -> bool:
+def run_gateway(
+    client: GatewayClient, out: TextIO, timeout_ms: int, burst: int, client_burst: int
+) -> bool:
     """Every step through the front door, one line each; True if all matched."""
     step = Steps(out)
     created = step.codes
@@ -489,6 +510,18 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
                 raise StepFailed(f"call {n} of the burst answered {answer.status}")
         raise StepFailed(f"{burst} signed calls were never throttled (429)")
 
+    def anonymous_burst() -> str:
+        # Last: once this address is throttled, its anonymous queries fail until the window ends.
+        # The query API's ceiling is for all clients together; one address's budget trips first.
+        for n in range(1, client_burst + 1):
+            answer = client.call(*route("query", BURST_CODE))
+            if answer.status == 429:
+                message = answer.headers.get("x-ca-error-message", "")
+                return f"429 after {n} anonymous calls ({message})"
+            if answer.status not in (400, 404):
+                raise StepFailed(f"call {n} of the anonymous burst answered {answer.status}")
+        raise StepFailed(f"{client_burst} anonymous calls were never throttled (429)")
+
     for name, action in (
         ("admin without signature", admin_unsigned),
         ("generate", generate),
@@ -504,6 +537,7 @@ def run_gateway(client: GatewayClient, out: TextIO, timeout_ms: int, burst: int)
     if created:
         step("cleanup", cleanup)
     step("throttled burst", throttled)
+    step("anonymous burst", anonymous_burst)
     return step.ok
 
 
@@ -545,6 +579,12 @@ def parser() -> argparse.ArgumentParser:
         default=60,
         help="at most this many signed calls to see the smoke App throttled",
     )
+    p.add_argument(
+        "--client-burst",
+        type=int,
+        help="at most this many anonymous queries to see this address throttled (default: one "
+        "more than frontdoor.yml's budget per client address)",
+    )
     return p
 
 
@@ -560,7 +600,7 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
                 f"nothing to smoke-test: set {ENV_GATEWAY} (the front door) and/or "
                 f"{ENV_ENDPOINT} or {ENV_ACCOUNT} + {ENV_REGION} (FC's invoke API)"
             )
-        client = None
+        client, client_burst = None, 0
         if want_gateway:
             missing = [
                 n
@@ -570,6 +610,7 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
             if missing:
                 raise ConfigError("missing " + ", ".join(missing) + " for the front door")
             client = GatewayClient(gateway_url, env[ENV_APP_KEY], env[ENV_APP_SECRET])
+            client_burst = args.client_burst or client_burst_default()
         config = config_from(args, env) if want_fc else None
     except ConfigError as e:
         print(f"smoke: {e}", file=sys.stderr)
@@ -577,7 +618,8 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
     ok = True
     if client is not None:
         print(f"smoke: front door {client.base_url}", file=sys.stdout)
-        ok = run_gateway(client, sys.stdout, gateway_timeout_ms(), args.burst) and ok
+        timeout_ms = gateway_timeout_ms()
+        ok = run_gateway(client, sys.stdout, timeout_ms, args.burst, client_burst) and ok
     if config is not None and args.fc_api == FC3_API_VERSION:
         names = s_function_names()
         print(

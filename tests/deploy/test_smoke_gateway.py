@@ -3,13 +3,16 @@
 The stack serves template.yml's routes with frontdoor.yml's throttling and Apps
 (localdev/throttle.py), so `make smoke` walks the same steps as after a deploy: 401 without the
 App's signature, generate within the gateway timeout, anonymous query and redeem, signed delete,
-a throttled burst; then the same lifecycle through the FC invoke API.
+a throttled burst of the smoke App, then one of this address on an anonymous route; then the same
+lifecycle through the FC invoke API.
 """
 
+import http.client
 import io
 import json
 import shutil
 from contextlib import redirect_stdout
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -87,6 +90,7 @@ def test_make_smoke_passes_through_the_front_door_then_the_fc_api(stack):
         "ok   query deleted",
         "ok   cleanup",
         "ok   throttled burst",
+        "ok   anonymous burst",
         # then FC's invoke API
         *FC_STEPS,
     ]
@@ -94,6 +98,10 @@ def test_make_smoke_passes_through_the_front_door_then_the_fc_api(stack):
     # frontdoor.yml: the smoke App's own quota is 20 calls a minute on each admin API; before the
     # burst it made 3 signed DELETEs (the code, two spare codes), so the 18th call is refused.
     assert "429 after 18 signed calls (Throttled by APP Flow Control)" in burst
+    anonymous = next(line for line in lines if line.startswith("ok   anonymous burst"))
+    # frontdoor.yml: one client address may query 60 times a minute (the plug-in's rule by
+    # CaClientIp; the API's ceiling is 60,000); the smoke test queried twice before the burst.
+    assert "429 after 59 anonymous calls (Throttled by PARAMETER Flow Control)" in anonymous
     assert lines[-1] == "smoke: passed"
 
 
@@ -139,12 +147,36 @@ def test_the_throttled_app_is_only_the_smoke_app(stack):
     assert admin.call("DELETE", "/codes/" + smoke.BURST_CODE, signed=True).status == 400
 
 
+def query_from(stack, source):
+    """GET /codes/<BURST_CODE> anonymously from the local address `source`: (status, message)."""
+    url = urlsplit(stack.url)
+    conn = http.client.HTTPConnection(
+        url.hostname, url.port, timeout=30, source_address=(source, 0)
+    )
+    try:
+        conn.request("GET", "/codes/" + smoke.BURST_CODE)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status, resp.getheader("X-Ca-Error-Message")
+    finally:
+        conn.close()
+
+
+def test_the_throttled_client_is_only_this_address(stack):
+    # 127.0.0.1 is over its budget on the query API now (the anonymous burst above); another
+    # address is not (Linux routes all of 127/8 to loopback, so the client can bind 127.0.0.2).
+    assert query_from(stack, "127.0.0.1") == (429, "Throttled by PARAMETER Flow Control")
+    assert query_from(stack, "127.0.0.2")[0] == 400
+
+
 def test_a_burst_that_is_never_throttled_fails_the_smoke_test(stack):
     # The admin App's quota (300 a minute) is far above a 5-call burst: the step must fail.
     env = smoke_env(stack, FC_CODES_APP_KEY=APP_KEY)
     status, lines = run_smoke(["--via", "gateway", "--burst", "5"], env)
     assert status == 1
     assert "FAIL throttled burst: 5 signed calls were never throttled (429)" in lines
+    # This address is still over its budget on the query API (the tests above).
+    assert "FAIL query: expected 200, got 429 TOO_MANY_REQUESTS" in lines
     assert lines[-1] == "smoke: FAILED"
 
 
