@@ -11,8 +11,10 @@ isBase64Encoded}` becomes the HTTP response, with the request id in `X-Ca-Reques
 The gateway's own answers use the product's error shape `{"error": {code, message,
 request_id}}` plus API Gateway's `X-Ca-Error-Message` header: 404 NOT_FOUND (no route), 405
 METHOD_NOT_ALLOWED (with `Allow`), 401 UNAUTHORIZED (an APP route without the local app key in
-`X-Ca-Key`), 413 PAYLOAD_TOO_LARGE (over API Gateway's 8 MB), 502 BAD_GATEWAY (the function
-failed or answered something that is not an API Gateway response) and 504 GATEWAY_TIMEOUT.
+`X-Ca-Key`), 413 PAYLOAD_TOO_LARGE (over API Gateway's 8 MB), 429 TOO_MANY_REQUESTS (over
+frontdoor.yml's throttling for the API, the App or the client's address: localdev/throttle.py),
+502 BAD_GATEWAY (the function failed or answered something that is not an API Gateway response)
+and 504 GATEWAY_TIMEOUT.
 """
 
 from __future__ import annotations

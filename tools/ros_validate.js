@@ -12,6 +12,10 @@
 // switched on and render it; anything they reject is a problem. A property that the type does not
 // have is silently dropped by the renderer, so every input key missing from the rendered output is
 // reported as unknown. Intrinsic functions (Ref, Fn::*) are left to ROS: the validators skip them.
+//
+// Some types' validators check less than ROS does: an ALIYUN::ApiGateway::Plugin's PluginType and
+// PluginData are only required strings here (a PluginData given as Fn::Sub is skipped, as every
+// intrinsic is). tools/frontdoor.py checks the type's value, the name and the body.
 'use strict';
 
 const ros = require('@alicloud/ros-cdk-core');
