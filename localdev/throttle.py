@@ -14,8 +14,8 @@ frontdoor.yml throttles every API one of two ways, and this module counts both a
   plug-in wins.
 
 API Gateway counts in fixed windows (one minute, hour or day) and answers 429 once a count is
-over; a refused call counts nothing. This module counts the same way, so a burst that the cloud
-throttles is throttled locally too (the smoke test proves it against `make run`). The client's
+over. This module counts the same way (a refused call counts nothing here), so a burst that the
+cloud throttles is throttled locally too (the smoke test proves it against `make run`). The client's
 address is the connection's source address, never a header: X-Forwarded-For is the caller's to
 write.
 
