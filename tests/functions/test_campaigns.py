@@ -510,18 +510,22 @@ def test_a_redemption_makes_its_fixed_conditions_once_per_instance(wiring):
     assert redeem(wiring.context, first, "u1")[0] == 200
     assert redeem(wiring.context, second, "u2")[0] == 200
     one, two = CONDITIONS
-    assert set(one) == set(two) == {
-        "state",
-        "max_uses",
-        "metadata",
-        "per_user_limit",
-        "valid_from",
-        "valid_until",
-        "disabled",
-        "batch_disabled",
-        "customer",
-        "prefix",
-    }
+    assert (
+        set(one)
+        == set(two)
+        == {
+            "state",
+            "max_uses",
+            "metadata",
+            "per_user_limit",
+            "valid_from",
+            "valid_until",
+            "disabled",
+            "batch_disabled",
+            "customer",
+            "prefix",
+        }
+    )
     per_call = {"valid_from", "valid_until", "customer"}
     assert all(one[c] is two[c] for c in set(one) - per_call)
     assert all(one[c] is not two[c] for c in per_call)
