@@ -483,6 +483,18 @@ def test_requests_per_redemption(wiring):
     ]
 
 
+FAST_PATH_COLUMNS = {  # the columns the fast path's UpdateRow states a condition on
+    "state",
+    "max_uses",
+    "metadata",
+    "per_user_limit",
+    "valid_from",
+    "valid_until",
+    "disabled",
+    "batch_disabled",
+    "customer",
+    "prefix",
+}
 CONDITIONS = []  # per UpdateRow RecordingClient sent: {column: the SDK condition object}
 
 
@@ -510,22 +522,7 @@ def test_a_redemption_makes_its_fixed_conditions_once_per_instance(wiring):
     assert redeem(wiring.context, first, "u1")[0] == 200
     assert redeem(wiring.context, second, "u2")[0] == 200
     one, two = CONDITIONS
-    assert (
-        set(one)
-        == set(two)
-        == {
-            "state",
-            "max_uses",
-            "metadata",
-            "per_user_limit",
-            "valid_from",
-            "valid_until",
-            "disabled",
-            "batch_disabled",
-            "customer",
-            "prefix",
-        }
-    )
+    assert set(one) == set(two) == FAST_PATH_COLUMNS
     per_call = {"valid_from", "valid_until", "customer"}
     assert all(one[c] is two[c] for c in set(one) - per_call)
     assert all(one[c] is not two[c] for c in per_call)
