@@ -61,7 +61,7 @@ class Sizes:
     per_client: int = 10  # redemptions per client per round, N clients
     # Handler and bare alternate, round after round: short rounds, so that a machine whose load
     # drifts (a shared one) weighs on both alike.
-    rounds: int = 8
+    rounds: int = 16
     own_calls: int = 250  # the handler's own code, warm: rounds of this many calls
     own_rounds: int = 40
     cold_repeat: int = 9
@@ -112,9 +112,17 @@ class Worker:
         )
 
     def call(self, op: str, **args: Any) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        self.send(op, **args)
+        return self.receive(op)
+
+    def send(self, op: str, **args: Any) -> None:
+        """Send a command without waiting: `receive` reads its answer (several workers at once)."""
+        assert self.process.stdin is not None
         self.process.stdin.write(json.dumps({"op": op, **args}) + "\n")
         self.process.stdin.flush()
+
+    def receive(self, op: str) -> dict[str, Any]:
+        assert self.process.stdout is not None
         line = self.process.stdout.readline()
         answer: dict[str, Any] = (
             json.loads(line) if line else {"ok": False, "error": "the worker exited"}
@@ -213,37 +221,108 @@ def measure_generation(w: Worker, server: ots_server.OTSServer, sizes: Sizes) ->
     }
 
 
-def measure_redemption(w: Worker, server: ots_server.OTSServer, sizes: Sizes) -> dict[str, Any]:
+# The ways the redemption is driven: one client; N clients as N worker processes of one client
+# each (as FC runs N concurrent invocations with its default instance concurrency of 1: N
+# instances, N processes); N clients as N threads of one worker process (an instance with
+# instance concurrency N). Judged: the first two; the threads are shown beside them.
+SINGLE, PROCESSES, THREADS = "1", "processes", "threads"
+START_DELAY = 0.1  # seconds from sending a round to the client processes to its start
+WARM_CALLS = 5  # per mode and client, before the first round
+
+
+def measure_redemption(
+    w: Worker, server: ots_server.OTSServer, sizes: Sizes, python: Path
+) -> dict[str, Any]:
     set_latency(server, 0)
     w.call("fresh_table")
-    shapes = ((1, sizes.single_client), (sizes.clients, sizes.per_client))
-    needed = sizes.rounds * 2 * sum(c * k for c, k in shapes) + 10
+    per_round = sizes.single_client + 2 * sizes.clients * sizes.per_client
+    per_process = sizes.rounds * 2 * sizes.per_client + 2 * WARM_CALLS
+    needed = sizes.rounds * 2 * per_round + sizes.clients * per_process + 4 * WARM_CALLS
     w.call("prepare_codes", count=needed)
-    w.call("redeem", mode="handler", clients=1, per_client=5)  # warm up both paths
-    w.call("redeem", mode="bare", clients=1, per_client=5)
-    samples: dict[str, dict[str, Any]] = {}
-    for clients, per_client in shapes:
-        for mode in ("handler", "bare"):
-            samples[f"{mode}/{clients}"] = {"latencies": [], "wall": 0.0, "cpu": 0.0}
-        for _ in range(sizes.rounds):
+    for mode in ("handler", "bare"):  # warm up both paths
+        w.call("redeem", mode=mode, clients=1, per_client=WARM_CALLS)
+    pool = [Worker(python, server) for _ in range(sizes.clients)]
+    try:
+        for client in pool:
+            client.call("add_codes", codes=w.call("take_codes", count=per_process)["codes"])
             for mode in ("handler", "bare"):
-                result = w.call("redeem", mode=mode, clients=clients, per_client=per_client)
-                into = samples[f"{mode}/{clients}"]
+                client.call("redeem", mode=mode, clients=1, per_client=WARM_CALLS)
+        samples = _redemption_rounds(w, pool, server, sizes)
+    finally:
+        for client in pool:
+            client.close()
+    own = w.call("own_cost", calls=sizes.own_calls, rounds=sizes.own_rounds)
+    summary: dict[str, Any] = {"own_us": own["us"], "clients": sizes.clients}
+    for key, sample in samples.items():
+        latencies = sorted(sample["latencies"])
+        n = len(latencies)
+        mean = sum(latencies) / n
+        ops = n / sample["wall"]
+        summary[key] = {
+            "n": n,
+            "mean_ms": mean * 1000,
+            "p50_ms": percentile(latencies, 0.50) * 1000,
+            "p90_ms": percentile(latencies, 0.90) * 1000,
+            "p99_ms": percentile(latencies, 0.99) * 1000,
+            "ops_per_s": ops,
+            # Little's law: calls in flight on average, mean latency x throughput.
+            "in_flight": mean * ops,
+            "cpu_us": sample["cpu"] / n * 1e6,  # the client processes', per call
+            "server_cpu_us": (
+                None if sample["server_cpu"] is None else sample["server_cpu"] / n * 1e6
+            ),
+        }
+    return summary
+
+
+def _redemption_rounds(
+    w: Worker, pool: list[Worker], server: ots_server.OTSServer, sizes: Sizes
+) -> dict[str, dict[str, Any]]:
+    """Every way of driving it, handler and bare alternating, round after round: short rounds,
+    so that a machine whose load drifts (a shared one) weighs on all of them alike."""
+    samples: dict[str, dict[str, Any]] = {}
+    for _ in range(sizes.rounds):
+        for shape in (SINGLE, PROCESSES, THREADS):
+            for mode in ("handler", "bare"):
+                before = server_cpu(server)
+                if shape == PROCESSES:
+                    at = time.time() + START_DELAY
+                    for client in pool:
+                        client.send(
+                            "redeem", mode=mode, clients=1, per_client=sizes.per_client, start_at=at
+                        )
+                    answers = [client.receive("redeem") for client in pool]
+                    wall = max(a["ended"] for a in answers) - min(a["started"] for a in answers)
+                    result = {
+                        "latencies": [t for a in answers for t in a["latencies"]],
+                        "wall": wall,
+                        "cpu": sum(a["cpu"] for a in answers),
+                    }
+                else:
+                    clients, per_client = (
+                        (1, sizes.single_client)
+                        if shape == SINGLE
+                        else (sizes.clients, sizes.per_client)
+                    )
+                    result = w.call("redeem", mode=mode, clients=clients, per_client=per_client)
+                after = server_cpu(server)
+                into = samples.setdefault(
+                    redemption_key(mode, shape),
+                    {"latencies": [], "wall": 0.0, "cpu": 0.0, "server_cpu": 0.0},
+                )
                 into["latencies"].extend(result["latencies"])
                 into["wall"] += result["wall"]
                 into["cpu"] += result["cpu"]
-    own = w.call("own_cost", calls=sizes.own_calls, rounds=sizes.own_rounds)
-    summary: dict[str, Any] = {"own_us": own["us"]}
-    for key, sample in samples.items():
-        latencies = sorted(sample["latencies"])
-        summary[key] = {
-            "n": len(latencies),
-            "p50_ms": percentile(latencies, 0.50) * 1000,
-            "p99_ms": percentile(latencies, 0.99) * 1000,
-            "ops_per_s": len(latencies) / sample["wall"],
-            "cpu_us": sample["cpu"] / len(latencies) * 1e6,  # the client process's, per call
-        }
-    return summary
+                if before is None or after is None or into["server_cpu"] is None:
+                    into["server_cpu"] = None
+                else:
+                    into["server_cpu"] += after - before
+    return samples
+
+
+def redemption_key(mode: str, shape: str) -> str:
+    """`handler/1`, `bare/processes`, ... : where a sample is kept in the results."""
+    return f"{mode}/{shape}"
 
 
 def percentile(ordered: list[float], fraction: float) -> float:
@@ -354,6 +433,146 @@ def runtime_label(name: str, info: dict[str, Any]) -> str:
     return f"{info['python']} / {info['tablestore']} {codec}"
 
 
+def _shape_label(shape: str, clients: int) -> str:
+    return {SINGLE: "1", PROCESSES: f"{clients} processes", THREADS: f"{clients} threads"}[shape]
+
+
+def _value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2f} ms" if unit == "ms" else f"{value:.0f}{unit}"
+
+
+def redemption_table(runtimes: dict[str, Any], sizes: Sizes) -> str:
+    """The judged figures: 1 client, N client processes; N threads of one process beside them."""
+    rows: list[list[Any]] = []
+    for name, r in runtimes.items():
+        red = r["redemption"]
+        clients = red.get("clients", sizes.clients)
+        for shape in (SINGLE, PROCESSES, THREADS):
+            h, b = red[redemption_key("handler", shape)], red[redemption_key("bare", shape)]
+            judged = shape != THREADS
+            for metric, hv, bv, ratio, has_target, unit in (
+                ("p50", h["p50_ms"], b["p50_ms"], h["p50_ms"] / b["p50_ms"], judged, "ms"),
+                ("p99", h["p99_ms"], b["p99_ms"], h["p99_ms"] / b["p99_ms"], False, "ms"),
+                (
+                    "ops/s",
+                    h["ops_per_s"],
+                    b["ops_per_s"],
+                    b["ops_per_s"] / h["ops_per_s"],
+                    judged,
+                    "",
+                ),
+                ("CPU/call", h["cpu_us"], b["cpu_us"], h["cpu_us"] / b["cpu_us"], False, " us"),
+            ):
+                rows.append(
+                    [
+                        runtime_label(name, r["info"]),
+                        _shape_label(shape, clients),
+                        metric,
+                        _value(hv, unit),
+                        _value(bv, unit),
+                        _ratio(ratio),
+                        f"<={REDEEM_TARGET:g}x" if has_target else "",
+                        _met(ratio <= REDEEM_TARGET) if has_target else "",
+                    ]
+                )
+        if "own_us" in red:  # the handler's own code, warm; ratio: its share of bare CPU
+            own, bare_cpu = red["own_us"], red[redemption_key("bare", SINGLE)]["cpu_us"]
+            rows.append(
+                [
+                    runtime_label(name, r["info"]),
+                    "",
+                    "code, warm",
+                    f"{own:.0f} us",
+                    "",
+                    f"{own / bare_cpu:.0%}",
+                    "",
+                    "",
+                ]
+            )
+    return report.table(
+        "Redemption: use_code vs the same conditional UpdateRow sent with the bare SDK "
+        "(ratio = cost of the handler: latency, or throughput inverted; concurrent clients as "
+        "processes, one per FC instance, judged; as threads of one process, shown; `code, "
+        "warm`: the handler's own code per call over a store that answers at once, as a share "
+        "of the bare call's CPU)",
+        [
+            "runtime (Python / tablestore)",
+            "clients",
+            "metric",
+            "use_code",
+            "bare",
+            "ratio",
+            "target",
+            "met",
+        ],
+        rows,
+    )
+
+
+def concurrency_table(runtimes: dict[str, Any], sizes: Sizes) -> str:
+    """N concurrent clients in detail: the mean beside the percentiles, Little's law (mean x
+    ops/s = the calls in flight), and the CPU of the clients and of the server per call."""
+    rows: list[list[Any]] = []
+    for name, r in runtimes.items():
+        red = r["redemption"]
+        clients = red.get("clients", sizes.clients)
+        for shape in (PROCESSES, THREADS):
+            h, b = red[redemption_key("handler", shape)], red[redemption_key("bare", shape)]
+            for side, x in (("use_code", h), ("bare", b)):
+                rows.append(
+                    [
+                        runtime_label(name, r["info"]),
+                        _shape_label(shape, clients),
+                        side,
+                        _value(x["mean_ms"], "ms"),
+                        _value(x["p50_ms"], "ms"),
+                        _value(x["p90_ms"], "ms"),
+                        _value(x["ops_per_s"], ""),
+                        f"{x['in_flight']:.1f}",
+                        _value(x["cpu_us"], " us"),
+                        _value(x["server_cpu_us"], " us"),
+                    ]
+                )
+            server = (
+                _ratio(h["server_cpu_us"] / b["server_cpu_us"])
+                if h["server_cpu_us"] and b["server_cpu_us"]
+                else "n/a"
+            )
+            rows.append(
+                [
+                    runtime_label(name, r["info"]),
+                    _shape_label(shape, clients),
+                    "ratio",
+                    _ratio(h["mean_ms"] / b["mean_ms"]),
+                    _ratio(h["p50_ms"] / b["p50_ms"]),
+                    _ratio(h["p90_ms"] / b["p90_ms"]),
+                    _ratio(b["ops_per_s"] / h["ops_per_s"]),
+                    "",
+                    _ratio(h["cpu_us"] / b["cpu_us"]),
+                    server,
+                ]
+            )
+    return report.table(
+        f"{sizes.clients} concurrent clients in detail (in flight = mean latency x ops/s, "
+        "Little's law; CPU per call of the client processes and of the local server)",
+        [
+            "runtime (Python / tablestore)",
+            "clients",
+            "side",
+            "mean",
+            "p50",
+            "p90",
+            "ops/s",
+            "in flight",
+            "client CPU/call",
+            "server CPU/call",
+        ],
+        rows,
+    )
+
+
 # Which tables each part of the bench fills (--only measures some parts).
 PARTS = ("generation", "redemption", "cold_start")
 
@@ -419,69 +638,8 @@ def print_tables(results: dict[str, Any], sizes: Sizes) -> list[str]:
             )
         )
     if "redemption" in measured:
-        rows = []
-        for name, r in runtimes.items():
-            red = r["redemption"]
-            for clients in (1, sizes.clients):
-                h, b = red[f"handler/{clients}"], red[f"bare/{clients}"]
-                for metric, hv, bv, ratio, has_target in (
-                    ("p50", h["p50_ms"], b["p50_ms"], h["p50_ms"] / b["p50_ms"], True),
-                    ("p99", h["p99_ms"], b["p99_ms"], h["p99_ms"] / b["p99_ms"], False),
-                    (
-                        "ops/s",
-                        h["ops_per_s"],
-                        b["ops_per_s"],
-                        b["ops_per_s"] / h["ops_per_s"],
-                        True,
-                    ),
-                    ("CPU/call", h["cpu_us"], b["cpu_us"], h["cpu_us"] / b["cpu_us"], False),
-                ):
-                    unit = {"ops/s": "", "CPU/call": " us"}.get(metric, " ms")
-                    rows.append(
-                        [
-                            runtime_label(name, r["info"]),
-                            clients,
-                            metric,
-                            f"{hv:.{2 if unit == ' ms' else 0}f}{unit}",
-                            f"{bv:.{2 if unit == ' ms' else 0}f}{unit}",
-                            _ratio(ratio),
-                            f"<={REDEEM_TARGET:g}x" if has_target else "",
-                            _met(ratio <= REDEEM_TARGET) if has_target else "",
-                        ]
-                    )
-            if "own_us" in red:  # the handler's own code, warm; ratio: its share of bare CPU
-                own, bare_cpu = red["own_us"], red["bare/1"]["cpu_us"]
-                rows.append(
-                    [
-                        runtime_label(name, r["info"]),
-                        "",
-                        "code, warm",
-                        f"{own:.0f} us",
-                        "",
-                        f"{own / bare_cpu:.0%}",
-                        "",
-                        "",
-                    ]
-                )
-        out.append(
-            report.table(
-                "Redemption: use_code vs the same conditional UpdateRow sent with the bare SDK "
-                "(ratio = cost of the handler: latency, or throughput inverted; `code, warm`: "
-                "the handler's own code per call over a store that answers at once, as a share "
-                "of the bare call's CPU)",
-                [
-                    "runtime (Python / tablestore)",
-                    "clients",
-                    "metric",
-                    "use_code",
-                    "bare",
-                    "ratio",
-                    "target",
-                    "met",
-                ],
-                rows,
-            )
-        )
+        out.append(redemption_table(runtimes, sizes))
+        out.append(concurrency_table(runtimes, sizes))
     if "cold_start" in measured:
         rows = []
         for name, r in runtimes.items():
@@ -567,14 +725,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"measuring {runtime_label(name, info)} ({info['codec']} codec) ...", flush=True
                 )
                 entry: dict[str, Any] = {"info": info, "seconds": {}}
-                for part, measure in (
-                    ("generation", measure_generation),
-                    ("redemption", measure_redemption),
-                ):
+                for part in ("generation", "redemption"):
                     if part not in args.only:
                         continue
                     began = time.monotonic()
-                    entry[part] = measure(worker, server, sizes)
+                    if part == "generation":
+                        entry[part] = measure_generation(worker, server, sizes)
+                    else:
+                        entry[part] = measure_redemption(worker, server, sizes, python)
                     entry["seconds"][part] = round(time.monotonic() - began, 1)
             finally:
                 worker.close()

@@ -18,7 +18,11 @@ What it measures, each through the real SDK of this runtime against the same loc
 - `gen_memory`: peak Python allocations (tracemalloc) of one handler invocation.
 - `redeem`: the real `use_code` handler, or the very UpdateRow its fast path sends issued
   directly with the SDK ("bare"), from 1 or N threads (an FC instance with instance concurrency
-  runs concurrent invocations as threads of one process), with the process's CPU time.
+  runs concurrent invocations as threads of one process), with the process's CPU time. With
+  `start_at`, the calls begin at that wall-clock time: the driver starts N worker processes at
+  once that way, one client each, as FC runs N concurrent invocations of a function with the
+  default instance concurrency of 1 (N instances). `take_codes` and `add_codes` move prepared
+  codes from the worker that made them to those client processes.
 
 Python 3.6 compatible (FC's python3 runtime ships tablestore 5.1.0); no third-party imports but
 the SDK.
@@ -175,8 +179,22 @@ class Worker(object):
             count -= step
         return {"pool": len(self.pool)}
 
-    def redeem(self, mode, clients, per_client):
-        """Latencies of `clients` threads redeeming `per_client` fresh codes each, all at once."""
+    def take_codes(self, count):
+        """`count` prepared codes, removed from this worker's pool (for another worker)."""
+        if len(self.pool) < count:
+            raise RuntimeError("not enough prepared codes")
+        taken = self.pool[-count:]
+        del self.pool[-count:]
+        return {"codes": taken}
+
+    def add_codes(self, codes):
+        """Prepared codes from another worker, to redeem here."""
+        self.pool.extend(codes)
+        return {"pool": len(self.pool)}
+
+    def redeem(self, mode, clients, per_client, start_at=None):
+        """Latencies of `clients` threads redeeming `per_client` fresh codes each, all at once
+        (at the wall-clock time `start_at` if given: other processes start with them)."""
         if len(self.pool) < clients * per_client:
             raise RuntimeError("not enough prepared codes")
         codes_by_client = []
@@ -224,14 +242,23 @@ class Worker(object):
         threads = [threading.Thread(target=client, args=(calls,)) for calls in work]
         for thread in threads:
             thread.start()
+        if start_at is not None:
+            time.sleep(max(0.0, start_at - time.time()))
         start.wait()
+        started = time.time()  # wall clock: comparable between the driver's client processes
         began, cpu = time.perf_counter(), time.process_time()
         for thread in threads:
             thread.join()
         wall, cpu = time.perf_counter() - began, time.process_time() - cpu
         if failures:
             raise RuntimeError("%d redemptions failed, e.g. %s" % (len(failures), failures[0]))
-        return {"latencies": latencies, "wall": wall, "cpu": cpu}
+        return {
+            "latencies": latencies,
+            "wall": wall,
+            "cpu": cpu,
+            "started": started,
+            "ended": started + wall,
+        }
 
     def own_cost(self, calls, rounds):
         """Microseconds of the handler's own code per redemption, warm: the real `use_code`

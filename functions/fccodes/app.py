@@ -111,6 +111,7 @@ class Operation(object):
         self.run = run
         self.action = declared.action
         self.operations = [self]
+        self.routes = [self.route]
 
 
 class Function(object):
@@ -120,6 +121,7 @@ class Function(object):
     def __init__(self, name, operations):
         self.name = name
         self.operations = operations
+        self.routes = [op.route for op in operations]
         self.route = None
 
 
@@ -272,12 +274,11 @@ def handle(function, event, context):
     started = time.monotonic()
     request_id = getattr(context, "request_id", None) or ""
     fields = {"request_id": request_id, "operation": function.name}
-    shape = events.DIRECT
+    shape = None  # decoded with the event; guessed from the raw event only to render an error
     level = logging.INFO
     incoming = rt = error = None
     try:
-        shape = events.shape_of(event)
-        incoming = events.decode_any(event, [op.route for op in function.operations])
+        incoming = events.decode_any(event, function.routes)
         shape = incoming.shape
         operation = pick(function, incoming)
         fields["operation"] = operation.name
@@ -298,6 +299,7 @@ def handle(function, event, context):
     except ServiceError as exc:
         error = exc
         status = exc.status
+        shape = shape or events.shape_of(event)
         response = events.render_error(shape, exc, request_id)
         fields["outcome"] = exc.code
         fields["message"] = exc.message
@@ -309,6 +311,7 @@ def handle(function, event, context):
                 fields["cleanup_complete"] = exc.cleanup_complete
     except Exception as exc:  # a bug or a misconfiguration: the log says what, the body nothing
         status = 500
+        shape = shape or events.shape_of(event)
         response = events.render_error(shape, ServiceError(), request_id)
         fields["outcome"] = ServiceError.code
         fields["error"] = "%s: %s" % (type(exc).__name__, exc)

@@ -20,16 +20,20 @@ COMPARATORS = ("==", "!=", ">", ">=", "<", "<=")
 class Expect(object):
     """A column condition: `column op value`; `if_missing` is the result when the column is absent.
 
-    `op` is one of COMPARATORS. A list of them means all must hold.
+    `op` is one of COMPARATORS. A list of them means all must hold. An Expect is never changed
+    once made, so a store may keep what it made of one in `built` (opaque here): the service's
+    fixed conditions are module constants, turned into the store's form once per instance
+    rather than on every call.
     """
 
-    __slots__ = ("column", "if_missing", "op", "value")
+    __slots__ = ("built", "column", "if_missing", "op", "value")
 
     def __init__(self, column, op, value, if_missing=False):
         self.column = column
         self.op = op
         self.value = value
         self.if_missing = if_missing
+        self.built = None
 
 
 class Store(object):

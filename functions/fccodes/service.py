@@ -617,9 +617,19 @@ def _find_redemption(row, log, user_id, redemption_id):
     return None
 
 
+# prefix -> its Expect: the few prefixes an instance sees, each condition made once (and with it
+# the store's form of it, see port.Expect).
+_PREFIX_EXPECTS = {}  # type: dict
+
+
 def _prefix_is(prefix):
-    # Rows without a prefix have no `prefix` column at all.
-    return Expect("prefix", "==", prefix, if_missing=not prefix)
+    found = _PREFIX_EXPECTS.get(prefix)
+    if found is None:
+        if len(_PREFIX_EXPECTS) >= HINT_LIMIT:
+            _PREFIX_EXPECTS.clear()
+        # Rows without a prefix have no `prefix` column at all.
+        found = _PREFIX_EXPECTS[prefix] = Expect("prefix", "==", prefix, if_missing=not prefix)
+    return found
 
 
 def _user_tag(user_id):

@@ -16,12 +16,19 @@ def test_the_quick_bench_prints_every_table(capsys, tmp_path, monkeypatch):
     here = "%d.%d" % perf.sys.version_info[:2]
     assert perf.main(["--quick", "--runtimes", here]) == 0
     out = capsys.readouterr().out
-    for title in ("Generation:", "CPU floor", "Redemption:", "Cold start:"):
+    for title in ("Generation:", "CPU floor", "Redemption:", "concurrent clients in detail"):
         assert title in out
+    assert "Cold start:" in out
     saved = json.loads((tmp_path / "bench-latest.json").read_text())
     runtime = saved["runtimes"][here]
     assert runtime["generation"]["latency_ms"]["5"]["handler_s"][0] > 0
-    assert runtime["redemption"]["handler/1"]["n"] == perf.QUICK.single_client
+    redemption = runtime["redemption"]
+    assert redemption["handler/1"]["n"] == perf.QUICK.single_client
+    # N clients both ways: N client processes (FC instances) and N threads of one process
+    per_way = perf.QUICK.rounds * perf.QUICK.clients * perf.QUICK.per_client
+    for key in ("handler/processes", "bare/processes", "handler/threads", "bare/threads"):
+        assert redemption[key]["n"] == per_way
+        assert 0 < redemption[key]["in_flight"] <= perf.QUICK.clients * 1.01
     assert set(runtime["cold_start"]) == set(perf.HANDLERS)
 
 

@@ -483,6 +483,52 @@ def test_requests_per_redemption(wiring):
     ]
 
 
+FAST_PATH_COLUMNS = {  # the columns the fast path's UpdateRow states a condition on
+    "state",
+    "max_uses",
+    "metadata",
+    "per_user_limit",
+    "valid_from",
+    "valid_until",
+    "disabled",
+    "batch_disabled",
+    "customer",
+    "prefix",
+}
+CONDITIONS = []  # per UpdateRow RecordingClient sent: {column: the SDK condition object}
+
+
+class RecordingClient(OTSClient):
+    """The real SDK client, keeping the column conditions of each UpdateRow it sends."""
+
+    def update_row(self, table_name, row, condition, *args, **kwargs):
+        subs = getattr(condition.column_condition, "sub_conditions", None)
+        if table_name == "codes" and subs:
+            CONDITIONS.append({single.column_name: single for single in subs})
+        return OTSClient.update_row(self, table_name, row, condition, *args, **kwargs)
+
+
+def test_a_redemption_makes_its_fixed_conditions_once_per_instance(wiring):
+    """The fast path's ten column conditions: the seven that are the same for every call of a
+    prefix are made into SDK objects once per instance and shared by later calls (the SDK only
+    reads them); the three that depend on the time and the user are made per call."""
+    settings = wiring.settings()
+    factory = app.ClientFactory(
+        settings.ots_endpoint, settings.ots_instance, 2.0, client_class=RecordingClient
+    )
+    app.configure(app.Runtime(settings, factory=factory))
+    first, second = generate(wiring.context, count=2)["codes"]
+    del CONDITIONS[:]
+    assert redeem(wiring.context, first, "u1")[0] == 200
+    assert redeem(wiring.context, second, "u2")[0] == 200
+    one, two = CONDITIONS
+    assert set(one) == set(two) == FAST_PATH_COLUMNS
+    per_call = {"valid_from", "valid_until", "customer"}
+    assert all(one[c] is two[c] for c in set(one) - per_call)
+    assert all(one[c] is not two[c] for c in per_call)
+    assert (one["customer"].column_value, two["customer"].column_value) == ("u1", "u2")
+
+
 def test_a_missing_index_or_batches_table_is_named(wiring, sdk):
     """An old codes table without the batch index (or no batches table): the operator's error,
     named with what to set, not a passing fault."""
