@@ -11,9 +11,11 @@ instances as FC runs in parallel.
 
 Rows of the batches table under the batch's `b:<batch>` (besides its record):
 
-- `keys:<chunk>`: the chunk is written: its keys (the key list that disable and enable walk)
-  and `count`. Inserted once (EXPECT_NOT_EXIST) after every row of the chunk is stored, so a
-  retried chunk never counts twice; progress is the sum of these rows' counts.
+- `keys:<chunk>`: the chunk's keys (the key list that disable and enable walk, up to 320 KB),
+  written once every row of the chunk is stored.
+- `done:<chunk>`: the chunk is written, with its `count`: inserted once (EXPECT_NOT_EXIST) after
+  its key list, so a retried chunk never counts twice. Progress is the sum of these small rows
+  (GetRange reads them, never the key lists: a row is read whole, whatever columns are asked).
 - `run:<chunk>:<attempt tag>`: a lease: an attempt is writing the chunk until `until` (epoch ms;
   0 once it has stopped). Also how an attempt knows its number: FC runs an event at most
   MAX_ATTEMPTS times, with the same request id.
@@ -49,7 +51,7 @@ from .campaigns import (
     record_pk,
 )
 from .errors import InvalidRequest, ServiceError, StoreUnavailable
-from .port import Expect
+from .port import OK, Expect
 
 READY = "READY"  # generation.status once every chunk is written (the batch is then ACTIVE)
 FANOUT = 16  # sub-ranges one event is split into
@@ -62,6 +64,13 @@ LEASE_MARGIN_MS = 10000  # past the function's timeout, for clocks that differ a
 SWEEP_MS = 5 * 60 * 1000  # a stalled cleanup is sent again at most this often
 SEED_BYTES = 32
 MAX_LEASES = 64  # attempts of one event (FC's at most MAX_ATTEMPTS, duplicates aside)
+
+
+DONE = "done:"
+
+
+def done_sk(chunk):
+    return DONE + "%05d" % chunk
 
 
 def run_prefix(chunk):
@@ -164,7 +173,7 @@ class AsyncOps(object):
         state = record.get("state")
         written = done = 0
         if state in (GENERATING, FAILED):  # FAILED: what is still stored, until cleanup ends
-            for _, row in self._chunk_rows(batch, "keys:", chunks, deadline):
+            for _, row in self._chunk_rows(batch, DONE, chunks, deadline):
                 done += 1
                 written += row.get("count", 0)
         else:  # ACTIVE or DISABLED: complete
@@ -267,8 +276,8 @@ class AsyncOps(object):
             self._release(batch, lease, deadline)
             return "not written (%s)" % (record or {}).get("state", "gone")
         chunk = self._chunk(batch, record, index)
-        sk = chunk_sk(index)
-        if self._retry(lambda: self.batches.get(pk, sk, ["count"]), deadline) is None:
+        done = done_sk(index)
+        if self._retry(lambda: self.batches.get(pk, done, ["count"]), deadline) is None:
             keys = bulkgen.write(
                 self.store,
                 chunk,
@@ -277,9 +286,12 @@ class AsyncOps(object):
                 own=lambda key: {"bshard": schema.bshard(batch, schema.shard_of(key))},
                 concurrency=self.gen_concurrency,
             )
-            row = {"keys": " ".join(keys), "count": len(keys), "nonce": chunk.nonce}
-            # Inserted once: a second attempt (or a duplicate event) finds it there.
-            self._retry(lambda: self.batches.insert(pk, sk, row), deadline)
+            # The key list (every attempt writes the same one), then the mark that counts the
+            # chunk, inserted once: a second attempt (or a duplicate event) finds it there.
+            listed = {"keys": " ".join(keys), "nonce": chunk.nonce}
+            self._retry(lambda: _put(self.batches, pk, chunk_sk(index), listed), deadline)
+            mark = {"count": len(keys), "nonce": chunk.nonce}
+            self._retry(lambda: self.batches.insert(pk, done, mark), deadline)
         self._release(batch, lease, deadline)
         # After the lease is released: a failure set meanwhile was not left to us by a cleanup
         # that saw our lease, so this attempt deletes its own rows.
@@ -293,7 +305,7 @@ class AsyncOps(object):
     def _maybe_ready(self, batch, record, deadline):
         """ACTIVE once every chunk's key list is there (whoever sees it first; once)."""
         chunks = record.get("chunks", 0)
-        rows = self._chunk_rows(batch, "keys:", chunks, deadline)
+        rows = self._chunk_rows(batch, DONE, chunks, deadline)
         if len(rows) < chunks:
             return False
         written = sum(row.get("count", 0) for _, row in rows)
@@ -341,6 +353,7 @@ class AsyncOps(object):
         bulkgen.cleanup(self.store, chunk, deadline, self.sleep)
         if live:
             return False
+        self._retry(lambda: self.batches.delete_if(pk, done_sk(index)), deadline)
         self._retry(lambda: self.batches.delete_if(pk, chunk_sk(index)), deadline)
         self._retry(lambda: self.batches.insert(pk, gone_sk(index), {"at": now}), deadline)
         chunks = record.get("chunks", 0)
@@ -375,8 +388,8 @@ class AsyncOps(object):
         )
 
     def _chunk_rows(self, batch, prefix, chunks, deadline):
-        """[(sk, row)] of the rows `<prefix>00000`.. of the batch's chunks (small columns only:
-        never the key lists)."""
+        """[(sk, row)] of the rows `<prefix>00000`.. of the batch's chunks (`done:` or `gone:`:
+        small rows, never the key lists)."""
         return self._retry(
             lambda: self.batches.rows(
                 record_pk(batch), prefix + "%05d" % 0, prefix + "%05d" % chunks, None, ["count"]
@@ -423,13 +436,19 @@ class AsyncOps(object):
         return self._retry(lambda: self.dispatcher.send(event), deadline)
 
     def _late_reason(self, batch, record, deadline):
-        rows = self._chunk_rows(batch, "keys:", record.get("chunks", 0), deadline)
+        rows = self._chunk_rows(batch, DONE, record.get("chunks", 0), deadline)
         return "not finished by its deadline: %d of %d chunks (%d of %d codes) were written" % (
             len(rows),
             record.get("chunks", 0),
             sum(row.get("count", 0) for _, row in rows),
             record.get("count", 0),
         )
+
+
+def _put(batches, pk, sk, row):
+    """Write one row unconditionally (a repeat writes the same); StoreUnavailable if not."""
+    if batches.put_all(pk, [(sk, row)]) != [OK]:
+        raise StoreUnavailable(reason="a key list was not written", maybe_applied=True)
 
 
 def _parse_event(event):
