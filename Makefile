@@ -184,6 +184,7 @@ bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-
 	$(PY) -m bench $(BENCH_OPTS)
 	@if [ -z "$(strip $(BENCH_OPTS))" ]; then $(PY) -m bench.bulk; fi
 	$(PY) -m bench.campaigns $(if $(filter --quick,$(BENCH_OPTS)),--quick)
+	$(PY) -m bench.asyncgen $(if $(filter --quick,$(BENCH_OPTS)),--quick)
 	@if [ -n "$(strip $(BENCH_OPTS))" ]; then echo "make bench: BENCH_OPTS given, so bench-ots is left out (make bench-ots runs it)"; \
 	else $(MAKE) --no-print-directory bench-ots; fi
 
