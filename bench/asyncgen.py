@@ -43,10 +43,13 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bench import report
-from harness import process
+from harness import process, tables
 
 READY_RE = re.compile(r"^localdev ready: url=(\S+) ots=(\S+)")
 APP_KEY = "bench-app-key"
@@ -57,9 +60,19 @@ TARGET = 0.8
 
 
 class Stack:
-    """`python -m localdev run` on a fresh data directory, as `make run` starts it."""
+    """`python -m localdev run` on a fresh data directory, as `make run` starts it: the real
+    template.yml, or a copy of it with `env` set in every function's environment and
+    `properties` ({function: {property: value}}) set on functions (bench.chaos)."""
 
-    def __init__(self, data_dir: str, runtime: str | None, max_instances: int = 4) -> None:
+    def __init__(
+        self,
+        data_dir: str,
+        runtime: str | None = None,
+        max_instances: int = 4,
+        env: dict[str, str] | None = None,
+        properties: dict[str, dict[str, Any]] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         cmd = [
             sys.executable,
             "-m",
@@ -75,11 +88,42 @@ class Stack:
             "--no-function-logs",
             "--max-instances",
             str(max_instances),
+            *extra_args,
         ]
+        if env or properties:
+            folder = str(Path(data_dir).parent)
+            cmd += ["--template", str(template_copy(folder, env or {}, properties or {}))]
         if runtime:
             cmd += ["--runtime", runtime]
         self.proc, match, self.lines = process.start_and_wait(cmd, READY_RE, "localdev", 120)
-        self.url = match.group(1)
+        self.url, self.ots_endpoint = match.group(1), match.group(2)
+
+    def banner(self, pattern: str) -> str:
+        """The first group of `pattern` in the stack's banner lines."""
+        for line in list(self.lines):
+            found = re.search(pattern, line)
+            if found:
+                return found.group(1)
+        raise RuntimeError(f"the stack's banner has no {pattern!r}")
+
+    def ots_control(self, method: str, path: str, payload: Any = None) -> Any:
+        """The stack's ots_local control plane (faults), with the token its banner prints."""
+        token = self.banner(r"X-OTS-Local-Token: (\S+)")
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        url = f"{self.ots_endpoint}/__ots_local/{path}"
+        req = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (ours, local)
+        req.add_header("Content-Type", "application/json")
+        req.add_header("X-OTS-Local-Token", token)
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def sdk(self) -> Any:
+        """A plain SDK client on the stack's Tablestore (the local keys its banner prints)."""
+        key_id = self.banner(r"access key id (\S+),")
+        secret = self.banner(r"secret (\S+)\)")
+        instance = self.banner(r"\(instance (\S+), data")
+        return tables.client(self.ots_endpoint, key_id, secret, instance, timeout=60)
 
     def request(self, method: str, path: str, body: Any = None, headers: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
@@ -103,6 +147,22 @@ class Stack:
 
     def stop(self) -> None:
         process.stop(self.proc, lambda p: p.send_signal(signal.SIGINT), 60)
+
+
+def template_copy(folder: str, env: dict[str, str], properties: dict[str, dict[str, Any]]) -> Path:
+    """template.yml in `folder` (its CodeUri aimed at the repository's functions/), with `env`
+    in every function's environment and `properties` set on functions."""
+    raw = yaml.safe_load((report.ROOT / "template.yml").read_text(encoding="utf-8"))
+    for resource in raw["Resources"].values():
+        for name, child in resource.items():
+            if isinstance(child, dict) and child.get("Type") == "Aliyun::Serverless::Function":
+                props = child["Properties"]
+                props["CodeUri"] = str(report.ROOT / "functions")
+                props["EnvironmentVariables"] = {**props["EnvironmentVariables"], **env}
+                props.update(properties.get(name, {}))
+    path = Path(folder) / "template.yml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def cpu(pids: list[int]) -> float:
@@ -245,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = report.machine()
     print(f"machine: {report.describe(machine)}", flush=True)
     data_dir = tempfile.mkdtemp(prefix="fc-codes-bench-async-")
-    stack = Stack(data_dir, args.runtime, args.max_instances)
+    stack = Stack(f"{data_dir}/data", args.runtime, args.max_instances)
     try:
         print(f"local stack at {stack.url}; synchronous generator ({sync_calls} x 10,000)...")
         stack.json("POST", "/codes", {"count": 100})  # warm: the instance and its client
