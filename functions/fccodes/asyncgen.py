@@ -194,12 +194,14 @@ class AsyncOps(object):
         return body
 
     def sweep(self, batch, record, deadline):
-        """What a reader of an asynchronous batch does for it: fail it past its deadline, send
-        a stalled cleanup again. Returns the record as it is now."""
+        """What a reader of an asynchronous batch does for it: make it READY when every chunk is
+        written (its last worker died before saying so), fail it past its deadline, send a
+        stalled cleanup again. Returns the record as it is now."""
         now = self.clock()
         state = record.get("state")
-        if state == GENERATING and now >= record.get("expires_at", now):
-            self._fail(batch, record, self._late_reason(batch, record, deadline), deadline)
+        if state == GENERATING:
+            if not self._settle(batch, record, deadline):
+                return record
         elif state == FAILED and not record.get("cleaned"):
             last = max(record.get("failed_at", 0), record.get("swept_at", 0))
             if now - last >= SWEEP_MS:
@@ -233,9 +235,8 @@ class AsyncOps(object):
             return Outcome(batch=batch, result="fanned out", events=sent)
         state = record.get("state")
         if state == GENERATING and self.clock() >= record.get("expires_at", 0):
-            reason = self._late_reason(batch, record, deadline)
-            self._fail(batch, record, reason, deadline)
-            return Outcome(batch=batch, chunk=low, result="failed", reason=reason)
+            self._settle(batch, record, deadline)
+            return Outcome(batch=batch, chunk=low, result="past the deadline")
         if state == FAILED:
             cleaned = self._clean_chunk(batch, record, low, None, deadline)
             return Outcome(batch=batch, chunk=low, result="deleted" if cleaned else "left")
@@ -302,10 +303,28 @@ class AsyncOps(object):
         self._maybe_ready(batch, record, deadline)
         return "written"
 
-    def _maybe_ready(self, batch, record, deadline):
-        """ACTIVE once every chunk's key list is there (whoever sees it first; once)."""
+    def _settle(self, batch, record, deadline):
+        """A GENERATING batch: READY if every chunk is marked written, else FAILED if past its
+        deadline; whether it changed."""
         chunks = record.get("chunks", 0)
         rows = self._chunk_rows(batch, DONE, chunks, deadline)
+        if len(rows) == chunks:
+            return self._maybe_ready(batch, record, deadline, rows)
+        if self.clock() < record.get("expires_at", 0):
+            return False
+        reason = "not finished by its deadline: %d of %d chunks (%d of %d codes) were written" % (
+            len(rows),
+            chunks,
+            sum(row.get("count", 0) for _, row in rows),
+            record.get("count", 0),
+        )
+        return self._fail(batch, record, reason, deadline)
+
+    def _maybe_ready(self, batch, record, deadline, rows=None):
+        """ACTIVE once every chunk's key list is there (whoever sees it first; once)."""
+        chunks = record.get("chunks", 0)
+        if rows is None:
+            rows = self._chunk_rows(batch, DONE, chunks, deadline)
         if len(rows) < chunks:
             return False
         written = sum(row.get("count", 0) for _, row in rows)
@@ -434,15 +453,6 @@ class AsyncOps(object):
                 retryable=False,
             )
         return self._retry(lambda: self.dispatcher.send(event), deadline)
-
-    def _late_reason(self, batch, record, deadline):
-        rows = self._chunk_rows(batch, DONE, record.get("chunks", 0), deadline)
-        return "not finished by its deadline: %d of %d chunks (%d of %d codes) were written" % (
-            len(rows),
-            record.get("chunks", 0),
-            sum(row.get("count", 0) for _, row in rows),
-            record.get("count", 0),
-        )
 
 
 def _put(batches, pk, sk, row):

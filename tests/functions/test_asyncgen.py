@@ -208,6 +208,24 @@ def test_a_batch_past_its_deadline_fails_on_read_and_is_deleted(wiring, rows):
     assert batch_rows(rows, "late") == {}
 
 
+def test_a_batch_whose_last_worker_died_before_saying_ready_is_ready_on_read(wiring, fc, sdk):
+    """Every chunk marked written, the record still GENERATING (the worker that marked the last
+    one died before it set READY, on every attempt): the next read sets READY; the deadline
+    never fails such a batch."""
+    start(wiring.context, 1200, batch="unsaid")
+    fc.drain()
+    from tablestore import Condition, Row, RowExistenceExpectation
+
+    sdk.update_row(
+        "batches",
+        Row([("pk", "b:unsaid"), ("sk", "batch")], {"put": [("state", "GENERATING")]}),
+        Condition(RowExistenceExpectation.EXPECT_EXIST),
+    )
+    _, info, _ = show(wiring.context, "unsaid")
+    assert info["state"] == "ACTIVE" and info["generation"]["status"] == "READY"
+    assert info["figures"]["unused"] == 1200
+
+
 def test_a_stalled_cleanup_is_sent_again_by_a_later_read(wiring, rows):
     clock = Clock(T0)
     fc = LocalQueue(wiring.context.credentials)
