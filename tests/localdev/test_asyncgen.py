@@ -213,6 +213,21 @@ def test_a_batch_the_store_will_not_take_fails_and_leaves_nothing_behind(stack):
     assert (status, body["error"]["code"]) == (409, "BATCH_FAILED")
 
 
+def test_the_command_line_waits_for_a_big_batch_and_writes_its_codes(stack, tmp_path, capsys):
+    from tools import codes as cli
+
+    env = {"FCCODES_URL": stack.server.url, "FCCODES_APP_KEY": APP_KEY}
+    out = tmp_path / "cli.txt"
+    argv = ["generate", "--count", "12000", "--batch", "cli", "--wait", "--out", str(out)]
+    assert cli.main([*argv, "--poll", "0.2"], environ=env) == 0
+    written = out.read_text().split()
+    assert len(written) == len(set(written)) == 12000
+    assert cli.main(["show", "cli"], environ=env) == 0
+    shown = capsys.readouterr()
+    assert "batch cli: 12,000 codes, generated asynchronously" in shown.err
+    assert '"status": "READY"' in shown.out and "figures" in shown.out
+
+
 def test_bad_counts_are_400(stack):
     status, body, _ = request(stack, "POST", "/codes", {"count": 10000001})
     assert status == 400
