@@ -14,10 +14,12 @@ recognises its own rows by the chunk's `nonce`:
 
 A chunk thus ends with exactly `count` rows carrying its nonce, however often it runs, and
 `cleanup` can delete them again (positions 0 .. count + EXTRA, only rows with that nonce) without
-any index or list of keys. Memory is flat: keys are derived BATCH_WRITE_LIMIT at a time.
+any index or list of keys. Memory is flat in the batch's size: a chunk's keys are derived
+BATCH_WRITE_LIMIT at a time and kept for its key list only.
 
-The seed is the batch's secret: whoever holds it can derive its codes. It travels only in the
-worker's event (FC passes it to our function, nobody else), never in an answer or a log line.
+The seed is the batch's secret: whoever holds it can derive its codes. It is kept in the batch's
+record, which only the worker reads whole (fccodes.asyncgen); never in an answer, an event or a
+log line.
 
 Plain logic over `fccodes.port.Store`, Python 3.6.
 """
