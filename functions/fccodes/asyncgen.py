@@ -230,6 +230,8 @@ class AsyncOps(object):
         record = self._retry(lambda: self.batches.get(pk, RECORD), deadline)
         if not is_async(record) or record.get("nonce") != nonce:
             return Outcome(batch=batch, result="stale")  # another batch, or one that is gone
+        if record.get("state") not in (GENERATING, FAILED) or record.get("cleaned"):
+            return Outcome(batch=batch, result="done already")  # a late or duplicate event
         if high - low > 1:
             sent = self._fan_out(event, low, high, deadline)
             return Outcome(batch=batch, result="fanned out", events=sent)
