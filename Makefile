@@ -175,7 +175,7 @@ CHAOS_OPTS ?=
 # then the local server against moto_server (bench-ots). With BENCH_OPTS the run is a narrowed
 # one (one runtime, --only redemption, --quick, --help), so bench-ots is left out: `make bench-ots`
 # runs it.
-bench: venv  ## figures per FC runtime vs the tutorial's approaches, then bench-ots (~8 min; BENCH_OPTS=--help)
+bench: venv  ## figures per FC runtime vs the tutorial's approaches, campaigns, 1,000,000 codes asynchronously, then bench-ots (~14 min; BENCH_OPTS=--help)
 	@for v in 3.6 3.10; do \
 	  if tools/find-python $$v >/dev/null 2>&1; then \
 	    $(MAKE) --no-print-directory .venv-py$$(echo $$v | tr -d .)/.stamp || exit 1; \
