@@ -194,7 +194,7 @@ bench-ots: .venv-bench/.stamp  ## ots_local vs moto_server, and 1M rows in memor
 bench-ots-index: venv  ## GetRange export of a 100,000-row batch through a secondary index (~1 min)
 	$(PY) bench/ots_index_bench.py $(BENCH_OTS_INDEX_OPTS)
 
-chaos: venv  ## races, store faults, a server crash, fuzzed events; fails on any violation (~3 min)
+chaos: venv  ## races, store faults, a server crash, fuzzed events, a big batch with workers killed; fails on any violation (~4 min)
 	$(PY) -m bench.chaos $(CHAOS_OPTS)
 
 chaos-quick: venv  ## the reduced chaos drill, under a minute (make test runs it as a test)
