@@ -156,8 +156,7 @@ def test_make_invoke_reports_a_missing_function_or_event_clearly(lifecycle):
     assert (
         "no function 'nope' in template.yml "
         "(admin_code, batch_code, del_code, gen_chunk, gen_code, import_code, query_code, "
-        "use_code)"
-        in proc.stderr
+        "use_code)" in proc.stderr
     )
     proc = invoke(lifecycle["data"], "query_code", event=lifecycle["data"] / "missing.json")
     assert proc.returncode == 2
