@@ -26,6 +26,11 @@ local Tablestore server (`ots_local`) started as a subprocess on 127.0.0.1:
   `max_uses`, the log agreeing); a paged export while codes are redeemed and the store fails
   at random (every code exactly once); the batch figures after concurrent redemptions (equal to
   the rows).
+- async: a batch generated asynchronously through the whole local stack (`python -m localdev
+  run`: gen_code, the local FC API's queue and retries, the worker instances) while the store
+  fails at random and worker instances are killed (SIGKILL) mid-chunk: it must end READY with
+  exactly the codes asked for (stored, and exported once each), or FAILED with none left
+  behind; never READY with a code missing, never a state that goes back.
 
 Counts are printed as a table and written as JSON under .local/bench/.
 """
@@ -33,6 +38,7 @@ Counts are printed as a table and written as JSON under .local/bench/.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -58,7 +64,7 @@ import del_code
 import gen_code
 import query_code
 import use_code
-from bench import fuzz, report
+from bench import asyncgen, fuzz, report
 from fccodes import app
 from fccodes.settings import Settings
 from harness import ots_server, tables, tutorial
@@ -91,6 +97,9 @@ class Sizes:
     migrate_rows: int = 60000
     migrate_kills: int = 3
     campaign_codes: int = 3000  # in the batch that is disabled, and in the exported one
+    async_codes: int = 200000  # the batch generated asynchronously
+    async_chunk: int = 10000  # GEN_CHUNK_SIZE (the template's)
+    async_kills: int = 3  # worker instances killed mid-chunk
 
 
 FULL = Sizes()
@@ -106,8 +115,11 @@ QUICK = Sizes(
     migrate_rows=3000,
     migrate_kills=1,
     campaign_codes=400,
+    async_codes=20000,
+    async_chunk=2000,
+    async_kills=1,
 )
-PARTS = ("races", "faults", "crash", "fuzz", "migrate", "campaigns")
+PARTS = ("races", "faults", "crash", "fuzz", "migrate", "campaigns", "async")
 FUNCTION_LOG = "chaos-functions.log"
 
 
@@ -813,6 +825,146 @@ def export_under_fire(harness: Harness, sizes: Sizes, rng: random.Random, result
     result.add("campaigns", "...figures: unused", figures["unused"], len(codes) - used)
 
 
+# --- async: a big batch through the local stack, under faults and kills -----------------------
+# Random store faults while the batch is generated: every request type the worker sends.
+ASYNC_FAULTS = (
+    ("busy", "BatchWriteRow", 0.04),
+    ("timeout", "BatchWriteRow", 0.02),
+    ("drop_before", "BatchWriteRow", 0.02),
+    ("drop_after", "BatchWriteRow", 0.03),
+    ("drop_after", "BatchGetRow", 0.05),
+    ("busy", "GetRow", 0.03),
+    ("busy", "PutRow", 0.03),
+    ("drop_after", "PutRow", 0.03),
+    ("busy", "UpdateRow", 0.03),
+    ("busy", "GetRange", 0.03),
+)
+ASYNC_LABEL = "chaos-async"
+
+
+def async_batch(sizes: Sizes, rng: random.Random, result: Result) -> None:
+    folder = tempfile.mkdtemp(prefix="fc-codes-chaos-async-")
+    # A worker attempt that the store keeps failing gives up after 0.9 x 20 s (the template's
+    # 120 s would make four such attempts last six minutes); retries 0.1 s apart.
+    stack = asyncgen.Stack(
+        f"{folder}/data",
+        env={"GEN_CHUNK_SIZE": str(sizes.async_chunk)},
+        properties={"gen_chunk": {"Timeout": 20}},
+        extra_args=("--async-retry-delay", "0.1"),
+    )
+    total = sizes.async_codes
+    try:
+        for kind, api, probability in ASYNC_FAULTS:
+            stack.ots_control(
+                "POST", "faults", {"kind": kind, "api": api, "probability": probability}
+            )
+        status, body = stack.json("POST", "/codes", {"count": total, "batch": ASYNC_LABEL})
+        if status != 202:
+            raise RuntimeError(f"chaos async: generate answered {status}: {body}")
+        history, kills = watch_async(stack, sizes, total, rng)
+        fired = sum(f.get("fired", 0) for f in stack.ots_control("GET", "faults")["faults"])
+        stack.ots_control("DELETE", "faults")
+        final = history[-1]
+        stored = [
+            k
+            for k, row in tables.scan(stack.sdk(), TABLE, ["batch"]).items()
+            if row.get("batch") == ASYNC_LABEL
+        ]
+        exported: list[str] = []
+        if final[0] == "READY":
+            exported = async_export(stack)
+        retries = sum(1 for line in stack.lines if "FC API async gen_chunk failed" in line)
+    finally:
+        stack.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+    ready, failed = final[0] == "READY", final[0] == "FAILED" and final[2]
+    result.add("async", f"codes asked for (chunks of {sizes.async_chunk:,})", total)
+    result.add("async", "store faults injected (requests failed or dropped)", fired)
+    result.add("async", "worker instances killed mid-chunk (SIGKILL)", kills)
+    result.add("async", "worker attempts that failed and FC ran again", retries)
+    result.add("async", f"ended READY ({int(ready)}) or FAILED and deleted ({int(failed)})", 1, 1)
+    result.add(
+        "async",
+        "answers showing READY with a code missing",
+        sum(1 for s, written, _ in history if s == "READY" and written != total),
+        0,
+    )
+    order = {"GENERATING": 0, "READY": 1, "FAILED": 1}
+    backwards = sum(1 for a, b in itertools.pairwise(history) if order[b[0]] < order[a[0]])
+    result.add("async", "answers whose state went back", backwards, 0)
+    if ready:
+        result.add("async", "READY: codes stored", len(stored), total)
+        result.add("async", "READY: codes exported", len(exported), total)
+        result.add("async", "READY: distinct codes exported", len(set(exported)), total)
+    else:
+        result.add("async", "FAILED: codes left behind", len(stored), 0)
+        result.example(f"async: the batch FAILED: {final}")
+    result.details["async"] = {
+        "history": history[-20:],
+        "kills": kills,
+        "retries": retries,
+        "faults": fired,
+    }
+
+
+def watch_async(
+    stack: asyncgen.Stack, sizes: Sizes, total: int, rng: random.Random
+) -> tuple[list[tuple[str, int, bool]], int]:
+    """Poll the batch until READY, or FAILED and deleted, killing worker instances on the way;
+    the (generation status, written, cleanup complete) seen, and how many were killed."""
+    history: list[tuple[str, int, bool]] = []
+    kills = 0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status, info = stack.json("GET", f"/batches/{ASYNC_LABEL}")
+        if status != 200:  # the store failing the read: a 503, never a wrong answer
+            time.sleep(0.2)
+            continue
+        generation = info["generation"]
+        history.append(
+            (generation["status"], generation["written"], bool(generation["cleanup_complete"]))
+        )
+        if generation["status"] == "READY" or generation["cleanup_complete"]:
+            return history, kills
+        # Kills spread over the generation: the next one once that share of codes is written.
+        if kills < sizes.async_kills and generation["written"] >= total * kills // (
+            sizes.async_kills + 1
+        ):
+            busy = busiest(stack.pids("gen_chunk"))
+            if busy is not None:
+                os.kill(busy, signal.SIGKILL)
+                kills += 1
+        time.sleep(0.3 + rng.random() * 0.2)
+    history.append(("TIMEOUT", history[-1][1] if history else 0, False))
+    return history, kills
+
+
+def busiest(pids: list[int]) -> int | None:
+    """The instance using the most CPU over 0.2 s (one writing a chunk), None if all are idle."""
+    before = {pid: report.process_cpu_seconds(pid) or 0.0 for pid in pids}
+    time.sleep(0.2)
+    used = {pid: (report.process_cpu_seconds(pid) or 0.0) - before[pid] for pid in pids}
+    best = max(used, key=lambda pid: used[pid], default=None)
+    return best if best is not None and used[best] > 0 else None
+
+
+def async_export(stack: asyncgen.Stack) -> list[str]:
+    """Every code of the batch through the CSV export (pages of 5,000), retrying a page that the
+    store failed."""
+    codes: list[str] = []
+    cursor = None
+    headers = dict(asyncgen.ADMIN, Accept="text/csv")
+    while True:
+        path = f"/batches/{ASYNC_LABEL}/codes?limit=5000" + (f"&cursor={cursor}" if cursor else "")
+        status, raw, head = stack.request("GET", path, headers=headers)
+        if status != 200:
+            raise RuntimeError(f"chaos async: the export answered {status}: {raw[:200]!r}")
+        codes += [line.split(",", 1)[0] for line in raw.decode("utf-8").splitlines()[1:]]
+        cursor = head.get("X-Next-Cursor")
+        if not cursor:
+            return codes
+
+
 def run(
     sizes: Sizes, seed: int, parts: tuple[str, ...] = PARTS, log: Callable[[str], None] = print
 ) -> Result:
@@ -837,6 +989,8 @@ def run(
                 migrate_killed(harness, sizes, rng, result)
             elif part == "campaigns":
                 campaigns(harness, sizes, rng, result)
+            elif part == "async":
+                async_batch(sizes, rng, result)
             result.seconds[part] = time.monotonic() - began
     finally:
         server.stop()

@@ -143,6 +143,16 @@ async function generate(event) {
   button.disabled = true;
   const answer = await call("POST", "/codes", body, true);
   button.disabled = false;
+  if (answer.status === 202) {
+    // A big batch, generated in the background: its progress is under "Batches".
+    const b = answer.body;
+    $("batch").value = b.batch;
+    const note = document.createElement("p");
+    note.textContent = "Batches this big are generated in the background. Show it under Batches to " +
+      "follow its progress; export it there once its generation status is READY.";
+    show($("generate-result"), "Batch " + b.batch + " is being generated", [note, table(rowsOf(b))]);
+    return;
+  }
   if (answer.status !== 201) {
     showError(form, answer.body.error || { code: String(answer.status), message: "unexpected answer" });
     return;

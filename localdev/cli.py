@@ -152,7 +152,12 @@ def invoke(args: argparse.Namespace) -> int:
     )
     try:
         ensure_tables(store, project.tables)
-        fc = LocalFC(project, python, local_identity(project), store.endpoint, 1, _err)
+        # With `make run` up, a big batch's worker is queued in its FC API (and runs there).
+        state = DataDir(args.data_dir).read_state() if store.shared_with_pid else None
+        invoke_endpoint = (state or {}).get("url")
+        fc = LocalFC(
+            project, python, local_identity(project), store.endpoint, 1, _err, invoke_endpoint
+        )
         try:
             result = fc.invoke(fn.name, event)
         finally:

@@ -7,7 +7,9 @@ function of the same s.yaml resource key. Requests must carry Alibaba Cloud's V3
 (`ACS3-HMAC-SHA256`) made with the local access key, over at least `host`, `x-acs-date`,
 `x-acs-signature-nonce` and `x-acs-content-sha256` (which must be the body's sha256). Errors are
 JSON `{"Code", "Message", "RequestId"}` with FC's status; a function that raises is a 200 with
-`X-Fc-Error-Type`, as FC reports it. Only synchronous InvokeFunction exists here.
+`X-Fc-Error-Type`, as FC reports it. `x-fc-invocation-type: Async` answers 202 at once and queues
+the call in the FC API's asynchronous queue (`localdev.asyncq`: FC's retry policy), which is how
+an s.yaml deployment's functions queue the worker of a big batch (`fccodes.fcinvoke`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote
 
-from localdev.instances import Invocation
+from localdev.asyncq import AsyncQueue
+from localdev.instances import Invocation, Stopped
 from localdev.web import (
     LOGGED_METHOD_MAX,
     LOGGED_PATH_MAX,
@@ -35,6 +38,7 @@ from tools.templates import load_s_yaml
 PREFIX = f"/{API_VERSION}/"
 INVOKE_RE = re.compile(rf"^/{API_VERSION}/functions/([^/]+)/invocations$")
 REQUIRED_SIGNED = {"host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256"}
+MAX_ASYNC_PAYLOAD = 128 * 1024
 AUTH_RE = re.compile(
     rf"^{ALGORITHM} Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]+)$"
 )
@@ -62,7 +66,9 @@ class FC3Api:
         access_key_id: str,
         access_key_secret: str,
         log: Callable[[str, Invocation | None], None] | None = None,
+        queue: AsyncQueue | None = None,
     ) -> None:
+        self.queue = queue  # asynchronous invocations (none: refused)
         self.names = names
         self.invoke = invoke
         self.access_key_id = access_key_id
@@ -84,16 +90,18 @@ class FC3Api:
                 raise FC3Error(
                     404, "FunctionNotFound", f"function '{match.group(1)}' does not exist"
                 )
-            if request.header("x-fc-invocation-type").lower() not in ("", "sync"):
-                raise FC3Error(
-                    400, "PathNotSupported", "only synchronous invocations exist locally"
-                )
+            kind = request.header("x-fc-invocation-type").lower()
+            if kind not in ("", "sync", "async") or (kind == "async" and self.queue is None):
+                raise FC3Error(400, "PathNotSupported", f"invocation type {kind!r} is not served")
             target = self.names[match.group(1)]
-            invocation = self.invoke(target, request.body, request_id)
-            headers = [("Content-Type", "application/octet-stream")]
-            if invocation.error_type:
-                headers.append(("X-Fc-Error-Type", invocation.error_type))
-            response = Response(200, invocation.payload, headers)
+            if kind == "async":
+                response = self._in_background(target, request.body, request_id)
+            else:
+                invocation = self.invoke(target, request.body, request_id)
+                headers = [("Content-Type", "application/octet-stream")]
+                if invocation.error_type:
+                    headers.append(("X-Fc-Error-Type", invocation.error_type))
+                response = Response(200, invocation.payload, headers)
         except FC3Error as e:
             body = {"Code": e.code, "Message": e.message, "RequestId": request_id}
             response = json_response(e.status, body)
@@ -102,6 +110,18 @@ class FC3Api:
         logged_path = loggable(path, LOGGED_PATH_MAX)  # decoded: %0A must not forge a log line
         self.log(f"FC 3.0 API {method} {logged_path} -> {target} {response.status}", invocation)
         return response
+
+    def _in_background(self, target: str, payload: bytes, request_id: str) -> Response:
+        assert self.queue is not None
+        if len(payload) > MAX_ASYNC_PAYLOAD:
+            raise FC3Error(
+                400, "EntityTooLarge", f"payload exceeds the async limit of {MAX_ASYNC_PAYLOAD}"
+            )
+        try:
+            self.queue.submit(target, payload, request_id)
+        except Stopped:
+            raise FC3Error(503, "ServiceUnavailable", "the local stack is stopping") from None
+        return Response(202)
 
     def _authenticate(self, request: Request, path: str) -> None:
         match = AUTH_RE.match(request.header("authorization"))

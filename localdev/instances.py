@@ -515,6 +515,7 @@ class LocalFC:
         ots_endpoint: str,
         max_instances: int = 4,
         notify: Callable[[str], None] | None = None,
+        invoke_endpoint: str | None = None,
     ) -> None:
         self.project = project
         self.python = python
@@ -524,7 +525,7 @@ class LocalFC:
             name: FunctionPool(
                 fn,
                 python,
-                worker_env(fn, ots_endpoint, identity),
+                worker_env(fn, ots_endpoint, identity, invoke_endpoint),
                 identity,
                 max_instances,
                 self.notify,
@@ -569,8 +570,11 @@ class LocalFC:
         return {name: {"instances": pool.pids()} for name, pool in self.pools.items()}
 
 
-def worker_env(fn: LocalFunction, ots_endpoint: str, identity: Identity) -> dict[str, str]:
-    """A function's process environment: the template's variables, as on FC.
+def worker_env(
+    fn: LocalFunction, ots_endpoint: str, identity: Identity, invoke_endpoint: str | None = None
+) -> dict[str, str]:
+    """A function's process environment: the template's variables, as on FC (the endpoints
+    aimed at the local Tablestore and FC API: `project.local_env`).
 
     On FC the role's temporary key is also in ALIBABA_CLOUD_* variables (python3.12 has no
     `context.credentials`), so those are set too; PATH and the locale come from the parent.
@@ -583,5 +587,5 @@ def worker_env(fn: LocalFunction, ots_endpoint: str, identity: Identity) -> dict
             "ALIBABA_CLOUD_SECURITY_TOKEN": identity.security_token,
         }
     )
-    env.update(local_env(fn, ots_endpoint))
+    env.update(local_env(fn, ots_endpoint, invoke_endpoint))
     return env

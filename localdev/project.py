@@ -125,11 +125,21 @@ def _instance(tables: list[Table], functions: dict[str, LocalFunction]) -> str:
     return names.pop() if names else DEFAULT_INSTANCE
 
 
-def local_env(fn: LocalFunction, ots_endpoint: str) -> dict[str, str]:
-    """The function's environment with OTS_ENDPOINT aimed at the local Tablestore server."""
+def local_env(
+    fn: LocalFunction, ots_endpoint: str, invoke_endpoint: str | None = None
+) -> dict[str, str]:
+    """The function's environment with OTS_ENDPOINT aimed at the local Tablestore server and
+    INVOKE_ENDPOINT (where the functions queue the worker of big batches) at the local FC API.
+
+    Without a local FC API (`make invoke` with no `make run` up) GEN_WORKER is blanked too, so
+    a big batch is refused (400) instead of the functions deriving the cloud's endpoint."""
     env = dict(fn.env)
     if "OTS_ENDPOINT" in env:
         env["OTS_ENDPOINT"] = ots_endpoint
+    if "INVOKE_ENDPOINT" in env:
+        env["INVOKE_ENDPOINT"] = invoke_endpoint or ""
+        if not invoke_endpoint and "GEN_WORKER" in env:
+            env["GEN_WORKER"] = ""
     return env
 
 

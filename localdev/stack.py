@@ -134,21 +134,13 @@ class Stack:
             self.store.endpoint,
             max_instances=config.max_instances,
             notify=self.out,
+            invoke_endpoint=self.server.url,  # big batches queue the worker here
         )
         front = project.template.with_name(FRONTDOOR_TEMPLATE.name)
         throttle = None
         if front.is_file():  # its Apps' keys are always accepted; its quotas only if asked
             throttle = Throttle.from_infra(front, self.app_key, enforce=config.throttle)
         self.gateway = Gateway(project.routes, self.fc.invoke, self.app_key, self._log, throttle)
-        s_yaml = project.template.with_name(S_YAML.name)
-        if s_yaml.is_file():
-            self.fc3_api = FC3Api(
-                function_names(s_yaml, set(project.functions)),
-                self.fc.invoke,
-                LOCAL_ACCESS_KEY_ID,
-                LOCAL_ACCESS_KEY_SECRET,
-                self._log,
-            )
         self.fc_api = FCApi(
             project,
             self.fc.invoke,
@@ -157,6 +149,16 @@ class Stack:
             self._log,
             async_retry_delay=config.async_retry_delay,
         )
+        s_yaml = project.template.with_name(S_YAML.name)
+        if s_yaml.is_file():
+            self.fc3_api = FC3Api(
+                function_names(s_yaml, set(project.functions)),
+                self.fc.invoke,
+                LOCAL_ACCESS_KEY_ID,
+                LOCAL_ACCESS_KEY_SECRET,
+                self._log,
+                queue=self.fc_api.queue,  # one asynchronous queue for both APIs
+            )
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="http"
         )

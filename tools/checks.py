@@ -16,13 +16,14 @@ from typing import Any
 
 from tablestore import OTSClient  # the real SDK: its method names are the API names
 
-from fccodes.api import ADMIN, OPERATIONS  # the API's declaration
+from fccodes.api import ADMIN, OPERATIONS, WORKERS  # the API's declaration
 from tools import cichecks, frontdoor, package
 from tools.templates import (
     FUN_TEMPLATE,
     ROOT,
     S_YAML,
     STACK_TEMPLATES,
+    Function,
     FunTemplate,
     Route,
     SResource,
@@ -42,8 +43,20 @@ ROUTES = {(op.method, op.gateway_path): (op.function, op.auth == ADMIN) for op i
 # only declaration is functions/fccodes/schema.json, which the functions read.
 BATCHES_KEY = (("pk", "STRING"), ("sk", "STRING"))
 INDEX_SUFFIX = "_by_batch"
-FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
+ROUTED_FUNCTIONS = sorted({f for f, _ in ROUTES.values()})
 ADMIN_FUNCTIONS = sorted({f for f, admin in ROUTES.values() if admin})
+# The workers (functions no route serves, invoked asynchronously: big batches) and every
+# function of the templates.
+WORKER_FUNCTIONS = {w.name: w for w in WORKERS}
+FUNCTIONS = sorted([*ROUTED_FUNCTIONS, *WORKER_FUNCTIONS])
+# The setting that names the worker as each invoke API does: `service/function` on FC 2.0
+# (template.yml), the function's name on FC 3.0 (s.yaml). The only variable the two templates
+# set differently (besides the region in OTS_ENDPOINT).
+WORKER_SETTING = "GEN_WORKER"
+INVOKE_ACTION = "fc:InvokeFunction"
+# What fccodes/fcinvoke.py calls to queue an asynchronous invocation: a module that calls one
+# needs INVOKE_ACTION (on the workers only).
+INVOKERS = {"invoke_async", "invoke_async_v3"}
 # Funcraft accepts only python3 among Python runtimes (it is Python 3.6 on FC).
 FUN_RUNTIMES = {"python3"}
 # FC 3.0 Python runtimes we support (fc3 names; there is no python3.11).
@@ -96,6 +109,35 @@ def check_functions(tpl: FunTemplate, env_names: set[str]) -> list[str]:
         envs.append(fn.env)
     if any(env != envs[0] for env in envs):
         problems.append("template.yml: functions have different EnvironmentVariables")
+    problems += check_workers("template.yml", tpl.functions, tpl.routes, tpl.service)
+    return problems
+
+
+def check_workers(
+    where: str, functions: dict[str, Function], routes: list[Route], service: str | None
+) -> list[str]:
+    """Each worker: no route, FC's retry count as the code expects it, and GEN_WORKER naming it
+    as that template's invoke API does (`service/function` on FC 2.0, the name on FC 3.0)."""
+    problems = []
+    for name, worker in WORKER_FUNCTIONS.items():
+        fn = functions.get(name)
+        if fn is None:
+            continue  # the function list check names it
+        served = sorted(f"{r.method} {r.path}" for r in routes if r.function == name)
+        if served:
+            problems.append(f"{where} {name}: a worker must have no route, it has {served}")
+        if fn.async_retries != worker.max_retries:
+            problems.append(
+                f"{where} {name}: asynchronous retries {fn.async_retries}, the code counts on "
+                f"{worker.max_retries} (fccodes/api.py)"
+            )
+        expected = f"{service}/{fn.name}" if service else fn.name
+        for key, other in functions.items():
+            if other.env.get(WORKER_SETTING) != expected:
+                problems.append(
+                    f"{where} {key}: {WORKER_SETTING} {other.env.get(WORKER_SETTING)!r}, "
+                    f"expected {expected!r} (the worker as this template's invoke API names it)"
+                )
     return problems
 
 
@@ -147,6 +189,9 @@ def check_table_and_policy(tpl: FunTemplate, primary_key: tuple[tuple[str, str],
         f"acs:ots:*:*:instance/{table.instance}/table/{name}"
         for name in (table.name, table.name + INDEX_SUFFIX, batches.name)
     ]
+    workers = [
+        f"acs:fc:*:*:services/{tpl.service}/functions/{name}" for name in sorted(WORKER_FUNCTIONS)
+    ]
     if not tpl.policy_statements:
         problems.append("service: no inline policy (it needs the table's row actions)")
     for i, st in enumerate(tpl.policy_statements):
@@ -155,9 +200,14 @@ def check_table_and_policy(tpl: FunTemplate, primary_key: tuple[tuple[str, str],
             problems.append(f"{where}: Effect {st.get('Effect')} (expected Allow)")
         resources = st.get("Resource")
         resources = [resources] if isinstance(resources, str) else resources
+        actions = st.get("Action") or []
+        if actions == [INVOKE_ACTION]:  # the workers, and nothing else
+            if resources != workers:
+                problems.append(f"{where}: Resource {resources}, expected only {workers}")
+            continue
         if resources != expected:
             problems.append(f"{where}: Resource {resources}, expected only {expected}")
-        for action in st.get("Action") or []:
+        for action in actions:
             if not re.fullmatch(r"ots:[A-Z][A-Za-z]+", action):
                 problems.append(f"{where}: action {action!r} is not one Tablestore API")
     return problems
@@ -286,6 +336,8 @@ def check_s_yaml(
     problems = []
     if str(raw.get("edition")) != "3.0.0":
         problems.append(f"s.yaml: edition {raw.get('edition')} (fc3 needs 3.0.0)")
+    fc3 = {k: r for k, r in resources.items() if set(r.props) >= FC3_REQUIRED}
+    problems += check_workers("s.yaml", s_functions(fc3), [], None)
     if sorted(resources) != FUNCTIONS:
         problems.append(f"s.yaml: resources {sorted(resources)}, expected {FUNCTIONS}")
     runtime_var = (raw.get("vars") or {}).get("runtime")
@@ -331,6 +383,9 @@ def check_s_yaml(
 
 
 def _without_region(env: dict[str, Any]) -> dict[str, Any]:
+    """The environment as both templates must set it: the region and the worker's name (each
+    template's own: check_workers) left out."""
+    env = {k: v for k, v in env.items() if k != WORKER_SETTING}
     parts = endpoint_parts(str(env.get("OTS_ENDPOINT", "")))
     if parts:
         return dict(env, OTS_ENDPOINT=f"https://{parts[0]}.<region>.ots.aliyuncs.com")
@@ -374,16 +429,20 @@ def api_action(method: str) -> str:
 
 
 def store_actions(store: Path, api_methods: set[str] | None = None) -> set[str]:
-    """The RAM actions the store needs: every OTSClient method it calls (`x.get_row(...)`)."""
+    """The RAM actions the store needs: every OTSClient method it calls (`x.get_row(...)`), and
+    fc:InvokeFunction where it queues an asynchronous invocation (fccodes/fcinvoke.py)."""
     methods = sdk_api_methods() if api_methods is None else api_methods
+    calls = [node for node in ast.walk(_tree(store)) if isinstance(node, ast.Call)]
     called = {
         node.func.attr
-        for node in ast.walk(_tree(store))
-        if isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr in methods
+        for node in calls
+        if isinstance(node.func, ast.Attribute) and node.func.attr in methods
     }
-    return {api_action(m) for m in called}
+    actions = {api_action(m) for m in called}
+    names = {getattr(node.func, "id", getattr(node.func, "attr", None)) for node in calls}
+    if names & INVOKERS:
+        actions.add(INVOKE_ACTION)
+    return actions
 
 
 def code_actions(functions: Path = FUNCTIONS_DIR) -> set[str]:
@@ -577,6 +636,7 @@ def infra_problems(
             )
     raw, origin = frontdoor.load_stacks(stacks)
     fns = s_functions(s_resources)
+    workers = {fns[k].name for k in WORKER_FUNCTIONS if k in fns}
     if env_names is None:
         env_names = code_facts(functions)[0]
     env = next(iter(fns.values())).env if fns else {}
@@ -589,6 +649,7 @@ def infra_problems(
         code_tables(env, env_names),
         logs if isinstance(logs, dict) else None,
         origin,
+        workers,
     )
     return problems
 

@@ -1,6 +1,8 @@
 """`python -m tools.codes`: the campaign admin's command line, over the HTTP API.
 
     python -m tools.codes generate --count 1000 --prefix GFT --batch winter --metadata '{"a": 1}'
+    python -m tools.codes generate --count 1000000 --batch launch --wait --out launch.txt
+                                                             # big: generated asynchronously
     python -m tools.codes show winter
     python -m tools.codes export winter --out winter.csv     # every code, CSV, a progress bar
     python -m tools.codes disable winter                     # enable winter
@@ -153,6 +155,9 @@ def generate(api: Api, args: argparse.Namespace, out: IO[str]) -> None:
             raise CliError(f"--metadata is not JSON: {exc}") from None
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
     answer = api.json("POST", "/codes", body, headers=headers)
+    if "codes" not in answer:  # above MAX_CODES_PER_REQUEST: generated asynchronously (202)
+        generated_later(api, args, answer, out)
+        return
     codes = answer.pop("codes")
     target = open(args.out, "w", encoding="utf-8") if args.out else None  # noqa: SIM115
     try:
@@ -169,6 +174,46 @@ def generate(api: Api, args: argparse.Namespace, out: IO[str]) -> None:
     )
 
 
+def generated_later(api: Api, args: argparse.Namespace, answer: Any, out: IO[str]) -> None:
+    """A batch generated asynchronously: say so, or with --wait follow its progress until it is
+    READY, then write its codes (one per line, like a small batch's) to --out or stdout."""
+    batch = answer["batch"]
+    total = answer["generation"]["total"]
+    note = " (an earlier call's batch: same idempotency key)" if answer.get("replay") else ""
+    print(f"batch {batch}: {total:,} codes, generated asynchronously{note}", file=sys.stderr)
+    if not args.wait:
+        print(
+            f"follow it: python -m tools.codes show {batch}; once READY: "
+            f"python -m tools.codes export {batch} --out {batch}.csv "
+            "(or generate again with --wait)",
+            file=sys.stderr,
+        )
+        return
+    progress = Progress(total, sys.stderr)
+    generation = answer["generation"]
+    while generation["status"] == "GENERATING":
+        time.sleep(args.poll)
+        generation = api.json("GET", f"/batches/{quote(batch)}")["generation"]
+        progress.update(generation["written"])
+    progress.finish(generation["written"])
+    if generation["status"] != "READY":
+        raise CliError(f"batch {batch} FAILED: {generation['reason']}", 1)
+    target = open(args.out, "w", encoding="utf-8") if args.out else out  # noqa: SIM115
+    done = 0
+    try:
+        for lines in pages(api, batch, None, args.page):
+            for line in lines[1:]:
+                target.write(line.split(",", 1)[0] + "\n")
+                done += 1
+    finally:
+        if target is not out:
+            target.close()
+    print(
+        f"batch {batch}: {done:,} codes" + (f", written to {args.out}" if args.out else ""),
+        file=sys.stderr,
+    )
+
+
 def show(api: Api, args: argparse.Namespace, out: IO[str]) -> None:
     info = api.json("GET", f"/batches/{quote(args.batch)}")
     figures = info.pop("figures")
@@ -176,6 +221,8 @@ def show(api: Api, args: argparse.Namespace, out: IO[str]) -> None:
     for name, value in info.items():
         shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value
         print(f"{name:<{width}}  {'-' if shown is None else shown}", file=out)
+    if figures is None:  # a big batch still generated (or failed): its `generation` says
+        return
     print(
         "figures" + " " * (width - 5) + "  ".join(f"{k} {v:,}" for k, v in figures.items()),
         file=out,
@@ -358,6 +405,13 @@ def parser() -> argparse.ArgumentParser:
         "--idempotency-key", dest="idempotency_key", help="retry-safe: same key, same batch"
     )
     g.add_argument("--out", help="write the codes to this file")
+    g.add_argument(
+        "--wait",
+        action="store_true",
+        help="a big batch (generated asynchronously): follow it until READY, then write its codes",
+    )
+    g.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+    g.add_argument("--page", type=int, default=PAGE, help=argparse.SUPPRESS)
     s = sub.add_parser("show", help="a batch: parameters, state and figures")
     s.add_argument("batch")
     e = sub.add_parser("export", help="every code of a batch as CSV (stdout or --out)")

@@ -396,13 +396,16 @@ def check_infra(
     tables: set[tuple[str, str]],
     log_config: dict[str, Any] | None,
     origin: dict[str, str] | None = None,
+    workers: set[str] | None = None,
 ) -> list[str]:
     """The stacks (merged) against the product's routes, s.yaml's functions and the code.
 
     `routes`: (method, path) -> (function key, admin?); `functions`: s.yaml's, by key;
-    `ots_actions`: the Tablestore RAM actions the code calls; `tables`: (instance, table) it
-    uses; `log_config`: s.yaml's logConfig (project, logstore); `origin`: each resource's file
-    (default infra.yml), for the messages."""
+    `ots_actions`: the RAM actions the code needs (Tablestore APIs, and fc:InvokeFunction when
+    it invokes the workers); `tables`: (instance, table) it uses; `log_config`: s.yaml's
+    logConfig (project, logstore); `origin`: each resource's file (default infra.yml), for the
+    messages; `workers`: the function names of the workers (invoked asynchronously by the
+    functions, never through API Gateway)."""
     resources = raw.get("Resources") or {}
     origin = origin or {}
 
@@ -529,7 +532,9 @@ def check_infra(
             f"{front}: Apps are authorized on {sorted(authorized)}, expected exactly the admin "
             f"APIs {sorted(admin)} (a missing one rejects every call)"
         )
-    problems += _check_roles(resources, functions, ots_actions, tables, log_config, at)
+    problems += _check_roles(
+        resources, functions, ots_actions, tables, log_config, at, routes, workers or set()
+    )
     problems += _check_infra_table(resources, tables)
     return problems
 
@@ -612,6 +617,8 @@ def _check_roles(
     tables: set[tuple[str, str]],
     log_config: dict[str, Any] | None,
     at: Callable[[str], str],
+    routes: dict[tuple[str, str], tuple[str, bool]],
+    workers: set[str],
 ) -> list[str]:
     problems = []
     roles = _by_type(resources, ROLE_TYPE)
@@ -647,7 +654,15 @@ def _check_roles(
             wanted_tables.add(
                 f"acs:ots:*:*:instance/{p.get('InstanceName')}/table/{index['IndexName']}"
             )
+    invoke_workers = {f"acs:fc:*:*:functions/{name}" for name in workers}
     for action in sorted(ots_actions):
+        if action == INVOKE_ACTION:  # the workers only
+            if granted.get(action) != invoke_workers:
+                problems.append(
+                    f"{at(fn_key)}: {action} on {sorted(granted.get(action, ()))}, expected "
+                    f"exactly the workers {sorted(invoke_workers)}"
+                )
+            continue
         if granted.get(action) != wanted_tables:
             problems.append(
                 f"{at(fn_key)}: {action} on {sorted(granted.get(action, ()))}, expected "
@@ -670,13 +685,17 @@ def _check_roles(
             invoke.setdefault(str(action), set()).update(
                 sub_text(r) for r in _as_list(st.get("Resource"))
             )
-    wanted = {f"acs:fc:*:*:functions/{f.name}" for f in functions.values()}
-    if invoke != {"fc:InvokeFunction": wanted}:
+    routed = {function for function, _ in routes.values()}
+    wanted = {f"acs:fc:*:*:functions/{f.name}" for k, f in functions.items() if k in routed}
+    if invoke != {INVOKE_ACTION: wanted}:
         problems.append(
             f"{at(gw_key)}: the gateway may only fc:InvokeFunction on {sorted(wanted)}, "
             f"it is granted {sorted((a, sorted(r)) for a, r in invoke.items())}"
         )
     return problems
+
+
+INVOKE_ACTION = "fc:InvokeFunction"
 
 
 def _role_name(arn: str | None) -> str:

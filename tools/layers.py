@@ -8,10 +8,10 @@ import ast
 import sys
 from pathlib import Path
 
-from fccodes.api import FUNCTIONS
+from fccodes.api import ALL_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = FUNCTIONS  # the handler modules: the API's declaration names them
+HANDLERS = ALL_FUNCTIONS  # the handler modules (workers too): the API's declaration names them
 ALLOWED = {"fccodes.app"}
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import random
+import socket
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -379,7 +380,10 @@ class _Credentials:
 
 
 class Recorder:
-    """Real handlers behind the real local gateway, in this process, recording answers."""
+    """Real handlers behind the real local gateway, in this process, recording answers.
+
+    The worker of big batches (`gen_chunk`) is queued here instead of FC's async invoke API:
+    `run_worker()` runs queued events through its real handler, in order."""
 
     def __init__(self, ots: OTSLocal) -> None:
         self.ots = ots
@@ -389,13 +393,42 @@ class Recorder:
         self.timeout = 10.0
         self.credentials: Any = _Credentials(ots.access_key_id, ots.access_key_secret)
         self.gateway = Gateway(load_project().routes, self._invoke, APP_KEY)
+        self.queued: list[bytes] = []
         self.install()
 
-    def install(self) -> None:
-        settings = Settings(self.ots.endpoint, self.ots.instance, table=TABLE, timezone=TIMEZONE)
-        app.configure(
-            app.Runtime(settings, clock=lambda: self.now, random_bytes=self.rng.randbytes)
+    def install(self, invoke_endpoint: str | None = None) -> None:
+        """The functions' runtime: the worker's events queued here, or with `invoke_endpoint`
+        sent to FC's invoke API there (the real dispatcher)."""
+        settings = Settings(
+            self.ots.endpoint,
+            self.ots.instance,
+            table=TABLE,
+            timezone=TIMEZONE,
+            gen_worker=f"fc-codes/{api.GEN_WORKER.name}",
+            invoke_endpoint=invoke_endpoint or "",
         )
+        options: dict[str, Any] = {}
+        if invoke_endpoint is None:
+            options["dispatcher"] = lambda credentials, context: self
+        app.configure(
+            app.Runtime(
+                settings, clock=lambda: self.now, random_bytes=self.rng.randbytes, **options
+            )
+        )
+
+    def send(self, event: dict[str, Any]) -> str:
+        """The functions' dispatcher: queue one worker event."""
+        self.queued.append(json.dumps(event).encode())
+        return self.request_id()
+
+    def run_worker(self, events: int | None = None) -> None:
+        """Run queued worker events (all, or the first `events`) through the real handler."""
+        worker = import_module(api.GEN_WORKER.name)
+        ran = 0
+        while self.queued and (events is None or ran < events):
+            event = self.queued.pop(0)
+            worker.handler(event, _Context(self.request_id(), self.credentials, 60.0))
+            ran += 1
 
     def request_id(self) -> str:
         self.ids += 1
@@ -474,6 +507,10 @@ def record() -> dict[str, Any]:
             _campaigns(rec, keep, out)
             _walk_import(rec, keep, out, api.IMPORT)
             _walk(rec, keep, out, gen, redeem, query, delete)
+            # Last, so that the examples above do not depend on it: the table back, the keys.
+            tables.create_service_tables(ots.client(), TABLE, exist_ok=True)
+            rec.credentials = _Credentials(ots.access_key_id, ots.access_key_secret)
+            _big_batches(rec, keep)
         finally:
             app.configure(None)
             logger.disabled = was_disabled
@@ -616,6 +653,47 @@ def _campaigns(
         Condition(RowExistenceExpectation.IGNORE),
     )
     keep(disable, "still generating", rec.call(disable, batch="stuck"), 409)
+
+
+def _big_batches(
+    rec: Recorder, keep: Callable[[api.Operation, str, tuple[int, Any], int], Any]
+) -> None:
+    """A batch above MAX_CODES_PER_REQUEST: 202, its progress, READY; one past its deadline
+    (FAILED, then deleted); FC refusing the worker."""
+    gen, show, listing = api.GENERATE, api.BATCH_SHOW, api.BATCH_CODES
+    request = {"count": 12000, "batch": "launch-2027", "prefix": "NY27"}
+    request["valid_until"] = "2027-12-31T00:00:00+08:00"
+    keep(gen, "big batch", rec.call(gen, body=request), 202)
+    keep(show, "generating", rec.call(show, batch="launch-2027"), 200)
+    rec.run_worker(2)  # the first event fans the two chunks out; the first chunk is written
+    rec.now += 1500
+    keep(show, "generating, one chunk written", rec.call(show, batch="launch-2027"), 200)
+    keep(listing, "still generating", rec.call(listing, batch="launch-2027"), 409)
+    rec.run_worker()
+    rec.now += 1500
+    keep(show, "big batch ready", rec.call(show, batch="launch-2027"), 200)
+    # A batch whose events were lost (FC dropped them): a read past its deadline fails it.
+    assert rec.call(gen, body={"count": 12000, "batch": "lost"})[0] == 202
+    rec.run_worker(1)  # fanned out; both chunks' events are lost
+    rec.queued.clear()
+    rec.now += 2 * HOUR_MS
+    rec.call(show, batch="lost")  # past the deadline: FAILED, its deletion queued
+    rec.run_worker()
+    keep(show, "failed", rec.call(show, batch="lost"), 200)
+    keep(listing, "failed", rec.call(listing, batch="lost"), 409)
+    # FC's invoke API cannot be reached (a port on this machine where nothing listens).
+    rec.install(invoke_endpoint=f"http://127.0.0.1:{_closed_port()}")
+    rec.timeout = 1.0
+    keep(gen, "worker unavailable", rec.call(gen, body={"count": 20000}), 503)
+    rec.timeout = 10.0
+    rec.install()
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def render(document: dict[str, Any]) -> str:

@@ -60,6 +60,8 @@ class Function:
     initializer_timeout_s: int | None = None
     service: str | None = None  # Funcraft only: FC 3.0 has no services
     role: str | None = None  # s.yaml only: the role ARN (Funcraft generates the service's role)
+    # MaxAsyncRetryAttempts as the template sets it (None: not set, FC's default of 3 applies)
+    async_retries: int | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ def load_fun_template(path: Path = FUN_TEMPLATE) -> FunTemplate:
             env=dict(props.get("EnvironmentVariables") or {}),
             initializer_timeout_s=props.get("InitializationTimeout"),
             service=service,
+            async_retries=(props.get("AsyncConfiguration") or {}).get("MaxAsyncRetryAttempts"),
         )
     service_props = _mapping(service_res.get("Properties") or {}, f"Resources/{service}")
     statements: list[dict[str, Any]] = []
@@ -305,5 +308,6 @@ def s_functions(resources: dict[str, SResource]) -> dict[str, Function]:
             env=dict(p.get("environmentVariables") or {}),
             initializer_timeout_s=init.get("timeout"),
             role=p.get("role"),
+            async_retries=(p.get("asyncInvokeConfig") or {}).get("maxAsyncRetryAttempts"),
         )
     return out

@@ -162,6 +162,9 @@ class Operation(object):
 
 # --- limits (fccodes.params enforces them) ------------------------------------------------------
 MAX_CODES_PER_REQUEST = 10000  # the default of the MAX_CODES_PER_REQUEST setting
+# Above MAX_CODES_PER_REQUEST a batch is generated asynchronously (the worker below), up to this
+# many codes (the MAX_CODES_PER_BATCH setting's default and limit).
+MAX_CODES_PER_BATCH = 10000000
 MAX_USES = 1000000000
 MAX_USER_ID_LENGTH = 128
 MAX_BATCH_LENGTH = 64
@@ -270,6 +273,12 @@ ERRORS = {
             "retry later",
         ),
         Error(
+            "BATCH_FAILED",
+            409,
+            "the batch was generated asynchronously and that failed: it has no codes (the "
+            "message and GET /batches/{batch} say why)",
+        ),
+        Error(
             "IDEMPOTENCY_KEY_REUSED",
             409,
             "an idempotency key sent again with other generate parameters",
@@ -287,6 +296,13 @@ ERRORS = {
             503,
             "Tablestore unreachable or failing after retries; Retry-After: 1; retryable",
         ),
+        Error(
+            "WORKER_UNAVAILABLE",
+            503,
+            "a batch above MAX_CODES_PER_REQUEST could not be started: Function Compute did "
+            "not accept the worker's invocation (Retry-After: 1), or cannot be reached from "
+            "this deployment (no Retry-After); nothing was stored",
+        ),
     )
 }
 # Every operation can answer these: a failing store, a missing table, and a bug.
@@ -294,8 +310,34 @@ ALWAYS = ("STORE_UNAVAILABLE", "TABLE_NOT_FOUND", "INTERNAL")
 
 # --- answers --------------------------------------------------------------------------------------
 CODE_STATUS = ("UNUSED", "USED", "EXPIRED", "NOT_YET_VALID", "DISABLED")
-BATCH_STATE = ("GENERATING", "ACTIVE", "DISABLED")
+BATCH_STATE = ("GENERATING", "ACTIVE", "DISABLED", "FAILED")
+GENERATION_STATUS = ("GENERATING", "READY", "FAILED")
 _METADATA_OUT = "the batch's metadata as given to generate, null without"
+_GENERATION = (
+    "a batch generated asynchronously (above MAX_CODES_PER_REQUEST): status (GENERATING, then "
+    "READY or FAILED), written (codes stored) of total, chunks_written of chunks, reason (why "
+    "it FAILED), finished_at, cleanup_complete (FAILED: whether every code is deleted again); "
+    "null for a batch generated in one call"
+)
+# The batch as its record says: GET /batches/{batch} and the 202 of a big generate.
+_BATCH_RECORD = (
+    Field("batch", STRING, "the batch label"),
+    Field(
+        "state",
+        STRING,
+        "ACTIVE or DISABLED (GENERATING while made; FAILED: a big batch that could not be)",
+        enum=BATCH_STATE,
+    ),
+    Field("count", INTEGER, "codes generated (a big batch: asked for)", minimum=0),
+    Field("prefix", STRING, "the prefix in stored form, null without one", nullable=True),
+    Field("valid_from", TIME, "first instant the codes can be redeemed", nullable=True),
+    Field("valid_until", TIME, "first instant they no longer can; null: never", nullable=True),
+    Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
+    Field("metadata", OBJECT, _METADATA_OUT, nullable=True),
+    Field("customer", STRING, "the only user_id that may redeem them, or null", nullable=True),
+    Field("per_user_limit", INTEGER, "codes of the batch per user_id, or null", nullable=True),
+    Field("created_at", TIME, "when the batch was stored", nullable=True),
+)
 _CODE_OUT = "the code in display form: groups of 4, the prefix as its own group"
 
 RESPONSES = {
@@ -372,23 +414,21 @@ RESPONSES = {
         Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
     ),
     "Batch": (
-        Field("batch", STRING, "the batch label"),
-        Field("state", STRING, "ACTIVE or DISABLED (GENERATING while made)", enum=BATCH_STATE),
-        Field("count", INTEGER, "codes generated", minimum=0),
-        Field("prefix", STRING, "the prefix in stored form, null without one", nullable=True),
-        Field("valid_from", TIME, "first instant the codes can be redeemed", nullable=True),
-        Field("valid_until", TIME, "first instant they no longer can; null: never", nullable=True),
-        Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
-        Field("metadata", OBJECT, _METADATA_OUT, nullable=True),
-        Field("customer", STRING, "the only user_id that may redeem them, or null", nullable=True),
-        Field("per_user_limit", INTEGER, "codes of the batch per user_id, or null", nullable=True),
-        Field("created_at", TIME, "when the batch was stored", nullable=True),
+        *_BATCH_RECORD,
         Field(
             "figures",
             OBJECT,
             "codes by status (unused, used, expired, not_yet_valid, disabled) and redemptions "
-            "(the sum of uses), from the batch index: as fresh as it is",
+            "(the sum of uses), from the batch index: as fresh as it is; null while a big "
+            "batch is GENERATING or after it FAILED",
+            nullable=True,
         ),
+        Field("generation", OBJECT, _GENERATION, nullable=True),
+    ),
+    "AsyncBatch": (
+        *_BATCH_RECORD,
+        Field("generation", OBJECT, _GENERATION),
+        Field("replay", BOOLEAN, "true: an idempotent retry got an earlier call's batch"),
     ),
     "CodesPage": (
         Field("batch", STRING, "the batch label"),
@@ -423,16 +463,21 @@ GENERATE = Operation(
     "Generate a batch of codes",
     "All or nothing: either every code is stored and returned, or the answer is "
     "STORE_UNAVAILABLE and no row of the call remains (`cleanup_complete` says whether that "
-    "could be confirmed).",
+    "could be confirmed). Above MAX_CODES_PER_REQUEST (10000) codes the batch is generated "
+    "asynchronously: the answer is 202 at once with the batch in state GENERATING; "
+    "GET /batches/{batch} shows its progress until it is READY (state ACTIVE) or FAILED (no "
+    "code left), and GET /batches/{batch}/codes exports its codes once READY.",
     (
         Field(
             "count",
             INTEGER,
-            "how many codes (at most the MAX_CODES_PER_REQUEST setting, 10000 by default)",
+            "how many codes: up to the MAX_CODES_PER_REQUEST setting (10000 by default) they "
+            "are generated in the call and returned; above it, up to %d (MAX_CODES_PER_BATCH), "
+            "asynchronously (202)" % MAX_CODES_PER_BATCH,
             required=True,
             aliases=("num",),
             minimum=1,
-            maximum=MAX_CODES_PER_REQUEST,
+            maximum=MAX_CODES_PER_BATCH,
         ),
         Field(
             "valid_from",
@@ -502,6 +547,7 @@ GENERATE = Operation(
         "BATCH_EXISTS",
         "BATCH_GENERATING",
         "IDEMPOTENCY_KEY_REUSED",
+        "WORKER_UNAVAILABLE",
     ),
     headers=(
         Field(
@@ -513,7 +559,15 @@ GENERATE = Operation(
             pattern=IDEMPOTENCY_KEY_PATTERN,
         ),
     ),
-    other_statuses=((200, "Generated", "an idempotent retry: the batch an earlier call made"),),
+    other_statuses=(
+        (200, "Generated", "an idempotent retry: the batch an earlier call made"),
+        (
+            202,
+            "AsyncBatch",
+            "count above MAX_CODES_PER_REQUEST: the batch is being generated asynchronously "
+            "(an idempotent retry: its state now)",
+        ),
+    ),
 )
 
 REDEEM = Operation(
@@ -675,7 +729,7 @@ BATCH_CODES = Operation(
     (),
     200,
     "CodesPage",
-    _BATCH_ERRORS,
+    (*_BATCH_ERRORS, "BATCH_GENERATING", "BATCH_FAILED"),
     action="codes",
     query=(
         _LIMIT,
@@ -696,7 +750,7 @@ BATCH_DISABLE = Operation(
     (),
     200,
     "BatchState",
-    (*_BATCH_ERRORS, "BATCH_GENERATING"),
+    (*_BATCH_ERRORS, "BATCH_GENERATING", "BATCH_FAILED"),
     action="disable",
 )
 BATCH_ENABLE = Operation(
@@ -711,7 +765,7 @@ BATCH_ENABLE = Operation(
     (),
     200,
     "BatchState",
-    (*_BATCH_ERRORS, "BATCH_GENERATING"),
+    (*_BATCH_ERRORS, "BATCH_GENERATING", "BATCH_FAILED"),
     action="enable",
 )
 CODE_DISABLE = Operation(
@@ -819,3 +873,29 @@ FUNCTIONS = tuple(
     for i, f in enumerate(op.function for op in OPERATIONS)
     if f not in [op.function for op in OPERATIONS[:i]]
 )
+
+
+class Worker(object):
+    """A function no route serves: FC invokes it asynchronously, for the functions
+    `invoked_by` only (their role may invoke it; API Gateway's may not)."""
+
+    __slots__ = ("description", "invoked_by", "max_retries", "name")
+
+    def __init__(self, name, invoked_by, description, max_retries):
+        self.name = name
+        self.invoked_by = tuple(invoked_by)
+        self.description = description
+        self.max_retries = max_retries  # FC's MaxAsyncRetryAttempts, as the templates set it
+
+
+# The worker of big batches (fccodes.asyncgen): gen_code queues a batch's first event, the worker
+# fans out and fails batches, batch_code fails a batch found past its deadline.
+GEN_WORKER = Worker(
+    "gen_chunk",
+    ("gen_code", "gen_chunk", "batch_code"),
+    "writes one chunk of a big batch, or fans a range of chunks out (asynchronous only)",
+    max_retries=3,
+)
+WORKERS = (GEN_WORKER,)
+# Every FC function: the routed ones, then the workers.
+ALL_FUNCTIONS = FUNCTIONS + tuple(w.name for w in WORKERS)

@@ -6,13 +6,15 @@ and the FC context. Tests install their own Runtime with `configure` (a real sto
 local Tablestore, an injected clock or random source).
 """
 
+import json
 import logging
 import os
 import threading
 import time
 import traceback
 
-from . import api, codes, events, importing, log, params, tutorial
+from . import api, codes, events, fcinvoke, importing, log, params, tutorial
+from .asyncgen import AsyncStarted
 from .errors import InvalidRequest, ServiceError, StoreUnavailable, TableNotFound
 from .retry import Deadline
 from .service import CodeService
@@ -29,11 +31,14 @@ class Runtime(object):
     """Everything built once per instance: settings, client factory, store, service.
 
     `store`, `batches` and `service` hold no credentials: each invocation works on
-    `session(credentials)`, so concurrent invocations of one instance never see each other's.
+    `session(credentials, context)`, so concurrent invocations of one instance never see each
+    other's. `dispatcher(credentials, context)` builds what queues the worker's invocations of a
+    big batch (default: FC's async invoke API, `fccodes.fcinvoke`; tests inject their own).
     """
 
-    def __init__(self, settings, factory=None, **service_options):
+    def __init__(self, settings, factory=None, dispatcher=None, **service_options):
         self.settings = settings
+        self.dispatcher = dispatcher or _fc_dispatcher(settings)
         self.factory = factory or ClientFactory(
             settings.ots_endpoint,
             settings.ots_instance,
@@ -47,16 +52,57 @@ class Runtime(object):
             settings.code_length,
             settings.gen_concurrency,
             batches=self.batches,
+            max_sync=settings.max_codes_per_request if settings.asynchronous else None,
+            chunk_size=settings.chunk_size,
+            gen_deadline_ms=settings.gen_deadline * 1000,
             **service_options,
         )
 
-    def session(self, credentials):
-        """The service for one invocation, its store requests signed with `credentials`."""
-        return self.service.using(self.store.signed(credentials), self.batches.signed(credentials))
+    def session(self, credentials, context=None):
+        """The service for one invocation, its store requests (and invocations of the worker)
+        signed with `credentials`."""
+        dispatcher = None
+        if self.settings.gen_worker:
+            dispatcher = self.dispatcher(credentials, context)
+        return self.service.using(
+            self.store.signed(credentials), self.batches.signed(credentials), dispatcher
+        )
 
     @classmethod
     def from_env(cls, environ=None):
         return cls(Settings.from_env(os.environ if environ is None else environ))
+
+
+def _fc_dispatcher(settings):
+    """Dispatchers over FC's invoke API: the INVOKE_ENDPOINT setting, else the account's
+    internal endpoint in the function's region (from the context)."""
+
+    def build(credentials, context):
+        endpoint = fcinvoke.endpoint_for(
+            settings.invoke_endpoint,
+            getattr(context, "account_id", None),
+            getattr(context, "region", None),
+        )
+        return fcinvoke.Dispatcher(endpoint, credentials, settings.gen_worker)
+
+    def lazy(credentials, context):
+        return _Lazy(lambda: build(credentials, context))
+
+    return lazy
+
+
+class _Lazy(object):
+    """A dispatcher built on first use: an unknown endpoint is an error only for a call that
+    sends (WORKER_UNAVAILABLE), not for every call of a function that may send."""
+
+    def __init__(self, build):
+        self.build = build
+        self.built = None
+
+    def send(self, event):
+        if self.built is None:
+            self.built = self.build()
+        return self.built.send(event)
 
 
 class _Instance(object):
@@ -132,6 +178,9 @@ def _generate(rt, service, incoming, deadline, fields):
     fields["batch"] = result.batch
     if result.replay:
         fields["replay"] = True
+    if isinstance(result, AsyncStarted):  # a big batch: its state, at once
+        fields["asynchronous"] = True
+        return 202, events.async_batch_body(result, rt.settings.timezone)
     return (200 if result.replay else 201), events.generated_body(result, rt.settings.timezone)
 
 
@@ -286,7 +335,7 @@ def handle(function, event, context):
         if raw_code:
             fields["code"] = codes.mask(raw_code)
         rt = runtime()
-        service = rt.session(credentials_from(context, os.environ))
+        service = rt.session(credentials_from(context, os.environ), context)
         deadline = _deadline(context, rt.settings.ots_timeout)
         result = operation.run(rt, service, incoming, deadline, fields)
         if isinstance(result, events.CSV):
@@ -334,11 +383,57 @@ def handle(function, event, context):
     return response
 
 
-def _deadline(context, request_timeout):
+def work(event, context):
+    """Serve one event of the worker (`gen_chunk`, invoked asynchronously only: fccodes.asyncgen).
+
+    Returns the outcome as JSON; raises when FC should run the event again (a store failure,
+    a bug), after logging it. A malformed event is logged and answered, never retried.
+    """
+    started = time.monotonic()
+    request_id = getattr(context, "request_id", None) or ""
+    fields = {"request_id": request_id, "operation": api.GEN_WORKER.name}
+    level = logging.INFO
+    try:
+        try:
+            data = json.loads(event.decode("utf-8") if isinstance(event, bytes) else event)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidRequest(None, "a worker event is JSON") from None
+        rt = runtime()
+        service = rt.session(credentials_from(context, os.environ), context)
+        timeout = _timeout(context)
+        deadline = Deadline(timeout * TIME_SHARE, request_timeout=rt.settings.ots_timeout)
+        outcome = service.work(data, request_id, int(timeout * 1000), deadline)
+        fields.update(outcome.fields)
+        fields["outcome"] = "ok"
+        return json.dumps(outcome.fields, sort_keys=True)
+    except InvalidRequest as exc:
+        fields["outcome"] = exc.code
+        fields["message"] = exc.message
+        level = logging.WARNING
+        return json.dumps({"error": exc.message})
+    except Exception as exc:  # FC's retry policy runs the event again
+        fields["outcome"] = getattr(exc, "code", ServiceError.code)
+        fields["error"] = "%s: %s" % (type(exc).__name__, exc)
+        if isinstance(exc, StoreUnavailable):
+            fields["store_error"] = exc.reason
+            level = logging.WARNING
+        else:
+            fields["traceback"] = traceback.format_exc()
+            level = logging.ERROR
+        raise
+    finally:
+        fields["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+        log.emit(fields, level)
+
+
+def _timeout(context):
     function = getattr(context, "function", None)
     if isinstance(function, dict):
         timeout = function.get("timeout")
     else:
         timeout = getattr(function, "timeout", None)
-    timeout = timeout or DEFAULT_TIMEOUT
-    return Deadline(float(timeout) * TIME_SHARE, request_timeout=request_timeout)
+    return float(timeout or DEFAULT_TIMEOUT)
+
+
+def _deadline(context, request_timeout):
+    return Deadline(_timeout(context) * TIME_SHARE, request_timeout=request_timeout)

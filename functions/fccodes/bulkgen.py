@@ -14,16 +14,19 @@ recognises its own rows by the chunk's `nonce`:
 
 A chunk thus ends with exactly `count` rows carrying its nonce, however often it runs, and
 `cleanup` can delete them again (positions 0 .. count + EXTRA, only rows with that nonce) without
-any index or list of keys. Memory is flat: keys are derived BATCH_WRITE_LIMIT at a time.
+any index or list of keys. Memory is flat in the batch's size: a chunk's keys are derived
+BATCH_WRITE_LIMIT at a time and kept for its key list only.
 
-The seed is the batch's secret: whoever holds it can derive its codes. It travels only in the
-worker's event (FC passes it to our function, nobody else), never in an answer or a log line.
+The seed is the batch's secret: whoever holds it can derive its codes. It is kept in the batch's
+record, which only the worker reads whole (fccodes.asyncgen); never in an answer, an event or a
+log line.
 
 Plain logic over `fccodes.port.Store`, Python 3.6.
 """
 
 import hashlib
 import hmac
+import threading
 
 from . import codes
 from .errors import StoreUnavailable
@@ -61,60 +64,116 @@ class Chunk(object):
         return hmac.new(self.seed, message, hashlib.sha256)
 
 
-def write(store, chunk, deadline, sleep, progress=None):
-    """Write the chunk (idempotently); returns the number of rows it holds (chunk.count).
+def write(store, chunk, deadline, sleep, progress=None, own=None, concurrency=1):
+    """Write the chunk (idempotently); returns its keys: exactly `chunk.count` rows that carry
+    its nonce, in no particular order.
 
-    `progress(written)` is called after each request with the rows known written so far.
-    Raises StoreUnavailable when the store fails past the deadline: the rows written stay, and
-    running `write` again (FC's retry) completes the chunk without duplicates.
+    Requests of BATCH_WRITE_LIMIT rows go out `concurrency` at a time (threads), each row with
+    `chunk.attributes`, the nonce and `own(key)` (its shard of the batch index). `progress(n)`
+    is called after each request with the rows known written so far. Raises StoreUnavailable
+    when the store fails past the deadline: the rows written stay, and running `write` again
+    (FC's retry) completes the chunk without duplicates.
     """
-    template = dict(chunk.attributes, nonce=chunk.nonce)
-    written = 0
-    extension = chunk.count  # the next position for a collision's replacement
-    collisions = 0
-    start = 0
-    while start < chunk.count:
-        pending = list(range(start, min(chunk.count, start + BATCH_WRITE_LIMIT)))
-        start += len(pending)
-        backoff = Backoff(deadline, sleep=sleep)
+    state = _Writing(store, chunk, deadline, sleep, progress, own)
+    groups = [
+        list(range(start, min(chunk.count, start + BATCH_WRITE_LIMIT)))
+        for start in range(0, chunk.count, BATCH_WRITE_LIMIT)
+    ]
+    workers = min(concurrency, len(groups))
+    if workers <= 1:
+        for group in groups:
+            state.write_group(group)
+    else:
+        from concurrent.futures import ThreadPoolExecutor  # only big chunks need threads
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(state.guarded, group) for group in groups]
+            for future in futures:
+                future.result()
+        if state.errors:
+            raise state.errors[0]
+    return state.keys
+
+
+class _Writing(object):
+    """What the requests of one `write` share: the keys written, collisions, the first error."""
+
+    def __init__(self, store, chunk, deadline, sleep, progress, own):
+        self.store = store
+        self.chunk = chunk
+        self.deadline = deadline
+        self.sleep = sleep
+        self.progress = progress
+        self.own = own
+        self.template = dict(chunk.attributes, nonce=chunk.nonce)
+        self.lock = threading.Lock()
+        self.keys = []  # type: list
+        self.extension = chunk.count  # the next position for a collision's replacement
+        self.collisions = 0
+        self.errors = []  # type: list
+
+    def guarded(self, group):
+        if self.errors:
+            return  # another request failed: the chunk fails; FC's retry completes it
+        try:
+            self.write_group(group)
+        except Exception as exc:  # re-raised by `write` once the others stopped
+            with self.lock:
+                self.errors.append(exc)
+
+    def write_group(self, pending):
+        chunk = self.chunk
+        backoff = Backoff(self.deadline, sleep=self.sleep)
         error = None
         while pending:
+            if self.errors:
+                raise self.errors[0]
             if not backoff.next():
                 raise error or StoreUnavailable(reason="no time left to write the chunk")
             keys = [chunk.key(p) for p in pending]
             try:
-                outcomes = store.insert_new(keys, template)
+                outcomes = self.store.insert_new(keys, self.template, self.own)
             except StoreUnavailable as exc:
                 if not exc.retryable:
                     raise
                 error = exc
                 continue  # an applied write without an answer shows up as ours next time
-            retry, taken = [], []
+            retry, taken, written = [], [], []
             for position, key, outcome in zip(pending, keys, outcomes):
                 if outcome == OK:
-                    written += 1
+                    written.append(key)
                 elif outcome == CONDITION_FAILED:
                     taken.append((position, key))
                 else:
                     retry.append(position)
             if taken:
-                owners = _owners(store, [k for _, k in taken], deadline, sleep)
+                owners = _owners(self.store, [k for _, k in taken], self.deadline, self.sleep)
                 for position, key in taken:
                     owner = owners.get(key)
                     if owner == chunk.nonce:
-                        written += 1  # an earlier attempt (or an unanswered write) stored it
+                        written.append(key)  # an earlier attempt (or an unanswered write) did
                     elif owner is None:
                         retry.append(position)  # gone meanwhile: write it again
                     else:
-                        collisions += 1
-                        if collisions > MAX_COLLISIONS:
-                            raise RuntimeError("the key stream collides %d times" % collisions)
-                        retry.append(extension)
-                        extension += 1
+                        retry.append(self._replacement())
+            with self.lock:
+                self.keys.extend(written)
+                done = len(self.keys)
+            if self.progress is not None:
+                self.progress(done)
             pending = sorted(retry)
-        if progress is not None:
-            progress(written)
-    return written
+
+    def _replacement(self):
+        """The next position past `count`: the same one on every attempt, since positions are
+        handed out in the order collisions are met (requests of one attempt may meet them in
+        another order; cleanup looks EXTRA positions far, whatever the order)."""
+        with self.lock:
+            self.collisions += 1
+            if self.collisions > MAX_COLLISIONS:
+                raise RuntimeError("the key stream collides %d times" % self.collisions)
+            position = self.extension
+            self.extension += 1
+            return position
 
 
 def cleanup(store, chunk, deadline, sleep):

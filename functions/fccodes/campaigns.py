@@ -25,6 +25,7 @@ from typing import Any  # noqa: F401  (type comments)
 from . import codes, schema
 from .errors import (
     BatchBusy,
+    BatchFailed,
     BatchNotFound,
     CodeNotFound,
     InvalidRequest,
@@ -38,6 +39,8 @@ from .status import status_of
 GENERATING = "GENERATING"
 ACTIVE = "ACTIVE"
 DISABLED = "DISABLED"
+FAILED = "FAILED"  # an asynchronous batch that could not be generated (fccodes.asyncgen)
+ASYNC = "async"  # the record's `mode` for a batch generated asynchronously
 
 RECORD = "batch"
 KEYS_PER_CHUNK = 10000  # keys per key-list row: <= 320 KB, well under a column's 2 MB
@@ -59,6 +62,15 @@ RECORD_COLUMNS = (
     "chunks",
     "nonce",
     "idem",
+    # Asynchronous batches (fccodes.asyncgen); never `seed`, the batch's secret.
+    "mode",
+    "chunk_size",
+    "expires_at",
+    "reason",
+    "finished_at",
+    "failed_at",
+    "swept_at",
+    "cleaned",
 )
 # The figures of a batch: how many codes have each status, and how many redemptions in all.
 FIGURES = ("unused", "used", "expired", "not_yet_valid", "disabled", "redemptions")
@@ -95,14 +107,21 @@ def idem_pk(key):
 
 
 class BatchInfo(object):
-    """What `GET /batches/{batch}` shows: the record, and figures counted from the index."""
+    """What `GET /batches/{batch}` shows: the record, figures counted from the index (None
+    while an asynchronous batch is generated, or after it failed), and for an asynchronous
+    batch its `generation` (fccodes.asyncgen)."""
 
-    __slots__ = ("batch", "figures", "record")
+    __slots__ = ("batch", "figures", "generation", "record")
 
-    def __init__(self, batch, record, figures):
+    def __init__(self, batch, record, figures, generation=None):
         self.batch = batch
         self.record = record
         self.figures = figures
+        self.generation = generation
+
+
+def is_async(record):
+    return record is not None and record.get("mode") == ASYNC
 
 
 class Page(object):
@@ -160,6 +179,12 @@ class CampaignOps(object):
     def query(self, key, deadline):  # type: (Any, Any) -> Any
         raise NotImplementedError
 
+    def sweep(self, batch, record, deadline):  # type: (Any, Any, Any) -> Any
+        raise NotImplementedError  # fccodes.asyncgen
+
+    def generation(self, batch, record, deadline):  # type: (Any, Any, Any) -> Any
+        raise NotImplementedError  # fccodes.asyncgen
+
     # --- records ------------------------------------------------------------------------------
     def batch_record(self, batch, deadline, columns=RECORD_COLUMNS):
         """The batch's record; raises BatchNotFound, StoreUnavailable."""
@@ -170,12 +195,13 @@ class CampaignOps(object):
             raise BatchNotFound()
         return record
 
-    def batch_keys(self, batch, record, deadline):
-        """Every key of a batch, from its key lists (strongly consistent, unlike the index)."""
-        chunks = record.get("chunks", 0)
+    def batch_keys(self, batch, record, deadline, first=0, last=None):
+        """Every key of a batch (or of its key lists first..last-1), from its key lists
+        (strongly consistent, unlike the index)."""
+        last = record.get("chunks", 0) if last is None else last
         rows = self._retry(
             lambda: self.batches.rows(
-                record_pk(batch), chunk_sk(0), chunk_sk(chunks), columns=["keys"]
+                record_pk(batch), chunk_sk(first), chunk_sk(last), columns=["keys"]
             ),
             deadline,
         )
@@ -194,6 +220,12 @@ class CampaignOps(object):
         validity window: they are unused, expired or not yet valid all alike.
         """
         record = self.batch_record(batch, deadline)
+        generation = None
+        if is_async(record):
+            record = self.sweep(batch, record, deadline)
+            generation = self.generation(batch, record, deadline)
+            if record.get("state") in (GENERATING, FAILED):
+                return BatchInfo(batch, record, None, generation)
         now = self.clock()
         figures = dict.fromkeys(FIGURES, 0)
         count = record.get("count", 0)
@@ -234,7 +266,7 @@ class CampaignOps(object):
             figures["disabled"] = count
         else:
             figures[status_of(fresh, now).lower()] += rest
-        return BatchInfo(batch, record, figures)
+        return BatchInfo(batch, record, figures, generation)
 
     # --- GET /batches/{batch}/codes -----------------------------------------------------------
     def batch_codes(self, request, deadline):
@@ -245,6 +277,9 @@ class CampaignOps(object):
         """
         batch = request.batch
         record = self.batch_record(batch, deadline)
+        if is_async(record):
+            # Nobody can know a code of the batch before it is READY: not even an admin.
+            _refuse_unfinished(record)
         shard, start = 0, None
         if request.cursor is not None:
             position = Cursors.decode("codes:" + batch, request.cursor)
@@ -293,22 +328,21 @@ class CampaignOps(object):
         it as it was. Raises BatchNotFound, BatchBusy (still generating), StoreUnavailable.
         """
         record = self.batch_record(batch, deadline)
-        if record.get("state") == GENERATING:
-            raise BatchBusy()
+        _refuse_unfinished(record)
         state = DISABLED if disabled else ACTIVE
         changed = self._retry(
             lambda: self.batches.update_if(
                 record_pk(batch),
                 RECORD,
                 {"state": state, "state_at": self.clock()},
-                [Expect("state", "!=", GENERATING)],
+                [Expect("state", "!=", GENERATING), Expect("state", "!=", FAILED)],
             ),
             deadline,
         )
         if not changed:
+            _refuse_unfinished(self.batch_record(batch, deadline))
             raise BatchBusy()
         record["state"] = state
-        keys = self.batch_keys(batch, record, deadline)
         put, delete = ({"batch_disabled": 1}, ()) if disabled else ({}, ("batch_disabled",))
         # Only rows that still need the change are written (the others fail the condition and
         # count as done): a disable repeated after a timeout continues instead of starting over.
@@ -316,7 +350,6 @@ class CampaignOps(object):
             expect = [Expect("batch_disabled", "!=", 1, if_missing=True)]
         else:
             expect = [Expect("batch_disabled", "==", 1)]
-        chunks = [keys[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(keys), BATCH_WRITE_LIMIT)]
 
         def mark(chunk):
             pending = chunk
@@ -335,7 +368,14 @@ class CampaignOps(object):
             if pending:
                 raise error or StoreUnavailable(reason="no time left to mark the batch's codes")
 
-        self._parallel(chunks, mark)
+        # One key list (up to KEYS_PER_CHUNK keys) at a time: memory stays flat in the batch's
+        # size (an asynchronous batch has up to 1,000 of them).
+        for n in range(record.get("chunks", 0)):
+            keys = self.batch_keys(batch, record, deadline, first=n, last=n + 1)
+            self._parallel(
+                [keys[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(keys), BATCH_WRITE_LIMIT)],
+                mark,
+            )
         return record
 
     def set_code_disabled(self, key, disabled, deadline):
@@ -418,6 +458,15 @@ class CampaignOps(object):
                     future.result()
         if errors:
             raise errors[0]
+
+
+def _refuse_unfinished(record):
+    """BatchBusy while the batch is generated, BatchFailed when that failed."""
+    state = record.get("state")
+    if state == GENERATING:
+        raise BatchBusy()
+    if state == FAILED:
+        raise BatchFailed(record.get("reason"))
 
 
 def parse_log(row):

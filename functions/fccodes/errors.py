@@ -183,6 +183,19 @@ class BatchBusy(ServiceError):
     default_message = "the batch is still being generated; retry later"
 
 
+class BatchFailed(ServiceError):
+    """An asynchronous batch whose generation failed: it has no codes (docs/functions.md)."""
+
+    code = "BATCH_FAILED"
+    status = 409
+    default_message = "the batch could not be generated: it has no codes; generate a new one"
+
+    def __init__(self, reason=None):
+        super(BatchFailed, self).__init__(
+            "%s (%s)" % (self.default_message, reason) if reason else None
+        )
+
+
 class IdempotencyKeyReused(ServiceError):
     code = "IDEMPOTENCY_KEY_REUSED"
     status = 409

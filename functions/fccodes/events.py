@@ -466,9 +466,27 @@ def batch_record_body(batch, record, tz):
     }
 
 
+def generation_body(generation, tz):
+    """An asynchronous batch's progress (fccodes.asyncgen.generation); None for the others."""
+    if generation is None:
+        return None
+    body = dict(generation)
+    body["finished_at"] = _time(generation.get("finished_at"), tz)
+    return body
+
+
 def batch_body(info, tz):
     body = batch_record_body(info.batch, info.record, tz)
     body["figures"] = info.figures
+    body["generation"] = generation_body(info.generation, tz)
+    return body
+
+
+def async_batch_body(started, tz):
+    """The 202 answer to a generate that went asynchronous: the batch and its generation."""
+    body = batch_record_body(started.batch, started.record, tz)
+    body["generation"] = generation_body(started.generation, tz)
+    body["replay"] = started.replay
     return body
 
 

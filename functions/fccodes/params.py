@@ -133,7 +133,21 @@ def parse_generate(params, settings, now_ms, headers=None):
     The idempotency key comes from the `Idempotency-Key` header or the `request_id` field.
     """
     values = _fields(params, _GENERATE)
-    count = _integer(values, "count", 1, settings.max_codes_per_request, required=True)
+    # Above MAX_CODES_PER_REQUEST a batch is generated asynchronously, up to
+    # MAX_CODES_PER_BATCH, where the deployment has the worker (GEN_WORKER).
+    limit = settings.max_codes_per_request
+    if settings.asynchronous:
+        limit = settings.max_codes_per_batch
+    try:
+        count = _integer(values, "count", 1, limit, required=True)
+    except InvalidRequest as exc:
+        raw = values.get("count", (None, None))[1]
+        if not settings.asynchronous and isinstance(raw, int) and raw > limit:
+            exc.message += (
+                "; bigger batches are generated asynchronously, which this deployment does not "
+                "offer (GEN_WORKER is not set)"
+            )
+        raise
     valid_from = _time(values, "valid_from", settings.timezone)
     valid_until = _time(values, "valid_until", settings.timezone)
     if valid_until is not None and valid_until <= (now_ms if valid_from is None else valid_from):

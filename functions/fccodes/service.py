@@ -18,6 +18,7 @@ import threading
 import time
 
 from . import codes, schema
+from .asyncgen import AsyncOps, AsyncStarted
 from .campaigns import (
     ACTIVE,
     CHUNKS_PER_WRITE,
@@ -30,6 +31,7 @@ from .campaigns import (
     Page,
     chunk_sk,
     idem_pk,
+    is_async,
     parse_log,
     record_pk,
 )
@@ -203,13 +205,16 @@ REFUSALS = {
 }
 
 
-class CodeService(CampaignOps):
+class CodeService(AsyncOps, CampaignOps):
     """The operations over a Store (`fccodes.port`) and the batches table.
 
-    `using(store, batches)` gives the same service over other stores: the edge binds them per
-    invocation, with that invocation's credentials. `clock()` gives epoch milliseconds and
+    `using(store, batches, dispatcher)` gives the same service over other stores: the edge binds
+    them per invocation, with that invocation's credentials (the dispatcher queues the worker's
+    invocations of a big batch, fccodes.asyncgen). `clock()` gives epoch milliseconds and
     `random_bytes(n)` n random bytes: both injectable so tests can travel in time and force
-    collisions. `code_length` and `gen_concurrency` come from the settings.
+    collisions. `code_length`, `gen_concurrency` and, for big batches, `max_sync` (above it a
+    batch is generated asynchronously), `chunk_size` and `gen_deadline_ms` come from the
+    settings.
     """
 
     def __init__(
@@ -221,23 +226,32 @@ class CodeService(CampaignOps):
         random_bytes=secrets.token_bytes,
         sleep=time.sleep,
         batches=None,
+        max_sync=None,
+        chunk_size=10000,
+        gen_deadline_ms=7200 * 1000,
     ):
         self.store = store
         self.batches = batches  # the batches table (fccodes.store.BatchTable)
+        self.dispatcher = None  # bound per invocation (`using`)
         self._fast_path_hint = {}  # type: dict  # prefix -> try the one-request path first
         self.code_length = code_length
         self.gen_concurrency = gen_concurrency
         self.clock = clock
         self.random_bytes = random_bytes
         self.sleep = sleep
+        self.max_sync = max_sync  # None: every batch is generated in the call
+        self.chunk_size = chunk_size
+        self.gen_deadline_ms = gen_deadline_ms
 
-    def using(self, store, batches=None):
+    def using(self, store, batches=None, dispatcher=None):
         """This service over `store` and `batches` (same settings, injected parts, hints)."""
         other = CodeService.__new__(CodeService)  # a plain copy; copy.copy costs 10x more
         other.__dict__.update(self.__dict__)
         other.store = store
         if batches is not None:
             other.batches = batches
+        if dispatcher is not None:
+            other.dispatcher = dispatcher
         return other
 
     # --- generate -----------------------------------------------------------------------------
@@ -251,6 +265,10 @@ class CodeService(CampaignOps):
 
         Raises StoreUnavailable (with `cleanup_complete`) when the batch cannot be completed in
         time; every row this call may have written is then deleted again, by its nonce.
+
+        A count above `max_sync` is generated asynchronously (fccodes.asyncgen): the record is
+        written and the worker's first event queued; the answer is an AsyncStarted (202). An
+        idempotent retry of such a call gets the batch's state (AsyncStarted, `replay`).
         """
         now = self.clock()
         batch = request.batch or self._batch_id(now)
@@ -281,10 +299,15 @@ class CodeService(CampaignOps):
         )
         for column in ("batch", "uses"):
             record.pop(column)
+        asynchronous = self.max_sync is not None and request.count > self.max_sync
+        if asynchronous:
+            record = self.async_record(record, request.count, now)
         if not self._retry(lambda: self.batches.insert(record_pk(batch), RECORD, record), deadline):
             replay = self._replay(batch, fingerprint, deadline, nonce=nonce)
             if replay is not None:
                 return replay
+        if asynchronous:
+            return self.start_async(record, batch, deadline)
         job.run(deadline)
         keys = job.stored_keys()
         record.update({"state": ACTIVE, "count": len(keys)})
@@ -301,6 +324,11 @@ class CodeService(CampaignOps):
             return None
         if fingerprint is None or record.get("idem") != fingerprint:
             raise BatchExists()
+        if is_async(record):  # its state and progress: the codes are read with the export
+            record = self.sweep(batch, record, deadline)
+            return AsyncStarted(
+                batch, record, self.generation(batch, record, deadline), replay=True
+            )
         if record.get("state") == GENERATING:
             raise BatchBusy()
         return Generated(batch, self.batch_keys(batch, record, deadline), record, replay=True)

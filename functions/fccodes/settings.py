@@ -17,6 +17,12 @@ DEFAULT_CODE_LENGTH = 15
 DEFAULT_MAX_CODES = 10000
 MAX_CODES_LIMIT = 100000  # one call's codes are held in memory and returned in one body
 DEFAULT_GEN_CONCURRENCY = 8
+# Asynchronous generation (docs/functions.md, "Millions of codes"): batches above
+# MAX_CODES_PER_REQUEST are written by the worker function in chunks.
+MAX_CODES_PER_BATCH_LIMIT = 10000000
+DEFAULT_CHUNK_SIZE = 10000  # codes per worker invocation; also one key-list row (<= 10,000)
+MIN_CHUNK_SIZE = 10
+DEFAULT_GEN_DEADLINE = 7200  # seconds a batch may take before it counts as failed
 MAX_GEN_CONCURRENCY = 64
 DEFAULT_OTS_TIMEOUT = 5.0
 # Tablestore's rule for table names; anything else would fail every request, not the initializer.
@@ -28,9 +34,14 @@ class Settings(object):
 
     __slots__ = (
         "batches_table",
+        "chunk_size",
         "code_length",
         "gen_concurrency",
+        "gen_deadline",
+        "gen_worker",
         "imported_codes",
+        "invoke_endpoint",
+        "max_codes_per_batch",
         "max_codes_per_request",
         "ots_endpoint",
         "ots_instance",
@@ -53,6 +64,11 @@ class Settings(object):
         batches_table=DEFAULT_BATCHES_TABLE,
         imported_codes=True,
         tutorial_answers=False,
+        gen_worker="",
+        invoke_endpoint="",
+        max_codes_per_batch=MAX_CODES_PER_BATCH_LIMIT,
+        chunk_size=DEFAULT_CHUNK_SIZE,
+        gen_deadline=DEFAULT_GEN_DEADLINE,
     ):
         self.ots_endpoint = _endpoint(ots_endpoint)
         self.ots_instance = _required("OTS_INSTANCE", ots_instance)
@@ -70,6 +86,18 @@ class Settings(object):
         self.ots_timeout = _float("OTS_TIMEOUT", ots_timeout, 0.05, 300.0)
         self.imported_codes = _bool("IMPORTED_CODES", imported_codes)
         self.tutorial_answers = _bool("TUTORIAL_ANSWERS", tutorial_answers)
+        self.gen_worker = _worker(gen_worker)
+        self.invoke_endpoint = _optional_endpoint("INVOKE_ENDPOINT", invoke_endpoint)
+        self.max_codes_per_batch = _int(
+            "MAX_CODES_PER_BATCH", max_codes_per_batch, 1, MAX_CODES_PER_BATCH_LIMIT
+        )
+        self.chunk_size = _int("GEN_CHUNK_SIZE", chunk_size, MIN_CHUNK_SIZE, DEFAULT_CHUNK_SIZE)
+        self.gen_deadline = _int("GEN_DEADLINE", gen_deadline, 10, 86400)
+
+    @property
+    def asynchronous(self):
+        """Whether batches above MAX_CODES_PER_REQUEST can be generated (GEN_WORKER is set)."""
+        return bool(self.gen_worker) and self.max_codes_per_batch > self.max_codes_per_request
 
     @classmethod
     def from_env(cls, environ):
@@ -85,6 +113,11 @@ class Settings(object):
             ("batches_table", "BATCHES_TABLE"),
             ("imported_codes", "IMPORTED_CODES"),
             ("tutorial_answers", "TUTORIAL_ANSWERS"),
+            ("gen_worker", "GEN_WORKER"),
+            ("invoke_endpoint", "INVOKE_ENDPOINT"),
+            ("max_codes_per_batch", "MAX_CODES_PER_BATCH"),
+            ("chunk_size", "GEN_CHUNK_SIZE"),
+            ("gen_deadline", "GEN_DEADLINE"),
         ):
             value = environ.get(variable, "").strip()
             if value:  # empty counts as unset: templates often declare variables blank
@@ -176,6 +209,31 @@ def _endpoint(value):
     value = _required("OTS_ENDPOINT", value).rstrip("/")
     if not value.startswith(("http://", "https://")):
         raise ConfigurationError("OTS_ENDPOINT must start with http:// or https://, got %r" % value)
+    return value
+
+
+# A function as FC's invoke APIs address it: `service/function` (FC 2.0, template.yml) or
+# `function` (FC 3.0, s.yaml). FC's names: letters, digits, _ and -, not starting with a digit
+# or -, at most 64 (128 on FC 3.0).
+_WORKER_RE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_-]{0,127}/)?[A-Za-z_][A-Za-z0-9_-]{0,127}$")
+
+
+def _worker(value):
+    value = (value or "").strip()
+    if value and not _WORKER_RE.match(value):
+        raise ConfigurationError(
+            "GEN_WORKER must name a function as `service/function` (FC 2.0) or `function` "
+            "(FC 3.0), got %r" % value
+        )
+    return value
+
+
+def _optional_endpoint(variable, value):
+    value = (value or "").strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigurationError(
+            "%s must start with http:// or https://, got %r" % (variable, value)
+        )
     return value
 
 

@@ -61,3 +61,19 @@ def test_the_quick_campaign_bench_prints_its_figures(capsys, tmp_path, monkeypat
     saved = json.loads((tmp_path / "campaigns-latest.json").read_text())
     assert saved["redemption"]["plain"]["requests"] == 1  # as before campaigns
     assert saved["export"]["codes"] == saved["codes"]
+
+
+@pytest.mark.slow
+def test_the_quick_async_bench_prints_its_figures(capsys, tmp_path, monkeypatch):
+    """`python -m bench.asyncgen --quick`: a local stack, 30,000 codes generated asynchronously
+    and exported whole beside the synchronous generator."""
+    from bench import asyncgen
+
+    monkeypatch.setattr(report, "RESULTS", tmp_path)
+    assert asyncgen.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "asynchronous, 30,000" in out and "synchronous, 2 x 10,000" in out
+    assert "export: 30,000 codes, 30,000 distinct" in out
+    saved = json.loads((tmp_path / "asyncgen-latest.json").read_text())
+    assert saved["small"]["chunks"] == 3 and saved["ratio"] > 0
+    assert saved["small"]["worker_peak_rss_mib"] > 0

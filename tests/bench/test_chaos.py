@@ -13,6 +13,7 @@ PARTS_AND_WORK = {
     "fuzz": "events",
     "migrate": "runs killed (SIGKILL) part-way",
     "campaigns": "successes before it returned",
+    "async": "worker instances killed mid-chunk",
 }
 
 

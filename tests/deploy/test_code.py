@@ -27,7 +27,11 @@ def test_the_policy_is_derived_from_the_store_not_kept_by_hand():
     # The store redeems with a conditional UpdateRow and generates with BatchWriteRow: a scan
     # that found less than that would be broken, not the store.
     assert {"ots:UpdateRow", "ots:BatchWriteRow"} <= actions
-    assert checks.policy_actions(checks.load_fun_template()) == actions
+    # Big batches: fcinvoke queues the worker's invocations.
+    invoker = checks.store_actions(checks.FUNCTIONS_DIR / "fccodes" / "fcinvoke.py")
+    assert invoker == {"fc:InvokeFunction"}
+    assert checks.policy_actions(checks.load_fun_template()) == actions | invoker
+    assert checks.code_actions() == actions | invoker
 
 
 @pytest.fixture
@@ -111,6 +115,17 @@ def test_an_environment_variable_settings_does_not_read_is_reported(copies):
         "environment missing ['OTS_TIMEOUT'], unexpected ['OTS_TIMEOUT_MS']" in p
         for p in problems_of(copies)
     )
+
+
+def test_invoking_the_worker_without_the_permission_is_reported(copies):
+    """A function that invokes the worker needs fc:InvokeFunction on it (derived from the
+    code, like the Tablestore actions), in template.yml's and infra.yml's policies."""
+
+    def change(raw):
+        raw["Resources"]["fc-codes"]["Properties"]["Policies"][0]["Statement"].pop(1)
+
+    edit_yaml(copies[0], change)
+    assert any("missing ['fc:InvokeFunction'], not needed []" in p for p in problems_of(copies))
 
 
 def test_a_primary_key_other_than_the_stores_is_reported(copies):

@@ -181,10 +181,36 @@ def test_3_a_gateway_role_that_may_invoke_every_function(tree):
     problems_with(tree, "frontdoor.yml GatewayRole: the gateway may only fc:InvokeFunction on")
 
 
+def test_3_the_gateway_may_not_invoke_the_worker_of_big_batches(tree):
+    def widen(raw):
+        statement = res(raw, "GatewayRole")["Policies"][0]["PolicyDocument"]["Statement"][0]
+        worker = "acs:fc:${ALIYUN::Region}:${ALIYUN::AccountId}:functions/fc-codes-gen_chunk"
+        statement["Resource"].append({"Fn::Sub": worker})
+
+    edit_yaml(tree / "frontdoor.yml", widen)
+    problems_with(tree, "frontdoor.yml GatewayRole: the gateway may only fc:InvokeFunction on")
+
+
+def test_3_the_functions_may_invoke_the_worker_only(tree):
+    def widen(raw):
+        statements = res(raw, "FunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
+        invoke = next(st for st in statements if st["Action"] == ["fc:InvokeFunction"])
+        invoke["Resource"] = [
+            {"Fn::Sub": "acs:fc:${ALIYUN::Region}:${ALIYUN::AccountId}:functions/*"}
+        ]
+
+    edit_yaml(tree / "infra.yml", widen)
+    problems_with(
+        tree,
+        "infra.yml FunctionRole: fc:InvokeFunction on ['acs:fc:*:*:functions/*'], expected "
+        "exactly the workers ['acs:fc:*:*:functions/fc-codes-gen_chunk']",
+    )
+
+
 def test_3_a_function_role_with_more_than_the_code_needs(tree):
     def widen(raw):
         statements = res(raw, "FunctionRole")["Policies"][0]["PolicyDocument"]["Statement"]
-        statements[1]["Action"] = ["log:*"]
+        statements[-1]["Action"] = ["log:*"]
 
     edit_yaml(tree / "infra.yml", widen)
     problems_with(tree, "infra.yml FunctionRole: actions the code does not need: ['log:*']")

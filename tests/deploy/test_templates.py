@@ -185,6 +185,46 @@ def test_template_declares_the_products_routes_for_machines_to_read(tpl):
             ].append("ots:*"),
             "policy statement 0: action 'ots:*' is not one Tablestore API",
         ),
+        # The worker of big batches: invoked asynchronously, never through the gateway.
+        (
+            lambda raw: raw["Resources"]["fc-codes"]["Properties"]["Policies"][0]["Statement"][
+                1
+            ].update(Resource=["acs:fc:*:*:services/fc-codes/functions/*"]),
+            "policy statement 1: Resource ['acs:fc:*:*:services/fc-codes/functions/*'], expected "
+            "only ['acs:fc:*:*:services/fc-codes/functions/gen_chunk']",
+        ),
+        (
+            lambda raw: raw["Resources"]["fc_codes"]["Properties"]["DefinitionBody"].update(
+                {
+                    "/chunks": {
+                        "post": dict(
+                            route(raw, "/codes", "post"),
+                            **{
+                                "x-aliyun-apigateway-fc": {
+                                    "arn": "acs:fc:::services/${fc-codes.Arn}/functions/"
+                                    "${gen_chunk.Arn}/",
+                                    "timeout": 30000,
+                                }
+                            },
+                        )
+                    }
+                }
+            ),
+            "template.yml gen_chunk: a worker must have no route, it has ['POST /chunks']",
+        ),
+        (
+            lambda raw: fn_props(raw, "gen_chunk")["AsyncConfiguration"].update(
+                MaxAsyncRetryAttempts=8
+            ),
+            "template.yml gen_chunk: asynchronous retries 8, the code counts on 3 (fccodes/api.py)",
+        ),
+        (
+            lambda raw: fn_props(raw, "gen_code")["EnvironmentVariables"].update(
+                GEN_WORKER="fc-codes-gen_chunk"
+            ),
+            "template.yml gen_code: GEN_WORKER 'fc-codes-gen_chunk', expected "
+            "'fc-codes/gen_chunk' (the worker as this template's invoke API names it)",
+        ),
     ],
 )
 def test_a_broken_template_yml_is_reported(tmp_path, facts, change, problem):
@@ -266,6 +306,19 @@ def s_props(raw, key):
         (
             lambda raw: s_props(raw, "gen_code").update(region="cn-nowhere"),
             "s.yaml gen_code: region cn-nowhere is not an FC 3.0 region",
+        ),
+        (
+            lambda raw: s_props(raw, "gen_chunk").pop("asyncInvokeConfig"),
+            "s.yaml gen_chunk: asynchronous retries None, the code counts on 3",
+        ),
+        (
+            lambda raw: s_props(raw, "gen_chunk").update(
+                environmentVariables={
+                    **s_props(raw, "gen_chunk")["environmentVariables"],
+                    "GEN_WORKER": "fc-codes/gen_chunk",
+                }
+            ),
+            "s.yaml gen_chunk: GEN_WORKER 'fc-codes/gen_chunk', expected 'fc-codes-gen_chunk'",
         ),
     ],
 )

@@ -55,11 +55,11 @@ class Wiring(object):
         options.update(overrides)
         return Settings(self.server.endpoint, self.server.instance, **options)
 
-    def install(self, clock=wall_clock_ms, random_bytes=None, **settings):
+    def install(self, clock=wall_clock_ms, random_bytes=None, dispatcher=None, **settings):
         options = {"clock": clock}
         if random_bytes is not None:
             options["random_bytes"] = random_bytes
-        runtime = app.Runtime(self.settings(**settings), **options)
+        runtime = app.Runtime(self.settings(**settings), dispatcher=dispatcher, **options)
         app.configure(runtime)
         return runtime
 

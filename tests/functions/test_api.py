@@ -10,7 +10,7 @@ import json
 import pytest
 
 from fccodes import api, app, errors, params
-from fccodes.settings import DEFAULT_MAX_CODES
+from fccodes.settings import DEFAULT_MAX_CODES, MAX_CODES_PER_BATCH_LIMIT
 
 
 def service_errors():
@@ -47,8 +47,20 @@ def test_names_and_functions_are_unique_and_routes_distinct():
         assert op.gateway_path.count("[") == len(op.path_parameters)
 
 
-def test_the_count_limit_is_the_settings_default():
-    assert api.GENERATE.field("count").maximum == DEFAULT_MAX_CODES
+def test_the_count_limits_are_the_settings_defaults():
+    assert api.MAX_CODES_PER_REQUEST == DEFAULT_MAX_CODES
+    # Above it, asynchronously (fccodes.asyncgen), up to the declared maximum.
+    assert api.GENERATE.field("count").maximum == api.MAX_CODES_PER_BATCH
+    assert api.MAX_CODES_PER_BATCH == MAX_CODES_PER_BATCH_LIMIT
+
+
+def test_each_worker_is_a_handler_module_no_route_serves():
+    routed = {op.function for op in api.OPERATIONS}
+    for worker in api.WORKERS:
+        assert worker.name not in routed
+        module = importlib.import_module(worker.name)
+        assert module.handler.__module__ == worker.name
+        assert set(worker.invoked_by) <= set(api.ALL_FUNCTIONS)
 
 
 def test_params_take_their_names_and_limits_from_the_declaration():

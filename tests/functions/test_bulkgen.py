@@ -32,9 +32,9 @@ def nothing(_seconds):
 
 def test_a_chunk_holds_exactly_its_count_of_valid_codes(wiring, rows):
     store = store_of(wiring)
-    assert bulkgen.write(store, chunk(count=450, prefix="BGX"), deadline(), nothing) == 450
+    keys = bulkgen.write(store, chunk(count=450, prefix="BGX"), deadline(), nothing)
     stored = rows()
-    assert len(stored) == 450
+    assert len(stored) == 450 and sorted(keys) == sorted(stored)
     assert all(codes.is_valid_key(k) and k.startswith("BGX") for k in stored)
     assert {r["nonce"] for r in stored.values()} == {chunk().nonce}
     assert {r["batch"] for r in stored.values()} == {"big"}
@@ -44,7 +44,7 @@ def test_running_a_chunk_again_writes_nothing_new(wiring, rows):
     store = store_of(wiring)
     bulkgen.write(store, chunk(), deadline(), nothing)
     before = rows()
-    assert bulkgen.write(store, chunk(), deadline(), nothing) == 450
+    assert sorted(bulkgen.write(store, chunk(), deadline(), nothing)) == sorted(before)
     assert rows() == before
 
 
@@ -56,8 +56,22 @@ def test_a_chunk_cut_short_then_retried_is_complete_without_duplicates(wiring, o
         bulkgen.write(store, chunk(count=450), deadline(1.0), nothing, written.append)
     ots.clear_faults()
     ots.add_fault("drop_after", api="BatchWriteRow", count=1)  # applied, never answered
-    assert bulkgen.write(store, chunk(count=450), deadline(), nothing) == 450
+    assert len(bulkgen.write(store, chunk(count=450), deadline(), nothing)) == 450
     assert len(rows()) == 450
+
+
+def test_requests_in_parallel_write_the_same_codes_with_their_own_attributes(wiring, ots, rows):
+    """concurrency > 1 (GEN_CONCURRENCY in the worker), with faults: the same keys as one at a
+    time, each row with its `own` attributes."""
+    store = store_of(wiring, ots_timeout=0.5)
+    ots.add_fault("drop_after", api="BatchWriteRow", count=2)
+    ots.add_fault("busy", api="BatchWriteRow", count=2)
+    shard = {"bshard": "s"}
+    keys = bulkgen.write(store, chunk(count=1000), deadline(), nothing, None, lambda k: shard, 4)
+    stored = rows()
+    assert sorted(keys) == sorted(stored) and len(keys) == 1000
+    assert sorted(keys) == sorted(chunk(count=1000).key(p) for p in range(1000))
+    assert {r["bshard"] for r in stored.values()} == {"s"}
 
 
 def test_chunks_and_seeds_draw_different_codes(wiring, rows):
@@ -79,8 +93,10 @@ def test_a_collision_takes_the_next_position_on_every_attempt(wiring, sdk, table
         Row([("code", taken)], [("nonce", "someone"), ("batch", "other")]),
         Condition(RowExistenceExpectation.IGNORE),
     )
-    assert bulkgen.write(store, mine, deadline(), nothing) == 10
-    assert bulkgen.write(store, mine, deadline(), nothing) == 10
+    assert len(bulkgen.write(store, mine, deadline(), nothing)) == 10
+    assert sorted(bulkgen.write(store, mine, deadline(), nothing)) == sorted(
+        k for k, r in rows().items() if r["nonce"] == mine.nonce
+    )
     stored = rows()
     assert len(stored) == 11 and stored[taken]["nonce"] == "someone"
     assert mine.key(10) in stored  # the replacement, the same on both attempts

@@ -352,6 +352,7 @@ def test_show_a_batch_with_its_figures(wiring):
             "disabled": 1,
             "redemptions": 3,
         },
+        "generation": None,  # generated in one call (above MAX_CODES_PER_REQUEST: progress)
     }
     clock.now_ms = T0 + 3600000  # an hour later every code not used up has expired
     _, info, _ = show(wiring.context, "autumn")

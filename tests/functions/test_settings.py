@@ -37,6 +37,31 @@ def test_every_variable():
     assert (settings.gen_concurrency, settings.ots_timeout) == (2, 1.5)
 
 
+def test_big_batches_need_the_worker_and_room_above_the_synchronous_limit():
+    assert not Settings.from_env(BASE).asynchronous  # no GEN_WORKER: no big batches
+    env = dict(
+        BASE,
+        GEN_WORKER="fc-codes/gen_chunk",
+        INVOKE_ENDPOINT="http://127.0.0.1:8080/",
+        MAX_CODES_PER_BATCH="200000",
+        GEN_CHUNK_SIZE="500",
+        GEN_DEADLINE="600",
+    )
+    settings = Settings.from_env(env)
+    assert settings.asynchronous
+    assert (settings.gen_worker, settings.invoke_endpoint) == (
+        "fc-codes/gen_chunk",
+        "http://127.0.0.1:8080",
+    )
+    assert (settings.max_codes_per_batch, settings.chunk_size, settings.gen_deadline) == (
+        200000,
+        500,
+        600,
+    )
+    assert Settings.from_env(dict(env, GEN_WORKER="fc-codes-gen_chunk")).asynchronous  # FC 3.0
+    assert not Settings.from_env(dict(env, MAX_CODES_PER_BATCH="10000")).asynchronous
+
+
 def test_table_names_tablestore_accepts():
     for name in ("codes", "_codes_2024", "C" * 255):
         assert Settings.from_env(dict(BASE, CODES_TABLE=name)).table == name
@@ -62,6 +87,12 @@ def test_blank_values_mean_default():
         ({"MAX_CODES_PER_REQUEST": "0"}, "MAX_CODES_PER_REQUEST must be in 1..100000"),
         ({"GEN_CONCURRENCY": "100"}, "GEN_CONCURRENCY must be in 1..64"),
         ({"OTS_TIMEOUT": "fast"}, "OTS_TIMEOUT must be a number"),
+        ({"GEN_WORKER": "svc/fn/extra"}, "GEN_WORKER must name a function as `service/function`"),
+        ({"GEN_WORKER": "fc codes"}, "GEN_WORKER must name a function"),
+        ({"INVOKE_ENDPOINT": "fc.example"}, "INVOKE_ENDPOINT must start with http://"),
+        ({"MAX_CODES_PER_BATCH": "10000001"}, "MAX_CODES_PER_BATCH must be in 1..10000000"),
+        ({"GEN_CHUNK_SIZE": "10001"}, "GEN_CHUNK_SIZE must be in 10..10000"),
+        ({"GEN_DEADLINE": "5"}, "GEN_DEADLINE must be in 10..86400"),
     ],
 )
 def test_bad_values_fail_fast_naming_the_variable(change, message):

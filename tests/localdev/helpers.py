@@ -189,20 +189,39 @@ def start_probe_stack(base: Path, app_key: str) -> Stack:
     return running
 
 
-def copy_template(base: Path, extra_paths: dict | None = None) -> Path:
-    """template.yml with CodeUri aimed at the repo's functions/, plus `extra_paths` routes."""
+def copy_template(
+    base: Path,
+    extra_paths: dict | None = None,
+    env: dict | None = None,
+    properties: dict | None = None,
+    s_yaml_env: dict | None = None,
+) -> Path:
+    """template.yml with CodeUri aimed at the repo's functions/, plus `extra_paths` routes,
+    `env` set in every function's environment and `properties` ({function: {property: value}})
+    set on functions. With `s_yaml_env`, s.yaml is copied beside it (so the stack serves FC
+    3.0's API too) with those variables set."""
     raw = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
     resources = raw["Resources"]
     for resource in resources.values():
-        for child in resource.values():
+        for name, child in resource.items():
             if isinstance(child, dict) and child.get("Type") == "Aliyun::Serverless::Function":
-                child["Properties"]["CodeUri"] = str(ROOT / "functions")
+                props = child["Properties"]
+                props["CodeUri"] = str(ROOT / "functions")
+                props["EnvironmentVariables"] = dict(props["EnvironmentVariables"], **(env or {}))
+                props.update((properties or {}).get(name, {}))
     if extra_paths:
         for resource in resources.values():
             if resource.get("Type") == "Aliyun::Serverless::Api":
                 resource["Properties"]["DefinitionBody"].update(extra_paths)
     path = base / "template.yml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    if s_yaml_env is not None:
+        s_raw = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))
+        for resource in s_raw["resources"].values():
+            props = resource.get("props") or {}
+            if "environmentVariables" in props:
+                props["environmentVariables"] = dict(props["environmentVariables"], **s_yaml_env)
+        (base / "s.yaml").write_text(yaml.safe_dump(s_raw, sort_keys=False), encoding="utf-8")
     return path
 
 

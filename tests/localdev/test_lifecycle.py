@@ -113,7 +113,7 @@ def test_ctrl_c_stops_everything_and_frees_every_port(lifecycle):
     stack = lifecycle["stack"]
     assert lifecycle["exit"] == 0
     assert stack.output[-1] == "localdev stopped"
-    assert len(lifecycle["pids"]) == 7  # one warm instance per function
+    assert len(lifecycle["pids"]) == 8  # one warm instance per function (the worker too)
     assert not any(alive(pid) for pid in lifecycle["pids"])
     assert port_is_free(stack.url)
     assert port_is_free(stack.ots_endpoint)
@@ -155,8 +155,8 @@ def test_make_invoke_reports_a_missing_function_or_event_clearly(lifecycle):
     assert proc.returncode == 2
     assert (
         "no function 'nope' in template.yml "
-        "(admin_code, batch_code, del_code, gen_code, import_code, query_code, use_code)"
-        in proc.stderr
+        "(admin_code, batch_code, del_code, gen_chunk, gen_code, import_code, query_code, "
+        "use_code)" in proc.stderr
     )
     proc = invoke(lifecycle["data"], "query_code", event=lifecycle["data"] / "missing.json")
     assert proc.returncode == 2

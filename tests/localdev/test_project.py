@@ -28,6 +28,7 @@ def test_the_project_template_is_read_whole():
         "admin_code",
         "batch_code",
         "del_code",
+        "gen_chunk",  # the worker of big batches: no route
         "gen_code",
         "import_code",
         "query_code",
@@ -68,13 +69,18 @@ def test_the_project_template_is_read_whole():
     ]
 
 
-def test_only_the_endpoint_is_changed_for_local_use():
+def test_only_the_endpoints_are_changed_for_local_use():
     fn = load_project(TEMPLATE).functions["use_code"]
-    env = local_env(fn, "http://127.0.0.1:9999")
+    env = local_env(fn, "http://127.0.0.1:9999", "http://127.0.0.1:8080")
     assert env["OTS_ENDPOINT"] == "http://127.0.0.1:9999"
-    assert {k: v for k, v in env.items() if k != "OTS_ENDPOINT"} == {
-        k: v for k, v in fn.env.items() if k != "OTS_ENDPOINT"
+    assert env["INVOKE_ENDPOINT"] == "http://127.0.0.1:8080"  # the local FC API
+    local = ("OTS_ENDPOINT", "INVOKE_ENDPOINT")
+    assert {k: v for k, v in env.items() if k not in local} == {
+        k: v for k, v in fn.env.items() if k not in local
     }
+    # No local FC API (make invoke alone): no worker either, never the cloud's endpoint.
+    alone = local_env(fn, "http://127.0.0.1:9999")
+    assert (alone["INVOKE_ENDPOINT"], alone["GEN_WORKER"]) == ("", "")
 
 
 def test_curl_lines_cover_every_route_with_the_key_only_on_admin_routes():
