@@ -19,6 +19,7 @@ from tablestore import OTSClient  # the real SDK: its method names are the API n
 from fccodes.api import ADMIN, OPERATIONS, WORKERS  # the API's declaration
 from tools import cichecks, frontdoor, package
 from tools.templates import (
+    FC3_COMPONENT,
     FUN_TEMPLATE,
     ROOT,
     S_YAML,
@@ -345,8 +346,11 @@ def check_s_yaml(
     for key, res in resources.items():
         where = f"s.yaml {key}"
         declared = raw["resources"][key]["props"]
-        if res.component != "fc3":
-            problems.append(f"{where}: component {res.component} (expected fc3)")
+        if res.component != FC3_COMPONENT:
+            problems.append(
+                f"{where}: component {res.component} (expected {FC3_COMPONENT}: pinned, so a "
+                "deploy runs the component the checks were written against)"
+            )
         unknown = sorted(set(res.props) - FC3_PROPS)
         if unknown:
             problems.append(f"{where}: unknown fc3 properties {unknown}")

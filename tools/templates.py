@@ -24,6 +24,17 @@ FRONTDOOR_TEMPLATE = ROOT / "frontdoor.yml"
 STACK_TEMPLATES = (INFRA_TEMPLATE, FRONTDOOR_TEMPLATE)
 # s.yaml components that are not functions: `ros` deploys a ROS template as a stack.
 S_INFRA_COMPONENTS = {"ros"}
+# The fc3 component, pinned: Serverless Devs takes `name@version` (its own test fixtures pin
+# components this way). 0.1.22 is the component's release tag of 2026-05-28, the version its
+# publish.yaml declares at that tag. `ros` has no release of its own for Serverless Devs 3.x
+# (publish.yaml there says `Version: dev`), so it cannot be pinned (docs/deploy.md).
+FC3_COMPONENT = "fc3@0.1.22"
+
+
+def component_name(component: str) -> str:
+    """An s.yaml component without its pinned version: `fc3@0.1.22` -> `fc3`."""
+    return component.split("@", 1)[0]
+
 
 SERVICE_TYPE = "Aliyun::Serverless::Service"
 FUNCTION_TYPE = "Aliyun::Serverless::Function"
@@ -263,7 +274,7 @@ def load_s_yaml(path: Path = S_YAML) -> tuple[dict[str, Any], dict[str, SResourc
     resources = {}
     for key, declared in _mapping(raw.get("resources"), "s.yaml resources").items():
         res = _mapping(declared, f"s.yaml resources/{key}")
-        if res.get("component") in S_INFRA_COMPONENTS:
+        if component_name(str(res.get("component", ""))) in S_INFRA_COMPONENTS:
             continue
         resources[key] = SResource(
             key=key,
@@ -280,7 +291,7 @@ def s_infra_resources(raw: dict[str, Any]) -> dict[str, SResource]:
     out = {}
     for key, declared in _mapping(raw.get("resources"), "s.yaml resources").items():
         res = _mapping(declared, f"s.yaml resources/{key}")
-        if res.get("component") in S_INFRA_COMPONENTS:
+        if component_name(str(res.get("component", ""))) in S_INFRA_COMPONENTS:
             out[key] = SResource(
                 key=key,
                 component=res["component"],

@@ -535,3 +535,8 @@ def test_10_a_stack_in_another_region_than_the_functions(tree):
         "      region: cn-shanghai\n      name: fc-codes-frontdoor\n",
     )
     problems_with(tree, "s.yaml frontdoor: region cn-shanghai, the functions' {'cn-hangzhou'}")
+
+
+def test_10_an_unpinned_fc3_component(tree):
+    replace(tree / "s.yaml", "    component: fc3@0.1.22\n", "    component: fc3\n")
+    problems_with(tree, "component fc3 (expected fc3@0.1.22: pinned")
