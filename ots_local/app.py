@@ -4,7 +4,6 @@ the answers the way the SDK checks them; control requests go to the control plan
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import functools
 import hashlib
@@ -12,7 +11,7 @@ import logging
 import secrets
 import time
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from . import errors
@@ -24,7 +23,7 @@ from .faults import Faults
 from .sdk import pb2 as pb
 from .settings import check_settings
 from .storage import Storage
-from .transport import CLOSE, DROP, KEEP, REASONS, Response
+from .transport import CLOSE, DROP, KEEP, REASONS, Deferred, Response
 
 logger = logging.getLogger("ots_local")
 
@@ -128,8 +127,8 @@ class OTSLocalApp:
     # --- requests -----------------------------------------------------------------------------
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> Response | Coroutine[Any, Any, Response]:
-        """Answer one request; a coroutine when the answer must wait (latency fault)."""
+    ) -> Response | Deferred:
+        """Answer one request; a `Deferred` answer when it must wait (latency fault)."""
         started = time.perf_counter()
         if path.startswith(CONTROL_PREFIX):
             response = self.control.handle(method, path[len(CONTROL_PREFIX) :], headers, body)
@@ -149,14 +148,19 @@ class OTSLocalApp:
         run = functools.partial(self._run, method, path, started, api, handler, body, key, fault)
         return self._delayed(latency, run) if latency else run()
 
-    async def _delayed(self, latency_ms: float, run: Callable[[], Response]) -> Response:
+    def _delayed(self, latency_ms: float, run: Callable[[], Response]) -> Deferred:
         # Counted while held, so tests can wait for "the request is being delayed" (health).
+        # A request whose connection closes meanwhile is never applied.
         self.delayed += 1
-        try:
-            await asyncio.sleep(latency_ms / 1000)
-        finally:
+
+        def release() -> None:
             self.delayed -= 1
-        return run()
+
+        def answer() -> Response:
+            release()
+            return run()
+
+        return Deferred(latency_ms / 1000, answer, release)
 
     def _run(
         self,
