@@ -20,6 +20,7 @@ from .auth import Authenticator
 from .control import CONTROL_PREFIX, ControlPlane
 from .engine import Engine, now_ms
 from .faults import Faults
+from .memstore import MemoryStorage
 from .sdk import pb2 as pb
 from .settings import check_settings
 from .storage import Storage
@@ -45,7 +46,7 @@ class OTSLocalApp:
         self.defaults = check_settings({"index_delay_ms": index_delay_ms})
         self.instance = instance
         self.data = data
-        self.storage = Storage(data)
+        self.storage = MemoryStorage() if data is None else Storage(data)
         # The data's clock (versions, TTL) runs this far ahead of the real one: the control
         # plane advances it, so expiry can be tested without waiting.
         self.clock_offset_ms = 0

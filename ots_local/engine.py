@@ -23,6 +23,7 @@ from .indexes import (
 )
 from .keys import decode_key, encode_key, key_range
 from .limits import MAX_TABLES, RANGE_MAX_BYTES, RANGE_MAX_ROWS
+from .memstore import MemoryStorage
 from .plainbuffer import AUTO_INCREMENT, INF_MAX, INF_MIN, Row
 from .rows import (
     BACKWARD,
@@ -81,7 +82,7 @@ class WriteResult:
 class Engine:
     """One Tablestore instance's tables and rows, backed by a Storage."""
 
-    def __init__(self, storage: Storage, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, storage: Storage | MemoryStorage, clock: Callable[[], int] = now_ms) -> None:
         self.storage = storage
         self.clock = clock
         self.tables: dict[str, Table] = {}
