@@ -35,6 +35,12 @@ _ROW_KINDS = {pb.PUT: OP_PUT, pb.UPDATE: OP_UPDATE, pb.DELETE: OP_DELETE}
 _ROW_API = {OP_PUT: "PutRow", OP_UPDATE: "UpdateRow", OP_DELETE: "DeleteRow"}
 
 
+# The request messages that can carry a transaction ID.
+_TRANSACTIONAL: dict[Any, bool] = {}
+# A write's answer without a row depends on its message type and capacity units only.
+_WRITE_ANSWERS: dict[tuple[Any, int, int], bytes] = {}
+
+
 def _parse(cls: Any, body: bytes) -> Any:
     message = cls()
     try:
@@ -46,7 +52,10 @@ def _parse(cls: Any, body: bytes) -> Any:
         raise errors.ParameterInvalid(f"Parse PBMessage from RawString failed: missing {missing}.")
     # ots_local has no local transactions (StartLocalTransaction is unsupported), so no
     # transaction ID is valid; the service answers this for one it does not know.
-    if "transaction_id" in message.DESCRIPTOR.fields_by_name and message.HasField("transaction_id"):
+    transactional = _TRANSACTIONAL.get(cls)
+    if transactional is None:
+        transactional = _TRANSACTIONAL[cls] = "transaction_id" in cls.DESCRIPTOR.fields_by_name
+    if transactional and message.HasField("transaction_id"):
         raise errors.ParameterInvalid("TransactionID is invalid.")
     return message
 
@@ -320,17 +329,17 @@ class API:
 
     def put_row(self, body: bytes) -> bytes:
         request = _parse(pb.PutRowRequest, body)
-        return self._write_one(pb.PutRowResponse(), request, OP_PUT, request.row)
+        return self._write_one(pb.PutRowResponse, request, OP_PUT, request.row)
 
     def update_row(self, body: bytes) -> bytes:
         request = _parse(pb.UpdateRowRequest, body)
-        return self._write_one(pb.UpdateRowResponse(), request, OP_UPDATE, request.row_change)
+        return self._write_one(pb.UpdateRowResponse, request, OP_UPDATE, request.row_change)
 
     def delete_row(self, body: bytes) -> bytes:
         request = _parse(pb.DeleteRowRequest, body)
-        return self._write_one(pb.DeleteRowResponse(), request, OP_DELETE, request.primary_key)
+        return self._write_one(pb.DeleteRowResponse, request, OP_DELETE, request.primary_key)
 
-    def _write_one(self, response: Any, request: Any, op: int, data: bytes) -> bytes:
+    def _write_one(self, response_type: Any, request: Any, op: int, data: bytes) -> bytes:
         row = parse_row(data)
         validation.check_write_shape(op, row, _ROW_API[op])
         condition = _condition(request.condition)
@@ -340,9 +349,19 @@ class API:
         result = self.engine.write(
             request.table_name, op, row, condition, return_type, return_columns
         )
+        if result.row is None:
+            answer_key = (response_type, result.read_cu, result.write_cu)
+            answer = _WRITE_ANSWERS.get(answer_key)
+            if answer is None:
+                response = response_type()
+                _set_consumed(response, result.read_cu, result.write_cu)
+                answer = response.SerializeToString()
+                if len(_WRITE_ANSWERS) < 1024:  # capacity units are few in practice
+                    _WRITE_ANSWERS[answer_key] = answer
+            return answer
+        response = response_type()
         _set_consumed(response, result.read_cu, result.write_cu)
-        if result.row is not None:
-            response.row = _encode(result.row)
+        response.row = _encode(result.row)
         return response.SerializeToString()
 
     # --- batches ------------------------------------------------------------------------------

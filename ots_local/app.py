@@ -4,7 +4,7 @@ the answers the way the SDK checks them; control requests go to the control plan
 
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 import logging
@@ -27,6 +27,22 @@ from .storage import Storage
 from .transport import CLOSE, DROP, KEEP, REASONS, Deferred, Response
 
 logger = logging.getLogger("ots_local")
+
+# The base64 MD5 of small answers seen before: most answers repeat (PutRow's is a few bytes).
+_BODY_MD5: dict[bytes, str] = {}
+_MD5_CACHED_BODY = 64
+
+
+def _b64(digest: bytes) -> str:
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
+
+
+def _status_line(status: int) -> str:
+    return f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\n"
+
+
+_STATUS_LINES = {status: _status_line(status) for status in REASONS}
+_CRLF = "\r\n"
 
 
 class OTSLocalApp:
@@ -93,23 +109,30 @@ class OTSLocalApp:
     ) -> Response:
         """An API response with the headers the SDK checks, signed when `key` is known."""
         self._request_count += 1
-        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 (the protocol's)
+        md5 = _BODY_MD5.get(body)
+        if md5 is None:
+            md5 = _b64(hashlib.md5(body).digest())  # noqa: S324 (the protocol's)
+            if len(body) <= _MD5_CACHED_BODY:  # e.g. every PutRow answer: a few bytes, alike
+                if len(_BODY_MD5) >= 256:
+                    _BODY_MD5.clear()
+                _BODY_MD5[body] = md5
+        date = self._date()
         request_id = f"{self._request_prefix}-{self._request_count:08x}"
-        # The x-ots-* headers in name order: they are also the signature's canonical string.
-        ots_headers = (
-            f"x-ots-contentmd5:{md5}\nx-ots-contenttype:protocol buffer\n"
-            f"x-ots-date:{self._date()}\nx-ots-requestid:{request_id}"
-        )
-        head = [
-            f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
-            ots_headers.replace("\n", "\r\n"),
-        ]
+        authorization = ""
         if key is not None:
-            head.append("authorization: " + self.auth.authorization(api, ots_headers, key))
-        if close:
-            head.append("Connection: close")
-        head.append(f"Content-Length: {len(body)}\r\n\r\n")
-        return Response("\r\n".join(head).encode("latin-1") + body, CLOSE if close else KEEP)
+            # The x-ots-* headers in name order are the signature's canonical string.
+            canonical = (
+                f"x-ots-contentmd5:{md5}\nx-ots-contenttype:protocol buffer\n"
+                f"x-ots-date:{date}\nx-ots-requestid:{request_id}"
+            )
+            authorization = f"authorization: {self.auth.authorization(api, canonical, key)}\r\n"
+        head = (
+            f"{_STATUS_LINES.get(status) or _status_line(status)}"
+            f"x-ots-contentmd5:{md5}\r\nx-ots-contenttype:protocol buffer\r\n"
+            f"x-ots-date:{date}\r\nx-ots-requestid:{request_id}\r\n{authorization}"
+            f"{'Connection: close' + _CRLF if close else ''}Content-Length: {len(body)}\r\n\r\n"
+        )
+        return Response(head.encode("latin-1") + body, CLOSE if close else KEEP)
 
     def _error(
         self, api: str, error: errors.OTSError, key: bytes | None, close: bool = False
@@ -145,6 +168,8 @@ class OTSLocalApp:
         handler = self.api.handlers.get(api)
         if handler is None:
             return self._finish(method, path, started, api, self.api.unsupported(api), key)
+        if not self.faults.active:
+            return self._run(method, path, started, api, handler, body, key, None)
         latency, fault = self.faults.pick(api)
         run = functools.partial(self._run, method, path, started, api, handler, body, key, fault)
         return self._delayed(latency, run) if latency else run()

@@ -2,9 +2,9 @@
 
 A server with a data file keeps its data here: a file in WAL mode with `synchronous=NORMAL`
 (`path=None`, an in-memory database, serves the tests as the reference of `memstore.py`, which
-keeps a server's data when it has no file). Every write request runs in one transaction that is committed
-before the server answers, so an acknowledged write survives the process being killed
-(`kill -9`); after a power loss the last transactions may be gone (that would need
+keeps a server's data when it has no file). Every write request runs in one transaction that
+is committed before the server answers, so an acknowledged write survives the process being
+killed (`kill -9`); after a power loss the last transactions may be gone (that would need
 `synchronous=FULL`, an fsync per commit).
 
 A row's value is its attribute columns, `{name: [(timestamp, value), ...]}` newest first,
