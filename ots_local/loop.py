@@ -20,6 +20,7 @@ import select
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger("ots_local")
 
@@ -45,12 +46,13 @@ class _Poller:
     def unregister(self, fd: int) -> None:
         (self._epoll or self._poll).unregister(fd)  # type: ignore[union-attr]
 
-    def wait(self, timeout: float | None) -> list[tuple[int, int]]:
-        """Ready (fd, events); `timeout` in seconds, None: until something is ready."""
+    def waiter(self) -> tuple[Callable[[Any], list[tuple[int, int]]], float, Any]:
+        """(wait, scale, forever): `wait(timeout * scale)` returns the ready (fd, events),
+        `wait(forever)` waits until one is ready (timeout in seconds)."""
         if self._epoll is not None:
-            return self._epoll.poll(-1 if timeout is None else timeout)
+            return self._epoll.poll, 1.0, -1
         assert self._poll is not None  # pragma: no cover
-        return self._poll.poll(None if timeout is None else timeout * 1000)  # pragma: no cover
+        return self._poll.poll, 1000.0, None  # pragma: no cover
 
     def close(self) -> None:
         if self._epoll is not None:
@@ -176,14 +178,14 @@ class EventLoop:
     # --- running ------------------------------------------------------------------------------
     def run_forever(self) -> None:
         """Serve callbacks on this thread until `stop()` (once stopped, it stays stopped)."""
-        wait = self._poller.wait
+        wait, scale, forever = self._poller.waiter()
         readers = self._readers
         writers = self._writers
         read_events = _IN | _FAILED
         write_events = _OUT | _FAILED
         timeout = None
         while not self._stopping:
-            for fd, events in wait(timeout):
+            for fd, events in wait(forever if timeout is None else timeout * scale):
                 try:
                     # A failed socket goes to its reader (which sees the error), else to its
                     # writer; a reader that closes its socket removes the writer too.
