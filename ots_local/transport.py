@@ -41,6 +41,10 @@ REASONS = {
 
 logger = logging.getLogger("ots_local")
 
+# Header names as sent -> as looked up (stripped, lower case): clients repeat the same few.
+_HEADER_NAMES: dict[str, str] = {}
+_MAX_HEADER_NAMES = 512
+
 # What a handler asks the connection to do after (or instead of) answering.
 KEEP, CLOSE, DROP = 0, 1, 2
 
@@ -259,12 +263,18 @@ class Connection:
             return None
         method, target, version = request_line
         headers = {}
+        names = _HEADER_NAMES
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon:
                 self._fail(errors.ParameterInvalid("Malformed HTTP header."))
                 return None
-            headers[name.strip().lower()] = value.strip()
+            key = names.get(name)
+            if key is None:
+                key = name.strip().lower()
+                if len(names) < _MAX_HEADER_NAMES:
+                    names[name] = key
+            headers[key] = value.strip()
         if "transfer-encoding" in headers:
             self._fail(errors.ParameterInvalid("Chunked request bodies are not supported."))
             return None
