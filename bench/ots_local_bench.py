@@ -406,10 +406,11 @@ def measure(
 
 def alternating_puts(
     servers: list[tuple[str, str, int]], native: bool, seconds: float, repeat: int
-) -> list[tuple[float, float]]:
+) -> list[tuple[float, float, float]]:
     """The single-client conditional put against each (label, endpoint, pid), in turns, run by
     run (`repeat` rounds): a shared machine's load then weighs on each alike. Returns, per
-    server, the best rate and its CPU microseconds per put over all its runs."""
+    server, the best rate, and the server's and the client's CPU microseconds per put over
+    all its runs."""
     clients = [OTS(endpoint, native) for _, endpoint, _ in servers]
     for client in clients:
         client.create_table()
@@ -418,21 +419,27 @@ def alternating_puts(
             client.put(i)
     best = [0.0] * len(servers)
     cpu = [0.0] * len(servers)
+    client_cpu = [0.0] * len(servers)
     puts = [0] * len(servers)
     for _ in range(repeat):
         for n, (client, (_, _, pid)) in enumerate(zip(clients, servers, strict=True)):
-            before = cpu_seconds(pid)
+            before, client_before = cpu_seconds(pid), time.process_time()
             rate, calls = run_for(seconds, client.put)
             cpu[n] += cpu_seconds(pid) - before
+            client_cpu[n] += time.process_time() - client_before
             puts[n] += calls
             best[n] = max(best[n], rate)
-    return [(best[n], cpu[n] / puts[n] * 1e6) for n in range(len(servers))]
+    return [
+        (best[n], cpu[n] / puts[n] * 1e6, client_cpu[n] / puts[n] * 1e6)
+        for n in range(len(servers))
+    ]
 
 
 def floor_and_ots_put(
     native: bool, seconds: float, repeat: int, compare_tree: Path | None
-) -> list[tuple[str, float, float]]:
-    """(label, best rate, server CPU us per put) against the canned server (the SDK's floor),
+) -> list[tuple[str, float, float, float]]:
+    """(label, best rate, server and client CPU us per put) against the canned server (the
+    SDK's floor),
     ots_local, and the ots_local of `compare_tree` if given, in alternating runs."""
     canned, canned_endpoint = start_canned()
     started = [start_ots_local()]
@@ -532,17 +539,17 @@ def measure_servers(
 
 
 def print_floor(
-    floor: list[tuple[str, float, float]], codec_native: str, repeat: int, seconds: float
+    floor: list[tuple[str, float, float, float]], codec_native: str, repeat: int, seconds: float
 ) -> None:
     """The floor's alternating runs: each server's rate and CPU per put, then the verdict."""
     header = (
         f"{'single-client cond. put, alternating runs':44} {'best put/s':>12}"
-        f" {'server CPU per put (us)':>24}"
+        f" {'server CPU/put (us)':>20} {'client CPU/put (us)':>20}"
     )
     print(f"\n{header}\n{'-' * len(header)}")
-    for label, rate, cpu_us in floor:
-        print(f"{label:44} {rate:12,.0f} {cpu_us:24.0f}")
-    (_, floor_rate, _), (_, ots_put, ots_cpu) = floor[0], floor[1]
+    for label, rate, cpu_us, client_us in floor:
+        print(f"{label:44} {rate:12,.0f} {cpu_us:20.0f} {client_us:20.0f}")
+    (_, floor_rate, _, _), (_, ots_put, ots_cpu, _) = floor[0], floor[1]
     verdict = "met" if floor_rate / ots_put <= 1.2 else "MISSED"
     print(
         f"SDK client-only floor ({codec_native}, canned answers; best of {repeat} runs of"
@@ -550,7 +557,7 @@ def print_floor(
         f" {ots_put:,.0f}/s: the floor is {floor_rate / ots_put:.2f}x ots_local's rate (goal: at"
         f" most 1.2x: {verdict})"
     )
-    for label, rate, cpu_us in floor[2:]:
+    for label, rate, cpu_us, _ in floor[2:]:
         print(
             f"this tree against {label.removeprefix('ots_local of ')}: {ots_put / rate:.2f}x the"
             f" put rate, {ots_cpu / cpu_us:.2f}x the server CPU per put"
