@@ -26,13 +26,28 @@ from .limits import (
     DEFAULT_DEVIATION,
 )
 from .plainbuffer import AUTO_INCREMENT, encode_row, encode_row_body, encode_rows, parse_row
-from .rows import OP_DELETE, OP_PUT, OP_UPDATE, RT_NONE, ReadRow, ReadSpec
+from .rows import (
+    EXPECT_EXIST,
+    EXPECT_IGNORE,
+    EXPECT_NOT_EXIST,
+    OP_DELETE,
+    OP_PUT,
+    OP_UPDATE,
+    RT_NONE,
+    ReadRow,
+    ReadSpec,
+)
 from .sdk import pb2 as pb
 from .sdk import search_pb2
 from .tables import TableMeta, valid_name
 
 _ROW_KINDS = {pb.PUT: OP_PUT, pb.UPDATE: OP_UPDATE, pb.DELETE: OP_DELETE}
 _ROW_API = {OP_PUT: "PutRow", OP_UPDATE: "UpdateRow", OP_DELETE: "DeleteRow"}
+# The conditions without a column condition, made once (the engine only reads them).
+_PLAIN_CONDITIONS = {
+    existence: WriteCondition(existence, None)
+    for existence in (EXPECT_IGNORE, EXPECT_EXIST, EXPECT_NOT_EXIST)
+}
 
 
 # The request messages that can carry a transaction ID.
@@ -71,9 +86,12 @@ def _set_consumed(message: Any, read: int, write: int) -> None:
 
 
 def _condition(message: Any) -> WriteCondition:
-    predicate = None
-    if message.column_condition:
-        predicate = compile_filter(message.column_condition, for_read=False).predicate
+    if not message.column_condition:
+        plain = _PLAIN_CONDITIONS.get(message.row_existence)
+        if plain is not None:
+            return plain
+        return WriteCondition(message.row_existence, None)
+    predicate = compile_filter(message.column_condition, for_read=False).predicate
     return WriteCondition(message.row_existence, predicate)
 
 

@@ -62,7 +62,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class WriteCondition:
     """A write's row existence expectation and optional column condition."""
 
