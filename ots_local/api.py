@@ -361,9 +361,11 @@ class API:
         row = parse_row(data)
         validation.check_write_shape(op, row, _ROW_API[op])
         condition = _condition(request.condition)
-        return_type, return_columns = _return_content(request)
-        # No explicit transaction: a single-row write issues at most one writing statement,
-        # which SQLite commits on its own before we answer (BEGIN/COMMIT would only add cost).
+        return_type, return_columns = (
+            _return_content(request) if request.HasField("return_content") else (RT_NONE, [])
+        )
+        # No explicit transaction: on a table without indexes a single-row write is at most one
+        # storage write (in a data file, a statement SQLite commits before we answer).
         result = self.engine.write(
             request.table_name, op, row, condition, return_type, return_columns
         )

@@ -347,9 +347,14 @@ class MemoryStorage:
     def insert(self, table_id: int, key: bytes, columns: Columns) -> bool:
         """Store a row only if its key is free; True if it was stored."""
         store = self._stores[table_id]
-        if key in store.rows:
+        rows = store.rows
+        if key in rows:
             return False
-        self._set(store, key, marshal.dumps(columns))
+        if self._undo is None and store.extras is None:  # `_set` of a new row, inlined
+            rows[key] = marshal.dumps(columns)
+            store.keys.add(key)
+        else:
+            self._set(store, key, marshal.dumps(columns))
         return True
 
     def delete(self, table_id: int, key: bytes) -> None:
