@@ -297,8 +297,7 @@ class Connection:
         self.timer = None
         self.deferred = None
         self.waiting = False
-        if self.sock is None:
-            deferred.cancel()
+        if self.sock is None:  # closed meanwhile: `close` cancelled it already
             return
         response = deferred.run()
         if not keep_alive and response.action == KEEP:
