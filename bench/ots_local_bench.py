@@ -18,7 +18,10 @@ rate, the server's CPU per request (user + system time of the server process, fr
 Then the SDK's client-only floor: the same single-client conditional put against a canned
 server (a separate process that answers the first PutRow through ots_local and then replays
 that answer's bytes at once for every PutRow), so that the client's own cost per request is
-known and ots_local's put rate can be put beside it.
+known and ots_local's put rate can be put beside it. The canned server, ots_local and, with
+`--compare-tree DIR`, the ots_local of another checkout (e.g. `git worktree add DIR main`)
+take turns, run by run, so that the machine's load weighs on each alike: rate and server CPU
+per put of each, side by side (an A/B of two versions in one run).
 
 Then ots_local alone is filled with `--memory-rows` such rows through BatchWriteRow and its
 resident memory is printed. Each figure says which Python and which codec (the SDK's native
@@ -45,6 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness import ots_server  # noqa: E402 (after the repo root is on sys.path)
+from harness.process import start_and_wait  # noqa: E402
 
 ACCESS_KEY_ID = ots_server.LOCAL_ACCESS_KEY_ID
 ACCESS_KEY_SECRET = ots_server.LOCAL_ACCESS_KEY_SECRET
@@ -84,12 +88,26 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_ots_local() -> tuple[subprocess.Popen[str], str]:
-    """ots_local in memory under this interpreter, started as the test suite starts it."""
-    server = ots_server.start(
-        instance=INSTANCE, extra_args=["--quiet"], python=sys.executable, use_real=False
-    )
-    return server.process, server.endpoint
+# Runs `python -m ots_local` from the checkout named by the first argument.
+RUN_FROM_TREE = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1));"
+    " runpy.run_module('ots_local', run_name='__main__', alter_sys=True)"
+)
+
+
+def start_ots_local(tree: Path | None = None) -> tuple[subprocess.Popen[str], str]:
+    """ots_local in memory under this interpreter, started as the test suite starts it; with
+    `tree`, that checkout's ots_local instead of this one's."""
+    if tree is None:
+        server = ots_server.start(
+            instance=INSTANCE, extra_args=["--quiet"], python=sys.executable, use_real=False
+        )
+        return server.process, server.endpoint
+    command = [sys.executable, "-c", RUN_FROM_TREE, str(tree), "--port", "0", "--quiet"]
+    command += ["--instance", INSTANCE, "--access-key-id", ACCESS_KEY_ID]
+    command += ["--access-key-secret", ACCESS_KEY_SECRET]
+    process, match, _ = start_and_wait(command, ots_server.READY_RE, f"ots_local of {tree}", 30)
+    return process, match.group(1)
 
 
 def start_moto() -> tuple[subprocess.Popen[str], str]:
@@ -386,26 +404,57 @@ def measure(
     return results
 
 
-def floor_and_ots_put(native: bool, seconds: float, repeat: int) -> tuple[float, float]:
-    """The single-client conditional put rate against the canned server (the SDK's floor) and
-    against ots_local, in alternating runs (best of `repeat` each): a shared machine's load
-    then weighs on both alike."""
+def alternating_puts(
+    servers: list[tuple[str, str, int]], native: bool, seconds: float, repeat: int
+) -> list[tuple[float, float, float]]:
+    """The single-client conditional put against each (label, endpoint, pid), in turns, run by
+    run (`repeat` rounds): a shared machine's load then weighs on each alike. Returns, per
+    server, the best rate, and the server's and the client's CPU microseconds per put over
+    all its runs."""
+    clients = [OTS(endpoint, native) for _, endpoint, _ in servers]
+    for client in clients:
+        client.create_table()
+        client.make_rows(int(5000 * seconds * repeat) + 50)
+        for i in range(50):
+            client.put(i)
+    best = [0.0] * len(servers)
+    cpu = [0.0] * len(servers)
+    client_cpu = [0.0] * len(servers)
+    puts = [0] * len(servers)
+    for _ in range(repeat):
+        for n, (client, (_, _, pid)) in enumerate(zip(clients, servers, strict=True)):
+            before, client_before = cpu_seconds(pid), time.process_time()
+            rate, calls = run_for(seconds, client.put)
+            cpu[n] += cpu_seconds(pid) - before
+            client_cpu[n] += time.process_time() - client_before
+            puts[n] += calls
+            best[n] = max(best[n], rate)
+    return [
+        (best[n], cpu[n] / puts[n] * 1e6, client_cpu[n] / puts[n] * 1e6)
+        for n in range(len(servers))
+    ]
+
+
+def floor_and_ots_put(
+    native: bool, seconds: float, repeat: int, compare_tree: Path | None
+) -> list[tuple[str, float, float, float]]:
+    """(label, best rate, server and client CPU us per put) against the canned server (the
+    SDK's floor),
+    ots_local, and the ots_local of `compare_tree` if given, in alternating runs."""
     canned, canned_endpoint = start_canned()
-    server, endpoint = start_ots_local()
+    started = [start_ots_local()]
     try:
-        clients = [OTS(canned_endpoint, native), OTS(endpoint, native)]
-        for client in clients:
-            client.create_table()
-            client.make_rows(int(5000 * seconds * repeat) + 50)
-            for i in range(50):
-                client.put(i)
-        best = [0.0, 0.0]
-        for _ in range(repeat):
-            for n, client in enumerate(clients):
-                best[n] = max(best[n], run_for(seconds, client.put)[0])
-        return best[0], best[1]
+        if compare_tree is not None:
+            started.append(start_ots_local(compare_tree))
+        servers = [("SDK floor (canned answers)", canned_endpoint, canned.pid or 0)]
+        servers.append(("ots_local (this tree)", started[0][1], started[0][0].pid))
+        if compare_tree is not None:
+            servers.append((f"ots_local of {compare_tree}", started[1][1], started[1][0].pid))
+        results = alternating_puts(servers, native, seconds, repeat)
+        return [(label, *result) for (label, _, _), result in zip(servers, results, strict=True)]
     finally:
-        stop(server)
+        for server, _ in started:
+            stop(server)
         canned.kill()
         canned.join(10)
 
@@ -420,32 +469,10 @@ def fill_for_memory(endpoint: str, rows: int) -> float:
     return rows / (time.perf_counter() - started)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=4, help="per measurement")
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="single-client figures: best of this many runs"
-    )
-    parser.add_argument("--memory-rows", type=int, default=1_000_000)
-    parser.add_argument("--no-moto", action="store_true", help="measure ots_local only")
-    args = parser.parse_args()
-
-    import boto3  # noqa: PLC0415
-    import moto  # noqa: PLC0415
-    import tablestore  # noqa: PLC0415
-    from tablestore.encoder import NATIVE_ENCODER_AVAILABLE  # noqa: PLC0415
-
-    python = f"Python {platform.python_version()}"
-    codec_native = "native C++ codec" if NATIVE_ENCODER_AVAILABLE else "pure-Python codec"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {python}")
-    versions = f"tablestore {tablestore.__version__}; boto3 {boto3.__version__}"
-    print(f"{versions}; moto {moto.__version__}")
-    print(
-        f"single-client figures: best of {args.repeat} runs of {args.seconds:g} s;"
-        f" {CLIENTS} clients: one run of {args.seconds:g} s; servers in memory on 127.0.0.1"
-    )
-    print(f"load average at start: {os.getloadavg()[0]:.2f} (other work on this machine)\n")
-
+def measure_servers(
+    args: argparse.Namespace, python: str, codec_native: str, native_available: bool
+) -> None:
+    """Throughput and server CPU per request: ots_local (both codecs) and moto_server."""
     rows: list[tuple[str, dict[str, float]]] = []
     server, endpoint = start_ots_local()
     try:
@@ -453,7 +480,7 @@ def main() -> None:
         rows.append((f"ots_local, SDK {codec_native}", result))
     finally:
         stop(server)
-    if NATIVE_ENCODER_AVAILABLE:
+    if native_available:
         server, endpoint = start_ots_local()
         try:
             result = measure("ots", endpoint, False, args.seconds, args.repeat, server.pid)
@@ -467,7 +494,6 @@ def main() -> None:
             rows.append(("moto_server, boto3", result))
         finally:
             stop(server)
-    floor_rate, ots_put = floor_and_ots_put(True, args.seconds, args.repeat)
 
     header = (
         f"{'client -> server (' + python + ' clients)':44} {'cond. put/s':>12} {'get/s':>9}"
@@ -510,15 +536,81 @@ def main() -> None:
             f"ots_local's server CPU per conditional put is 1/{ratio:.0f} of moto_server's"
             f" (goal: at most 1/20: {verdict})"
         )
+
+
+def print_floor(
+    floor: list[tuple[str, float, float, float]], codec_native: str, repeat: int, seconds: float
+) -> None:
+    """The floor's alternating runs: each server's rate and CPU per put, then the verdict."""
+    header = (
+        f"{'single-client cond. put, alternating runs':44} {'best put/s':>12}"
+        f" {'server CPU/put (us)':>20} {'client CPU/put (us)':>20}"
+    )
+    print(f"\n{header}\n{'-' * len(header)}")
+    for label, rate, cpu_us, client_us in floor:
+        print(f"{label:44} {rate:12,.0f} {cpu_us:20.0f} {client_us:20.0f}")
+    (_, floor_rate, _, _), (_, ots_put, ots_cpu, _) = floor[0], floor[1]
     verdict = "met" if floor_rate / ots_put <= 1.2 else "MISSED"
     print(
-        f"\nSDK client-only floor ({codec_native}, canned answers, alternating runs with"
-        f" ots_local): {floor_rate:,.0f} cond. put/s; ots_local {ots_put:,.0f}/s: the floor is"
-        f" {floor_rate / ots_put:.2f}x ots_local's rate (goal: at most 1.2x: {verdict})"
+        f"SDK client-only floor ({codec_native}, canned answers; best of {repeat} runs of"
+        f" {seconds:g} s each, in turns): {floor_rate:,.0f} cond. put/s; ots_local"
+        f" {ots_put:,.0f}/s: the floor is {floor_rate / ots_put:.2f}x ots_local's rate (goal: at"
+        f" most 1.2x: {verdict})"
     )
+    for label, rate, cpu_us, _ in floor[2:]:
+        print(
+            f"this tree against {label.removeprefix('ots_local of ')}: {ots_put / rate:.2f}x the"
+            f" put rate, {ots_cpu / cpu_us:.2f}x the server CPU per put"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=4, help="per measurement")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="single-client figures: best of this many runs"
+    )
+    parser.add_argument("--memory-rows", type=int, default=1_000_000)
+    parser.add_argument("--no-moto", action="store_true", help="measure ots_local only")
+    parser.add_argument(
+        "--compare-tree",
+        type=Path,
+        metavar="DIR",
+        help="also measure the ots_local of this checkout (e.g. a worktree of main) in the"
+        " floor's alternating runs: an A/B of two versions",
+    )
+    parser.add_argument(
+        "--floor-only",
+        action="store_true",
+        help="only the floor's alternating runs (with --compare-tree: the A/B alone)",
+    )
+    args = parser.parse_args()
+    if args.compare_tree is not None and not (args.compare_tree / "ots_local").is_dir():
+        parser.error(f"--compare-tree: {args.compare_tree} has no ots_local/")
+
+    import boto3  # noqa: PLC0415
+    import moto  # noqa: PLC0415
+    import tablestore  # noqa: PLC0415
+    from tablestore.encoder import NATIVE_ENCODER_AVAILABLE  # noqa: PLC0415
+
+    python = f"Python {platform.python_version()}"
+    codec_native = "native C++ codec" if NATIVE_ENCODER_AVAILABLE else "pure-Python codec"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {python}")
+    versions = f"tablestore {tablestore.__version__}; boto3 {boto3.__version__}"
+    print(f"{versions}; moto {moto.__version__}")
+    print(
+        f"single-client figures: best of {args.repeat} runs of {args.seconds:g} s;"
+        f" {CLIENTS} clients: one run of {args.seconds:g} s; servers in memory on 127.0.0.1"
+    )
+    print(f"load average at start: {os.getloadavg()[0]:.2f} (other work on this machine)\n")
+
+    if not args.floor_only:
+        measure_servers(args, python, codec_native, NATIVE_ENCODER_AVAILABLE)
+    floor = floor_and_ots_put(True, args.seconds, args.repeat, args.compare_tree)
+    print_floor(floor, codec_native, args.repeat, args.seconds)
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 
-    if args.memory_rows:
+    if args.memory_rows and not args.floor_only:
         server, endpoint = start_ots_local()
         try:
             baseline = rss_mb(server.pid)

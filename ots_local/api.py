@@ -26,13 +26,34 @@ from .limits import (
     DEFAULT_DEVIATION,
 )
 from .plainbuffer import AUTO_INCREMENT, encode_row, encode_row_body, encode_rows, parse_row
-from .rows import OP_DELETE, OP_PUT, OP_UPDATE, RT_NONE, ReadRow, ReadSpec
+from .rows import (
+    EXPECT_EXIST,
+    EXPECT_IGNORE,
+    EXPECT_NOT_EXIST,
+    OP_DELETE,
+    OP_PUT,
+    OP_UPDATE,
+    RT_NONE,
+    ReadRow,
+    ReadSpec,
+)
 from .sdk import pb2 as pb
 from .sdk import search_pb2
 from .tables import TableMeta, valid_name
 
 _ROW_KINDS = {pb.PUT: OP_PUT, pb.UPDATE: OP_UPDATE, pb.DELETE: OP_DELETE}
 _ROW_API = {OP_PUT: "PutRow", OP_UPDATE: "UpdateRow", OP_DELETE: "DeleteRow"}
+# The conditions without a column condition, made once (the engine only reads them).
+_PLAIN_CONDITIONS = {
+    existence: WriteCondition(existence, None)
+    for existence in (EXPECT_IGNORE, EXPECT_EXIST, EXPECT_NOT_EXIST)
+}
+
+
+# The request messages that can carry a transaction ID.
+_TRANSACTIONAL: dict[Any, bool] = {}
+# A write's answer without a row depends on its message type and capacity units only.
+_WRITE_ANSWERS: dict[tuple[Any, int, int], bytes] = {}
 
 
 def _parse(cls: Any, body: bytes) -> Any:
@@ -46,7 +67,10 @@ def _parse(cls: Any, body: bytes) -> Any:
         raise errors.ParameterInvalid(f"Parse PBMessage from RawString failed: missing {missing}.")
     # ots_local has no local transactions (StartLocalTransaction is unsupported), so no
     # transaction ID is valid; the service answers this for one it does not know.
-    if "transaction_id" in message.DESCRIPTOR.fields_by_name and message.HasField("transaction_id"):
+    transactional = _TRANSACTIONAL.get(cls)
+    if transactional is None:
+        transactional = _TRANSACTIONAL[cls] = "transaction_id" in cls.DESCRIPTOR.fields_by_name
+    if transactional and message.HasField("transaction_id"):
         raise errors.ParameterInvalid("TransactionID is invalid.")
     return message
 
@@ -62,9 +86,12 @@ def _set_consumed(message: Any, read: int, write: int) -> None:
 
 
 def _condition(message: Any) -> WriteCondition:
-    predicate = None
-    if message.column_condition:
-        predicate = compile_filter(message.column_condition, for_read=False).predicate
+    if not message.column_condition:
+        plain = _PLAIN_CONDITIONS.get(message.row_existence)
+        if plain is not None:
+            return plain
+        return WriteCondition(message.row_existence, None)
+    predicate = compile_filter(message.column_condition, for_read=False).predicate
     return WriteCondition(message.row_existence, predicate)
 
 
@@ -320,29 +347,41 @@ class API:
 
     def put_row(self, body: bytes) -> bytes:
         request = _parse(pb.PutRowRequest, body)
-        return self._write_one(pb.PutRowResponse(), request, OP_PUT, request.row)
+        return self._write_one(pb.PutRowResponse, request, OP_PUT, request.row)
 
     def update_row(self, body: bytes) -> bytes:
         request = _parse(pb.UpdateRowRequest, body)
-        return self._write_one(pb.UpdateRowResponse(), request, OP_UPDATE, request.row_change)
+        return self._write_one(pb.UpdateRowResponse, request, OP_UPDATE, request.row_change)
 
     def delete_row(self, body: bytes) -> bytes:
         request = _parse(pb.DeleteRowRequest, body)
-        return self._write_one(pb.DeleteRowResponse(), request, OP_DELETE, request.primary_key)
+        return self._write_one(pb.DeleteRowResponse, request, OP_DELETE, request.primary_key)
 
-    def _write_one(self, response: Any, request: Any, op: int, data: bytes) -> bytes:
+    def _write_one(self, response_type: Any, request: Any, op: int, data: bytes) -> bytes:
         row = parse_row(data)
         validation.check_write_shape(op, row, _ROW_API[op])
         condition = _condition(request.condition)
-        return_type, return_columns = _return_content(request)
-        # No explicit transaction: a single-row write issues at most one writing statement,
-        # which SQLite commits on its own before we answer (BEGIN/COMMIT would only add cost).
+        return_type, return_columns = (
+            _return_content(request) if request.HasField("return_content") else (RT_NONE, [])
+        )
+        # No explicit transaction: on a table without indexes a single-row write is at most one
+        # storage write (in a data file, a statement SQLite commits before we answer).
         result = self.engine.write(
             request.table_name, op, row, condition, return_type, return_columns
         )
+        if result.row is None:
+            answer_key = (response_type, result.read_cu, result.write_cu)
+            answer = _WRITE_ANSWERS.get(answer_key)
+            if answer is None:
+                response = response_type()
+                _set_consumed(response, result.read_cu, result.write_cu)
+                answer = response.SerializeToString()
+                if len(_WRITE_ANSWERS) < 1024:  # capacity units are few in practice
+                    _WRITE_ANSWERS[answer_key] = answer
+            return answer
+        response = response_type()
         _set_consumed(response, result.read_cu, result.write_cu)
-        if result.row is not None:
-            response.row = _encode(result.row)
+        response.row = _encode(result.row)
         return response.SerializeToString()
 
     # --- batches ------------------------------------------------------------------------------

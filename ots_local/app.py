@@ -4,29 +4,45 @@ the answers the way the SDK checks them; control requests go to the control plan
 
 from __future__ import annotations
 
-import asyncio
-import base64
+import binascii
 import functools
 import hashlib
 import logging
 import secrets
 import time
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 from . import errors
 from .api import API
 from .auth import Authenticator
 from .control import CONTROL_PREFIX, ControlPlane
-from .engine import Engine, now_ms
+from .engine import Engine
 from .faults import Faults
+from .memstore import MemoryStorage
 from .sdk import pb2 as pb
 from .settings import check_settings
 from .storage import Storage
-from .transport import CLOSE, DROP, KEEP, REASONS, Response
+from .transport import CLOSE, DROP, KEEP, REASONS, Deferred, Response
 
 logger = logging.getLogger("ots_local")
+
+# The base64 MD5 of small answers seen before: most answers repeat (PutRow's is a few bytes).
+_BODY_MD5: dict[bytes, str] = {}
+_MD5_CACHED_BODY = 64
+
+
+def _b64(digest: bytes) -> str:
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
+
+
+def _status_line(status: int) -> str:
+    return f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\n"
+
+
+_STATUS_LINES = {status: _status_line(status) for status in REASONS}
+_CRLF = "\r\n"
 
 
 class OTSLocalApp:
@@ -46,7 +62,7 @@ class OTSLocalApp:
         self.defaults = check_settings({"index_delay_ms": index_delay_ms})
         self.instance = instance
         self.data = data
-        self.storage = Storage(data)
+        self.storage = MemoryStorage() if data is None else Storage(data)
         # The data's clock (versions, TTL) runs this far ahead of the real one: the control
         # plane advances it, so expiry can be tested without waiting.
         self.clock_offset_ms = 0
@@ -69,7 +85,7 @@ class OTSLocalApp:
         self.storage.close()
 
     def _data_now_ms(self) -> int:
-        return now_ms() + self.clock_offset_ms
+        return time.time_ns() // 1_000_000 + self.clock_offset_ms  # engine.now_ms, inlined
 
     def advance_clock(self, ms: int) -> dict[str, int]:
         """Move the data's clock `ms` milliseconds ahead (the real clock is untouched)."""
@@ -93,23 +109,30 @@ class OTSLocalApp:
     ) -> Response:
         """An API response with the headers the SDK checks, signed when `key` is known."""
         self._request_count += 1
-        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 (the protocol's)
+        md5 = _BODY_MD5.get(body)
+        if md5 is None:
+            md5 = _b64(hashlib.md5(body).digest())  # noqa: S324 (the protocol's)
+            if len(body) <= _MD5_CACHED_BODY:  # e.g. every PutRow answer: a few bytes, alike
+                if len(_BODY_MD5) >= 256:
+                    _BODY_MD5.clear()
+                _BODY_MD5[body] = md5
+        date = self._date()
         request_id = f"{self._request_prefix}-{self._request_count:08x}"
-        # The x-ots-* headers in name order: they are also the signature's canonical string.
-        ots_headers = (
-            f"x-ots-contentmd5:{md5}\nx-ots-contenttype:protocol buffer\n"
-            f"x-ots-date:{self._date()}\nx-ots-requestid:{request_id}"
-        )
-        head = [
-            f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}",
-            ots_headers.replace("\n", "\r\n"),
-        ]
+        authorization = ""
         if key is not None:
-            head.append("authorization: " + self.auth.authorization(api, ots_headers, key))
-        if close:
-            head.append("Connection: close")
-        head.append(f"Content-Length: {len(body)}\r\n\r\n")
-        return Response("\r\n".join(head).encode("latin-1") + body, CLOSE if close else KEEP)
+            # The x-ots-* headers in name order are the signature's canonical string.
+            canonical = (
+                f"x-ots-contentmd5:{md5}\nx-ots-contenttype:protocol buffer\n"
+                f"x-ots-date:{date}\nx-ots-requestid:{request_id}"
+            )
+            authorization = f"authorization: {self.auth.authorization(api, canonical, key)}\r\n"
+        head = (
+            f"{_STATUS_LINES.get(status) or _status_line(status)}"
+            f"x-ots-contentmd5:{md5}\r\nx-ots-contenttype:protocol buffer\r\n"
+            f"x-ots-date:{date}\r\nx-ots-requestid:{request_id}\r\n{authorization}"
+            f"{'Connection: close' + _CRLF if close else ''}Content-Length: {len(body)}\r\n\r\n"
+        )
+        return Response(head.encode("latin-1") + body, CLOSE if close else KEEP)
 
     def _error(
         self, api: str, error: errors.OTSError, key: bytes | None, close: bool = False
@@ -128,8 +151,8 @@ class OTSLocalApp:
     # --- requests -----------------------------------------------------------------------------
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> Response | Coroutine[Any, Any, Response]:
-        """Answer one request; a coroutine when the answer must wait (latency fault)."""
+    ) -> Response | Deferred:
+        """Answer one request; a `Deferred` answer when it must wait (latency fault)."""
         started = time.perf_counter()
         if path.startswith(CONTROL_PREFIX):
             response = self.control.handle(method, path[len(CONTROL_PREFIX) :], headers, body)
@@ -145,18 +168,25 @@ class OTSLocalApp:
         handler = self.api.handlers.get(api)
         if handler is None:
             return self._finish(method, path, started, api, self.api.unsupported(api), key)
+        if not self.faults.active:
+            return self._run(method, path, started, api, handler, body, key, None)
         latency, fault = self.faults.pick(api)
         run = functools.partial(self._run, method, path, started, api, handler, body, key, fault)
         return self._delayed(latency, run) if latency else run()
 
-    async def _delayed(self, latency_ms: float, run: Callable[[], Response]) -> Response:
+    def _delayed(self, latency_ms: float, run: Callable[[], Response]) -> Deferred:
         # Counted while held, so tests can wait for "the request is being delayed" (health).
+        # A request whose connection closes meanwhile is never applied.
         self.delayed += 1
-        try:
-            await asyncio.sleep(latency_ms / 1000)
-        finally:
+
+        def release() -> None:
             self.delayed -= 1
-        return run()
+
+        def answer() -> Response:
+            release()
+            return run()
+
+        return Deferred(latency_ms / 1000, answer, release)
 
     def _run(
         self,
@@ -190,7 +220,8 @@ class OTSLocalApp:
             response = self._finish(method, path, started, api, errors.InternalServerError(), key)
         else:
             response = self._ots_response(api, 200, payload, key)
-            self._log(method, path, 200, started)
+            if self.log is not None:
+                self._log(method, path, 200, started)
         if kind == "drop_after":
             self._log(method, path, 0, started, "dropped after applying (fault drop_after)")
             return Response(b"", DROP)

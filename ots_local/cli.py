@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import sys
@@ -56,9 +55,10 @@ def _print(line: str) -> None:
     print(line, flush=True)
 
 
-async def serve(args: argparse.Namespace) -> int:
+def serve(args: argparse.Namespace) -> int:
     # Imported here: the SDK's protobuf modules load only once the arguments are fine.
     from .app import OTSLocalApp  # noqa: PLC0415
+    from .loop import EventLoop  # noqa: PLC0415
     from .settings import SettingsError  # noqa: PLC0415
     from .transport import Server  # noqa: PLC0415
 
@@ -78,30 +78,31 @@ async def serve(args: argparse.Namespace) -> int:
     except (StorageError, OSError) as error:
         print(f"ots_local: cannot open --data {args.data}: {error}", file=sys.stderr)
         return 1
-    server = Server(app)
+    loop = EventLoop()
+    server = Server(app, loop)
     try:
-        await server.start(args.host, args.port)
+        server.start(args.host, args.port)
     except OSError as error:
         print(f"ots_local: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
         app.close()
+        loop.close()
         return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        signal.signal(signum, lambda *_: loop.stop())
     _print(f"ots_local ready: endpoint={server.endpoint} instance={args.instance}")
     _print(
         f"ots_local: access key id {args.access_key_id}, data "
         f"{args.data or 'in memory'}; stop with Ctrl-C"
     )
     _print(f"ots_local: control plane token {app.control_token} (header {TOKEN_HEADER})")
-    await stop.wait()
-    await server.stop()
+    loop.run_forever()
+    server.stop()
     app.close()
+    loop.close()
     _print("ots_local stopped")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return asyncio.run(serve(args))
+    return serve(args)

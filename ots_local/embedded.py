@@ -14,7 +14,6 @@ Their results have the same JSON shapes as the HTTP control plane's.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import secrets
 import threading
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 
 from .app import OTSLocalApp
 from .control import parse_advance
+from .loop import EventLoop
 from .transport import Server
 
 DEFAULT_INSTANCE = "ots-local"
@@ -64,7 +64,7 @@ class OTSLocal:
         self.index_delay_ms = index_delay_ms
         self.endpoint = ""
         self.is_local = True
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: EventLoop | None = None
         self._thread: threading.Thread | None = None
         self._app: OTSLocalApp | None = None
         self._server: Server | None = None
@@ -88,9 +88,8 @@ class OTSLocal:
         return self
 
     def _run(self, started: concurrent.futures.Future[None]) -> None:
-        loop = asyncio.new_event_loop()
+        loop = EventLoop()
         self._loop = loop
-        asyncio.set_event_loop(loop)
         try:
             self._app = OTSLocalApp(
                 self.instance,
@@ -101,8 +100,8 @@ class OTSLocal:
                 index_delay_ms=self.index_delay_ms,
                 control_token=self.control_token,
             )
-            self._server = Server(self._app)
-            loop.run_until_complete(self._server.start(self.host, self.port))
+            self._server = Server(self._app, loop)
+            self._server.start(self.host, self.port)
         except BaseException as error:
             if self._app is not None:
                 self._app.close()
@@ -115,7 +114,7 @@ class OTSLocal:
         try:
             loop.run_forever()
         finally:
-            loop.run_until_complete(self._server.stop())
+            self._server.stop()
             self._app.close()
             loop.close()
 
@@ -124,7 +123,7 @@ class OTSLocal:
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return
-        loop.call_soon_threadsafe(loop.stop)
+        loop.stop()
         thread.join(30)
         self._thread = None
         self._loop = None
@@ -164,10 +163,16 @@ class OTSLocal:
         if loop is None or app is None or self._thread is None:
             raise RuntimeError("OTSLocal is not started")
 
-        async def call() -> T:
-            return function(app)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
-        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=30)
+        def call() -> None:
+            try:
+                future.set_result(function(app))
+            except BaseException as error:
+                future.set_exception(error)
+
+        loop.call_soon_threadsafe(call)
+        return future.result(timeout=30)
 
     def health(self) -> dict[str, Any]:
         """`{"status": "ok", "instance": ..., "tables": N, ...}`"""

@@ -22,7 +22,8 @@ from .indexes import (
     index_row_visible,
 )
 from .keys import decode_key, encode_key, key_range
-from .limits import MAX_TABLES, RANGE_MAX_BYTES, RANGE_MAX_ROWS
+from .limits import CU_BYTES, MAX_TABLES, RANGE_MAX_BYTES, RANGE_MAX_ROWS
+from .memstore import MemoryStorage
 from .plainbuffer import AUTO_INCREMENT, INF_MAX, INF_MIN, Row
 from .rows import (
     BACKWARD,
@@ -61,7 +62,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class WriteCondition:
     """A write's row existence expectation and optional column condition."""
 
@@ -81,7 +82,7 @@ class WriteResult:
 class Engine:
     """One Tablestore instance's tables and rows, backed by a Storage."""
 
-    def __init__(self, storage: Storage, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(self, storage: Storage | MemoryStorage, clock: Callable[[], int] = now_ms) -> None:
         self.storage = storage
         self.clock = clock
         self.tables: dict[str, Table] = {}
@@ -338,7 +339,7 @@ class Engine:
         indexes, the row and its index rows (or queued index updates) commit together.
         Raises ObjectNotExist, InvalidPK, ParameterInvalid, ConditionCheckFail.
         """
-        table = self.writable(table_name)
+        table = self.tables.get(table_name) or self.writable(table_name)
         if not table.indexes:
             return self._write(table, op, row, condition, return_type, return_columns)
         with self.storage.transaction():
@@ -472,7 +473,7 @@ class Engine:
                 if new and name in new
             ]
             returned = ReadRow(list(zip(pk_names, values, strict=True)), after, 0)
-        return WriteResult(read_cu, capacity_units(row.size), returned)
+        return WriteResult(read_cu, max(1, -(-row.size // CU_BYTES)), returned)  # capacity_units
 
     # --- reads --------------------------------------------------------------------------------
     def get_row(

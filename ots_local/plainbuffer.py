@@ -175,39 +175,50 @@ def _parse_row_native(buf: bytes) -> Row | None:
     # header 4, TAG_ROW_PK 1, row checksum 2, TAG_ROW_DATA 1 if there are cells. Around its
     # name and payload a cell has 14 bytes (TAG_CELL, name tag and length, value tag, length
     # and type, checksum tag and byte); STRING / BINARY payloads add their 4-byte length and a
-    # timestamp adds 9. Inlined: this runs for every cell of every batch.
-    expected = 7 + (1 if cells else 0)
-    size = 0
+    # timestamp adds 9. Names and STRING values are measured at once, as one UTF-8 text.
+    # Inlined: this runs for every cell of every batch.
+    texts = []
+    payload = 0  # the bytes of the values that are not STRING
+    framing = 7 + (1 if cells else 0) + 14 * (len(primary_key) + len(cells))
     out_pk = []
-    out_cells: list[Cell] = []
-    in_pk = True
-    for cell in (*primary_key, None, *cells):
-        if cell is None:
-            in_pk = False
-            continue
-        name = cell[0]
-        value = cell[1]
-        name_size = len(name) if name.isascii() else len(name.encode())
+    for pk_cell in primary_key:
+        name = pk_cell[0]
+        value = pk_cell[1]
+        texts.append(name)
         cls = value.__class__
         if cls is str:
-            value_size = len(value) if value.isascii() else len(value.encode())
-            expected += 18 + name_size + value_size
+            texts.append(value)
+            framing += 4
         elif cls is bytearray:
             value = bytes(value)
-            value_size = len(value)
-            expected += 18 + name_size + value_size
+            payload += len(value)
+            framing += 4
         else:
-            value_size = 1 if cls is bool else 8
-            expected += 14 + name_size + value_size
-        size += name_size + value_size
-        if in_pk:
-            out_pk.append((name, value))
-        elif len(cell) > 2:
-            expected += 9
+            payload += 1 if cls is bool else 8
+        out_pk.append((name, value))
+    out_cells: list[Cell] = []
+    for cell in cells:
+        name = cell[0]
+        value = cell[1]
+        texts.append(name)
+        cls = value.__class__
+        if cls is str:
+            texts.append(value)
+            framing += 4
+        elif cls is bytearray:
+            value = bytes(value)
+            payload += len(value)
+            framing += 4
+        else:
+            payload += 1 if cls is bool else 8
+        if len(cell) > 2:
+            framing += 9
             out_cells.append((name, value, None, cell[2]))
         else:
             out_cells.append((name, value, None, None))
-    if expected != len(buf):
+    text = "".join(texts)
+    size = payload + (len(text) if text.isascii() else len(text.encode()))
+    if framing + size != len(buf):
         return None
     return Row(out_pk, out_cells, False, size)
 

@@ -20,9 +20,9 @@ try:
     from tablestore.protobuf import table_store_filter_pb2 as filter_pb2
     from tablestore.protobuf import table_store_pb2 as pb2
 
-    try:  # the SDK's C PlainBuffer reader (x86-64 Linux builds only)
+    try:  # the SDK's C PlainBuffer reader (x86-64 Linux builds only), without its wrapper
         from tablestore.native import NATIVE_AVAILABLE
-        from tablestore.native import parse_single_row as native_parse_row
+        from tablestore.native.native_plainbuffer import parse_single_row as native_parse_row
     except ImportError:  # pragma: no cover - depends on the platform
         NATIVE_AVAILABLE = False
     if not NATIVE_AVAILABLE:

@@ -1,9 +1,10 @@
 """SQLite storage: one WITHOUT ROWID table per Tablestore table, keyed by `keys.encode_key`.
 
-The same code serves both modes: `path=None` is an in-memory database, a path is a file in WAL
-mode with `synchronous=NORMAL`. Every write request runs in one transaction that is committed
-before the server answers, so an acknowledged write survives the process being killed
-(`kill -9`); after a power loss the last transactions may be gone (that would need
+A server with a data file keeps its data here: a file in WAL mode with `synchronous=NORMAL`
+(`path=None`, an in-memory database, serves the tests as the reference of `memstore.py`, which
+keeps a server's data when it has no file). Every write request runs in one transaction that
+is committed before the server answers, so an acknowledged write survives the process being
+killed (`kill -9`); after a power loss the last transactions may be gone (that would need
 `synchronous=FULL`, an fsync per commit).
 
 A row's value is its attribute columns, `{name: [(timestamp, value), ...]}` newest first,

@@ -1,11 +1,11 @@
-"""The HTTP transport: a small HTTP/1.1 server on an asyncio loop, in front of an app.
+"""The HTTP transport: a small HTTP/1.1 server on the event loop (`loop.py`), in front of an app.
 
 One event loop thread owns all data: each request is parsed and handed to the app
 synchronously in the socket's reader callback, which makes every conditional write atomic
-without locks. Only an answer the app delays (a coroutine, e.g. an injected latency) yields to
-the loop, so it never blocks other clients. Each answer goes out in one `send`, Nagle is off
-and connections are kept alive: the SDK (urllib3) otherwise pays ~40 ms per request to Nagle +
-delayed ACK.
+without locks. Only an answer the app defers (`Deferred`, e.g. an injected latency) waits on a
+timer of the loop, so it never blocks other clients. Each answer goes out in one `send`, Nagle
+is off and connections are kept alive: the SDK (urllib3) otherwise pays ~40 ms per request to
+Nagle + delayed ACK.
 
 HTTP support is what Tablestore clients need: `Content-Length` bodies (no chunked requests),
 keep-alive, pipelining, `Connection: close`.
@@ -13,15 +13,15 @@ keep-alive, pipelining, `Connection: close`.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import socket
-from collections.abc import Coroutine
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from . import errors
 from .limits import MAX_BODY, MAX_HEAD
+from .loop import EventLoop, Timer
 
 REASONS = {
     200: "OK",
@@ -40,6 +40,10 @@ REASONS = {
 }
 
 logger = logging.getLogger("ots_local")
+
+# Header names as sent -> as looked up (stripped, lower case): clients repeat the same few.
+_HEADER_NAMES: dict[str, str] = {}
+_MAX_HEADER_NAMES = 512
 
 # What a handler asks the connection to do after (or instead of) answering.
 KEEP, CLOSE, DROP = 0, 1, 2
@@ -62,6 +66,20 @@ def http_response(status: int, headers: list[tuple[str, str]], body: bytes) -> b
     return "".join(head).encode("latin-1") + body
 
 
+class Deferred:
+    """An answer that must wait: `run()` gives it `delay` seconds from now, unless the
+    connection goes first: then `cancel()` is called instead."""
+
+    __slots__ = ("cancel", "delay", "run")
+
+    def __init__(
+        self, delay: float, run: Callable[[], Response], cancel: Callable[[], object]
+    ) -> None:
+        self.delay = delay
+        self.run = run
+        self.cancel = cancel
+
+
 class App(Protocol):
     """What the transport serves: one answer per request (`app.OTSLocalApp`)."""
 
@@ -69,8 +87,8 @@ class App(Protocol):
 
     def handle(
         self, method: str, path: str, headers: dict[str, str], body: bytes
-    ) -> Response | Coroutine[Any, Any, Response]:
-        """The answer, or a coroutine producing it when it must wait."""
+    ) -> Response | Deferred:
+        """The answer, or a `Deferred` one when it must wait."""
 
     def reject(self, status_error: errors.OTSError) -> Response:
         """The answer to a request that could not be read (the connection then closes)."""
@@ -79,35 +97,52 @@ class App(Protocol):
 class Connection:
     """One client connection: parses requests in order and writes each answer in one go.
 
-    Plain non-blocking socket calls from loop reader callbacks: measured on the target machine,
-    asyncio's transport/protocol layer costs ~30 us more per request (85 vs 55 us of server CPU
-    for an empty answer), a fifth of a whole PutRow.
+    Plain non-blocking socket calls from the loop's reader callback: no per-request objects
+    beyond the request itself and its answer.
     """
+
+    __slots__ = (
+        "app",
+        "buffer",
+        "close_when_sent",
+        "deferred",
+        "fd",
+        "loop",
+        "partial",
+        "pending",
+        "server",
+        "sock",
+        "timer",
+        "waiting",
+    )
 
     def __init__(self, server: Server, sock: socket.socket) -> None:
         self.server = server
         self.app = server.app
         self.loop = server.loop
         self.sock: socket.socket | None = sock
+        self.fd = sock.fileno()
         self.buffer = bytearray()
         self.pending = b""  # answer bytes the socket did not take yet
         self.close_when_sent = False
-        self.waiting = False  # an answer is being delayed; later requests wait their turn
-        self.task: asyncio.Task[Response] | None = None
+        self.waiting = False  # an answer is deferred; later requests wait their turn
+        self.timer: Timer | None = None
+        self.deferred: Deferred | None = None
         self.partial: tuple[int, int, str, str, dict[str, str], bool] | None = None
-        self.loop.add_reader(sock, self._readable)
+        self.loop.add_reader(self.fd, self._readable)
 
     def close(self) -> None:
         sock, self.sock = self.sock, None
         if sock is None:
             return
-        self.loop.remove_reader(sock)
-        if self.pending:
-            self.loop.remove_writer(sock)
+        self.loop.remove_reader(self.fd)
+        self.loop.remove_writer(self.fd)
         sock.close()
         self.server.connections.discard(self)
-        if self.task is not None:
-            self.task.cancel()
+        if self.timer is not None and self.deferred is not None:
+            self.timer.cancel()
+            self.timer = None
+            self.deferred.cancel()
 
     def _readable(self) -> None:
         sock = self.sock
@@ -140,7 +175,7 @@ class Connection:
             return
         self.pending = self.pending[sent:]
         if not self.pending:
-            self.loop.remove_writer(sock)
+            self.loop.remove_writer(self.fd)
             if self.close_when_sent:
                 self.close()
             elif not self.waiting:
@@ -170,11 +205,11 @@ class Connection:
                 return False
             if sent < len(data):
                 self.pending = data[sent:]
-                self.loop.add_writer(sock, self._writable)
+                self.loop.add_writer(self.fd, self._writable)
         if response.action == CLOSE:
             if self.pending:
                 self.close_when_sent = True
-                self.loop.remove_reader(sock)
+                self.loop.remove_reader(self.fd)
             else:
                 self.close()
             return False
@@ -183,8 +218,8 @@ class Connection:
     def _process(self) -> None:
         buffer = self.buffer
         while self.sock is not None and not self.waiting and not self.pending:
-            # urllib3 sends the head and the body in two packets: keep a parsed head while
-            # its body is on the way rather than parse it again.
+            # A head may arrive before its body: keep it parsed while the body is on the way
+            # rather than parse it again.
             request = self.partial or self._parse_head()
             if request is None:
                 return
@@ -205,8 +240,10 @@ class Connection:
                     return
             else:
                 self.waiting = True
-                self.task = self.loop.create_task(result)
-                self.task.add_done_callback(functools.partial(self._resume, keep_alive=keep_alive))
+                self.deferred = result
+                self.timer = self.loop.call_later(
+                    result.delay, functools.partial(self._resume, result, keep_alive)
+                )
 
     def _parse_head(self) -> tuple[int, int, str, str, dict[str, str], bool] | None:
         """The next request's head: (head size, total size, method, path, headers, keep-alive).
@@ -226,12 +263,18 @@ class Connection:
             return None
         method, target, version = request_line
         headers = {}
+        names = _HEADER_NAMES
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon:
                 self._fail(errors.ParameterInvalid("Malformed HTTP header."))
                 return None
-            headers[name.strip().lower()] = value.strip()
+            key = names.get(name)
+            if key is None:
+                key = name.strip().lower()
+                if len(names) < _MAX_HEADER_NAMES:
+                    names[name] = key
+            headers[key] = value.strip()
         if "transfer-encoding" in headers:
             self._fail(errors.ParameterInvalid("Chunked request bodies are not supported."))
             return None
@@ -250,12 +293,13 @@ class Connection:
         head_size = head_end + 4
         return head_size, head_size + length, method, target.split("?", 1)[0], headers, keep_alive
 
-    def _resume(self, task: asyncio.Task[Response], *, keep_alive: bool) -> None:
-        self.task = None
+    def _resume(self, deferred: Deferred, keep_alive: bool) -> None:
+        self.timer = None
+        self.deferred = None
         self.waiting = False
-        if task.cancelled():
+        if self.sock is None:  # closed meanwhile: `close` cancelled it already
             return
-        response = task.result()
+        response = deferred.run()
         if not keep_alive and response.action == KEEP:
             response.action = CLOSE
         if self._send(response):
@@ -263,13 +307,13 @@ class Connection:
 
 
 class Server:
-    """The listening socket and its connections, on the current event loop."""
+    """The listening socket and its connections, on an event loop."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, loop: EventLoop) -> None:
         self.app = app
+        self.loop = loop
         self.connections: set[Connection] = set()
         self.listener: socket.socket | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self.host = ""
         self.port = 0
 
@@ -278,20 +322,13 @@ class Server:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop serving this server (set by `start`)."""
-        if self._loop is None:
-            raise RuntimeError("the server is not started")
-        return self._loop
-
-    async def start(self, host: str, port: int) -> None:
-        self._loop = asyncio.get_running_loop()
+    def start(self, host: str, port: int) -> None:
+        """Listen (OSError if it cannot); connections are served once the loop runs."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.create_server((host, port), family=family, backlog=1024)
         listener.setblocking(False)
         self.listener = listener
-        self.loop.add_reader(listener, self._accept)
+        self.loop.add_reader(listener.fileno(), self._accept)
         sockname = listener.getsockname()
         self.host, self.port = sockname[0], sockname[1]
         self.app.endpoint = self.endpoint
@@ -305,15 +342,23 @@ class Server:
                 return
             except OSError as error:  # e.g. too many open files: keep serving the others
                 logger.warning("ots_local: accept failed: %s", error)
+                # The listener stays readable: accept again in a second, not in a busy loop.
+                self.loop.remove_reader(listener.fileno())
+                self.loop.call_later(1.0, self._resume_accepting)
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.connections.add(Connection(self, sock))
 
-    async def stop(self) -> None:
+    def _resume_accepting(self) -> None:
+        if self.listener is not None:
+            self.loop.add_reader(self.listener.fileno(), self._accept)
+
+    def stop(self) -> None:
+        """Stop listening and close every connection (on the loop's thread)."""
         listener, self.listener = self.listener, None
         if listener is not None:
-            self.loop.remove_reader(listener)
+            self.loop.remove_reader(listener.fileno())
             listener.close()
         for connection in list(self.connections):
             connection.close()

@@ -50,14 +50,18 @@ def check_read_pk(primary_key: Sequence[tuple[str, Any]]) -> None:
 
 
 def _check_pk_value(name: str, value: Any) -> None:
-    if value.__class__ is str or value.__class__ is bytes:
+    cls = value.__class__
+    if cls is str or cls is bytes:
+        # A str of n characters has at most 4n UTF-8 bytes: most keys need no count.
+        if len(value) * 4 <= MAX_PK_VALUE_LENGTH:
+            return
         length = value_size(value)
         if length > MAX_PK_VALUE_LENGTH:
             raise errors.ParameterInvalid(
                 f"The length of primary key column: '{name}' exceeds the MaxLength:"
                 f"{MAX_PK_VALUE_LENGTH} with CurrentLength:{length}."
             )
-    elif value.__class__ is float:
+    elif cls is float:
         raise errors.ParameterInvalid("double can not be used as primary key.")
 
 

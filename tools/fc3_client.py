@@ -69,8 +69,12 @@ def sign(
     headers: dict[str, str] | None = None,
     now: float | None = None,
     nonce: str | None = None,
+    date: str | None = None,
 ) -> dict[str, str]:
-    """The request's headers, V3-signed (`headers` may add e.g. x-fc-invocation-type)."""
+    """The request's headers, V3-signed (`headers` may add e.g. x-fc-invocation-type).
+
+    `now` (epoch seconds) dates the request, `date` gives its x-acs-date as is instead, and
+    `nonce` its x-acs-signature-nonce: a test's replays and skewed clocks."""
     out = {k.lower(): v for k, v in (headers or {}).items()}
     out.update(
         {
@@ -78,7 +82,7 @@ def sign(
             "content-type": "application/octet-stream",
             "x-acs-action": action,
             "x-acs-version": API_VERSION,
-            "x-acs-date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            "x-acs-date": date or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "x-acs-signature-nonce": nonce or uuid.uuid4().hex,
             "x-acs-content-sha256": hashlib.sha256(body).hexdigest(),
         }

@@ -25,14 +25,15 @@ from email.utils import formatdate
 import fc2
 import pytest
 
-from localdev.fc3api import FC3Api
+from localdev.fc3api import FC3Api, Nonces
 from localdev.fcapi import MAX_CLOCK_SKEW_S
 from localdev.gateway import loggable_path, mask
-from localdev.instances import Stopped
+from localdev.instances import Invocation, Stopped
 from localdev.server import MAX_HEADER_BYTES, MAX_REQUEST_LINE, LocalServer
 from localdev.store import LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET, DataDir
 from localdev.web import json_response, loggable
 from tests.localdev.helpers import start_probe_stack
+from tools import fc3_client
 
 APP_KEY = "hostile-app-key"
 CODE = "ABCD1234EFGH5678"
@@ -574,6 +575,119 @@ def test_the_fc3_api_escapes_its_log_and_the_listener_answers_in_its_shape(small
         "InvalidArgument",
     )
     assert body["RequestId"] == headers["X-Fc-Request-Id"]
+
+
+# --- 10b. the FC 3.0 API checks the x-acs-date window and refuses a replayed nonce -------------
+FC3_PATH = "/2023-03-30/functions/fc-codes-probe/invocations"
+
+
+@pytest.fixture
+def fc3(small_server):
+    """The FC 3.0 API on a bare listener; its one function answers the payload it was given."""
+    invoked = []
+
+    def invoke(function, payload, request_id):
+        invoked.append(payload)
+        return Invocation(function, request_id, payload)
+
+    api = FC3Api({"fc-codes-probe": "probe"}, invoke, LOCAL_ACCESS_KEY_ID, LOCAL_ACCESS_KEY_SECRET)
+    server = small_server(fc3_api=api.handle)
+    server.invoked = invoked
+    return server
+
+
+def fc3_call(server, body, secret=LOCAL_ACCESS_KEY_SECRET, sent=None, **signing):
+    """Sign with tools/fc3_client (the smoke test's signer); send `sent` (default: `body`)."""
+    headers = fc3_client.sign(
+        "POST", f"127.0.0.1:{server.port}", FC3_PATH, body, "InvokeFunction",
+        LOCAL_ACCESS_KEY_ID, secret, **signing,
+    )  # fmt: skip
+    sent = body if sent is None else sent
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    data = f"POST {FC3_PATH} HTTP/1.1\r\n{head}Content-Length: {len(sent)}\r\n\r\n"
+    status, answer_headers, answer = exchange(server.port, data.encode() + sent)
+    if status == 200:
+        return status, None, answer
+    payload = json.loads(answer)
+    assert set(payload) == {"Code", "Message", "RequestId"}
+    assert payload["RequestId"] == answer_headers["X-Fc-Request-Id"]
+    return status, payload["Code"], payload["Message"]
+
+
+@pytest.mark.parametrize("when", ["2001", "2100", "16 minutes ago", "in 16 minutes"])
+def test_an_fc3_request_dated_outside_15_minutes_is_refused(fc3, when):
+    now = {
+        "2001": 978307200.0,  # 2001-01-01T00:00:00Z
+        "2100": 4102444800.0,  # 2100-01-01T00:00:00Z
+        "16 minutes ago": time.time() - 16 * 60,
+        "in 16 minutes": time.time() + 16 * 60,
+    }[when]
+    status, code, message = fc3_call(fc3, b"{}", now=now)
+    assert (status, code) == (400, "InvalidTimeStamp.Expired")
+    assert message.startswith("Specified time stamp or date value is expired")
+    assert fc3.invoked == []
+
+
+@pytest.mark.parametrize(
+    "date",
+    [
+        "not a date",
+        "Mon, 01 Jan 2001 00:00:00 GMT",  # FC 2.0's format, not V3's
+        "2026-11-30T10:00:00.123Z",  # fractions of a second
+        "2026-11-30T10:00:00+08:00",  # not UTC
+        "2026-13-01T00:00:00Z",
+    ],
+)
+def test_an_fc3_date_that_is_not_iso_8601_utc_is_a_format_error(fc3, date):
+    status, code, message = fc3_call(fc3, b"{}", date=date)
+    assert (status, code) == (400, "InvalidTimeStamp.Format")
+    assert repr(date) in message
+    assert fc3.invoked == []
+
+
+def test_an_fc3_request_within_the_window_is_served(fc3):
+    for offset in (-14 * 60, 14 * 60):
+        status, _, answer = fc3_call(fc3, b'{"n": 1}', now=time.time() + offset)
+        assert (status, answer) == (200, b'{"n": 1}')
+    assert len(fc3.invoked) == 2
+
+
+def test_a_replayed_fc3_request_is_refused_even_within_the_window(fc3):
+    nonce = "6f1c2a9e0d4b4e5f8a7b3c2d1e0f9a8b"
+    assert fc3_call(fc3, b'{"n": 1}', nonce=nonce)[0] == 200
+    status, code, message = fc3_call(fc3, b'{"n": 1}', nonce=nonce)
+    assert (status, code) == (400, "SignatureNonceUsed")
+    assert message.startswith("Specified signature nonce was used already")
+    # Signed anew over another body, the nonce is still spent.
+    assert fc3_call(fc3, b'{"n": 2}', nonce=nonce)[:2] == (400, "SignatureNonceUsed")
+    assert fc3.invoked == [b'{"n": 1}']
+    assert fc3_call(fc3, b'{"n": 1}')[0] == 200  # a fresh nonce: served
+
+
+def test_a_forged_fc3_request_does_not_spend_the_nonce_it_carries(fc3):
+    nonce = "0123456789abcdef0123456789abcdef"
+    forged = fc3_call(fc3, b"{}", secret="not-the-secret", nonce=nonce)
+    assert forged[:2] == (403, "SignatureNotMatch")
+    assert fc3_call(fc3, b"{}", nonce=nonce)[0] == 200
+
+
+def test_a_signed_fc3_request_with_its_body_swapped_is_refused(fc3):
+    status, code, _ = fc3_call(fc3, b'{"action": "report"}', sent=b'{"action": "raise"}')
+    assert (status, code) == (400, "ContentSha256Mismatch")
+    assert fc3.invoked == []
+
+
+def test_nonces_are_kept_for_their_window_and_within_a_bound():
+    nonces = Nonces(limit=3)
+    signed_at = 1_000_000.0
+    assert nonces.first_use("key", "a", signed_at, signed_at)
+    assert not nonces.first_use("key", "a", signed_at, signed_at + 15 * 60 - 1)
+    assert nonces.first_use("other-key", "a", signed_at, signed_at)  # per access key
+    # Once its request's date is out of the window, a nonce is forgotten (the date refuses it).
+    assert nonces.first_use("key", "a", signed_at, signed_at + 15 * 60 + 1)
+    for nonce in "bcd":  # over the bound: the oldest go first
+        assert nonces.first_use("key", nonce, signed_at + 60, signed_at + 60)
+    assert len(nonces) == 3
 
 
 # --- 11. what the stack writes under .local/ is the user's alone --------------------------------

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import datetime
+import hmac
 import http.client
 import urllib.parse
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tablestore import OTSClient
 from tablestore.auth import RequestContext, SignV2
 from tablestore.credentials import Credentials
 from tablestore.error import OTSServiceError
 from tablestore.protobuf import table_store_pb2 as pb
 from tablestore.retry import NoRetryPolicy
+
+from ots_local.auth import KeyedHmac
 
 from .util import content_md5, ots_error
 
@@ -176,3 +181,9 @@ def test_error_responses_other_than_auth_failures_are_signed(local, client):
     status, response_headers, _ = send(local, "DescribeTable", headers, body)
     assert status == 404
     assert response_headers["authorization"].startswith(f"OTS {local.access_key_id}:")
+
+
+@given(st.binary(max_size=200), st.binary(max_size=300), st.sampled_from(["sha1", "sha256"]))
+def test_the_keyed_hmac_is_the_hmac_modules(key, message, digest):
+    # Keys longer than a block (64 bytes) are hashed first, as RFC 2104 says.
+    assert KeyedHmac(key, digest).digest(message) == hmac.new(key, message, digest).digest()

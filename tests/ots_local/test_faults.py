@@ -8,12 +8,16 @@ import time
 import pytest
 import urllib3
 from tablestore import Condition, OTSServiceError, Row
+from tablestore.plainbuffer.plain_buffer_builder import PlainBufferBuilder
+from tablestore.protobuf import table_store_pb2 as pb
 from tablestore.retry import DefaultRetryPolicy
 
 from ots_local.control import TOKEN_HEADER
 from ots_local.faults import FaultSpecError
 
 from .conftest import make_client
+from .test_auth import signed_request
+from .test_http import connect, raw
 from .util import control, ots_error
 
 PK = [("pk", "a")]
@@ -78,6 +82,23 @@ def test_latency_delays_one_client_without_blocking_the_others(local, client, na
     assert not slow_done
     reader.join(5)
     assert slow_done[0] >= 0.4
+
+
+def test_a_request_whose_client_hangs_up_during_its_latency_is_never_applied(local, client, name):
+    local.add_fault("latency", api="PutRow", latency_ms=300, count=1)
+    request = pb.PutRowRequest(
+        table_name=name, row=bytes(PlainBufferBuilder.serialize_for_put_row(PK, [("v", 1)]))
+    )
+    request.condition.row_existence = pb.IGNORE
+    headers, body = signed_request(local, api="PutRow", body=request.SerializeToString())
+    with connect(local) as sock:
+        sock.sendall(raw(headers, body, api="PutRow"))
+        wait_until(lambda: local.health()["delayed"] == 1)
+    wait_until(lambda: local.health()["delayed"] == 0)  # released when the client went
+    time.sleep(0.4)  # past the latency: the write would have run by now
+    assert not stored(client, name)
+    client.put_row(name, Row(PK, [("v", 2)]))  # the server goes on serving
+    assert stored(client, name)
 
 
 def test_a_fault_only_hits_its_api_and_count(local, client, name):
