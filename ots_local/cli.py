@@ -59,6 +59,7 @@ def serve(args: argparse.Namespace) -> int:
     # Imported here: the SDK's protobuf modules load only once the arguments are fine.
     from .app import OTSLocalApp  # noqa: PLC0415
     from .loop import EventLoop  # noqa: PLC0415
+    from .memstore import hold_full_collections  # noqa: PLC0415
     from .settings import SettingsError  # noqa: PLC0415
     from .transport import Server  # noqa: PLC0415
 
@@ -78,6 +79,7 @@ def serve(args: argparse.Namespace) -> int:
     except (StorageError, OSError) as error:
         print(f"ots_local: cannot open --data {args.data}: {error}", file=sys.stderr)
         return 1
+    hold_full_collections()
     loop = EventLoop()
     server = Server(app, loop)
     try:
