@@ -412,6 +412,7 @@ RESPONSES = {
         Field("valid_from", TIME, "first instant the codes can be redeemed", nullable=True),
         Field("valid_until", TIME, "first instant they no longer can; null: never", nullable=True),
         Field("max_uses", INTEGER, "redemptions per code", minimum=1, maximum=MAX_USES),
+        Field("metadata", OBJECT, "the metadata given to the import, null without", nullable=True),
     ),
     "Batch": (
         *_BATCH_RECORD,
@@ -654,9 +655,9 @@ IMPORT = Operation(
     "line is well-formed (INVALID_REQUEST names the first bad one); repeats within the list and "
     "codes that already exist are counted and listed, never overwritten; sending the same list "
     "to the same batch again stores nothing twice. The body may be up to %d bytes. A CSV file's "
-    "valid_from, valid_until and max_uses go in the query string (?valid_until=...), in the "
-    "formats of the JSON fields; a JSON object's own fields win over the query's."
-    % (MAX_IMPORT_CODES, MAX_IMPORTED_LENGTH, MAX_IMPORT_BYTES),
+    "valid_from, valid_until, max_uses and metadata go in the query string (?valid_until=...), "
+    "in the formats of the JSON fields (metadata as its JSON text); a JSON object's own fields "
+    "win over the query's." % (MAX_IMPORT_CODES, MAX_IMPORTED_LENGTH, MAX_IMPORT_BYTES),
     (
         Field(
             "codes",
@@ -676,6 +677,12 @@ IMPORT = Operation(
             "first instant they no longer can (default: never); must be after valid_from",
         ),
         Field("max_uses", INTEGER, "redemptions per code (default 1)", minimum=1, maximum=MAX_USES),
+        Field(
+            "metadata",
+            OBJECT,
+            "any JSON object of at most %d bytes as compact JSON; query and redeem return it, "
+            "as for generated codes" % MAX_METADATA_BYTES,
+        ),
     ),
     200,
     "Imported",

@@ -404,6 +404,7 @@ def imported_body(batch, report, attributes, tz):
         "valid_from": _time(attributes.get("valid_from"), tz),
         "valid_until": _time(attributes.get("valid_until"), tz),
         "max_uses": attributes.get("max_uses"),
+        "metadata": _metadata(attributes.get("metadata")),
     }
 
 

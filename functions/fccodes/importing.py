@@ -18,7 +18,7 @@ import json
 import secrets
 import threading
 
-from . import api, codes, timefmt
+from . import api, codes, params, timefmt
 from .errors import InvalidRequest, PayloadTooLarge, StoreUnavailable, TableNotFound
 from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK
 from .retry import Backoff
@@ -149,11 +149,20 @@ def parse_body(raw, content_type):
     return parse_json_list(params.pop("codes", None)), params
 
 
-IMPORT_FIELDS = ("valid_from", "valid_until", "max_uses")
+IMPORT_FIELDS = ("valid_from", "valid_until", "max_uses", "metadata")
 
 
 def field_value(name, raw, tz, max_uses_limit):
-    """One import field checked and converted: a time in epoch ms, or max_uses as an int."""
+    """One import field checked and converted: a time in epoch ms, max_uses as an int, or
+    metadata as the compact JSON text a generated code stores (a JSON object; from a query
+    string, its JSON text)."""
+    if name == "metadata":
+        if isinstance(raw, str):  # from a query string
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise InvalidRequest(name, "must be a JSON object") from None
+        return params.metadata_text(name, raw)
     if name == "max_uses":
         if isinstance(raw, str) and raw.strip().isdigit():
             raw = int(raw)  # from a query string
@@ -170,7 +179,8 @@ def field_value(name, raw, tz, max_uses_limit):
 
 def attributes_of(params, tz, now_ms, max_uses_limit):
     """The row attributes every imported code gets, from `valid_from` (default now),
-    `valid_until` (default never; after valid_from) and `max_uses` (default 1)."""
+    `valid_until` (default never; after valid_from), `max_uses` (default 1) and `metadata`
+    (default none: a redemption answers it, as for a generated code)."""
     unknown = sorted(set(params) - set(IMPORT_FIELDS))
     if unknown:
         raise InvalidRequest(
@@ -190,6 +200,7 @@ def attributes_of(params, tz, now_ms, max_uses_limit):
         "valid_from": valid_from,
         "valid_until": valid_until,
         "max_uses": values.get("max_uses", 1),
+        "metadata": values.get("metadata"),
         "uses": 0,
         "created_at": now_ms,
     }

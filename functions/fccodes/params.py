@@ -7,6 +7,7 @@ one code); the original tutorial's names (`num`, `"start period"`, `"end period"
 accepted as aliases.
 """
 
+import json
 import re
 
 from . import api, codes, timefmt
@@ -127,6 +128,22 @@ class RedeemRequest(object):
         self.user_id = user_id
 
 
+def metadata_text(name, raw):
+    """A code's `metadata` as stored: compact JSON text of an object (None for an empty one);
+    raises InvalidRequest naming `name` for anything else, or over MAX_METADATA_BYTES."""
+    if not isinstance(raw, dict):
+        raise InvalidRequest(name, "must be a JSON object")
+    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidRequest(
+            name, "is %d bytes as JSON; the limit is %d bytes" % (size, MAX_METADATA_BYTES)
+        )
+    if not _is_text(text):
+        raise InvalidRequest(name, "must be valid Unicode text")
+    return text if raw else None
+
+
 def parse_generate(params, settings, now_ms, headers=None):
     """A GenerateRequest; `now_ms` stands for an omitted valid_from when checking valid_until.
 
@@ -169,22 +186,7 @@ def parse_generate(params, settings, now_ms, headers=None):
             )
         prefix = normalized
     batch = _batch(values["batch"]) if "batch" in values else None
-    metadata = None
-    if "metadata" in values:
-        name, raw = values["metadata"]
-        if not isinstance(raw, dict):
-            raise InvalidRequest(name, "must be a JSON object")
-        import json
-
-        text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
-        size = len(text.encode("utf-8", "replace"))
-        if size > MAX_METADATA_BYTES:
-            raise InvalidRequest(
-                name, "is %d bytes as JSON; the limit is %d bytes" % (size, MAX_METADATA_BYTES)
-            )
-        if not _is_text(text):
-            raise InvalidRequest(name, "must be valid Unicode text")
-        metadata = text if raw else None
+    metadata = metadata_text(*values["metadata"]) if "metadata" in values else None
     customer = _user(values["customer"]) if "customer" in values else None
     per_user_limit = _integer(values, "per_user_limit", 1, MAX_PER_USER_LIMIT)
     key = None

@@ -211,8 +211,52 @@ def test_a_csv_file_through_api_gateway(wiring, rows):
         "valid_from": "2026-12-01T00:00:00+08:00",
         "valid_until": "2027-01-01T00:00:00+08:00",
         "max_uses": 2,
+        "metadata": None,
     }
     assert rows()["=SUMMER-2026-0002"]["max_uses"] == 2
+    assert "metadata" not in rows()["=SUMMER-2026-0002"]
+
+
+def test_imported_codes_carry_metadata_and_redeem_with_it(wiring, rows):
+    """`metadata` (a JSON object; in the query string, its JSON text) goes on every imported
+    code, as generate puts it on generated ones: query and redeem answer it."""
+    import query_code as query
+    import use_code as use
+
+    wiring.install(clock=lambda: NOW)
+    query_string = {"metadata": '{"pack": "gold", "tier": 2}'}
+    status, body = answer(
+        gateway_event("cards", b"CARD-0001\nCARD-0002\n", query=query_string), wiring
+    )
+    assert (status, body["stored"], body["metadata"]) == (200, 2, {"pack": "gold", "tier": 2})
+    assert rows()["=CARD-0001"]["metadata"] == '{"pack":"gold","tier":2}'
+    payload = json.dumps({"codes": ["MAIL-1"], "metadata": {"pack": "silver"}})
+    status, body = answer(gateway_event("mail", payload, "application/json"), wiring)
+    assert (status, body["metadata"]) == (200, {"pack": "silver"})
+
+    def call(module, event):
+        return json.loads(module.handler(json.dumps(event).encode(), wiring.context))
+
+    assert call(query, {"code": "CARD-0002"})["metadata"] == {"pack": "gold", "tier": 2}
+    redeemed = call(use, {"code": "MAIL-1", "user_id": "p1"})
+    assert (redeemed["status"], redeemed["metadata"]) == ("USED", {"pack": "silver"})
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"metadata": "not json"}, "metadata: must be a JSON object"),
+        ({"metadata": "[1, 2]"}, "metadata: must be a JSON object"),
+        ({"metadata": '{"x": "%s"}' % ("y" * 5000)}, "metadata: is 5008 bytes as JSON"),
+    ],
+)
+def test_bad_import_metadata_is_a_400_and_nothing_is_stored(wiring, rows, query, message):
+    wiring.install(clock=lambda: NOW)
+    status, body = answer(gateway_event("bad", b"BAD-1\n", query=query), wiring)
+    assert status == 400
+    assert body["error"]["code"] == "INVALID_REQUEST"
+    assert body["error"]["message"].startswith(message)
+    assert "=BAD-1" not in rows()
 
 
 def test_a_json_list_and_a_direct_invoke(wiring, rows):
