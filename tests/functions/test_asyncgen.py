@@ -124,6 +124,7 @@ def test_a_code_written_before_ready_redeems_like_any_other(wiring, fc, rows):
     assert status == 200 and body["status"] == "USED"
 
 
+@pytest.mark.slow  # seconds apiece: make test runs it, make test-quick leaves it out
 def test_a_retried_chunk_neither_duplicates_nor_loses_codes(wiring, fc, ots, rows):
     """A chunk's attempt fails after writing part of it (the store busy past its budget),
     FC runs it again, and a duplicate delivery of another chunk runs twice: still exactly N."""
@@ -147,6 +148,7 @@ def test_a_retried_chunk_neither_duplicates_nor_loses_codes(wiring, fc, ots, row
     assert len(set(export(wiring.context, "retried"))) == 2000
 
 
+@pytest.mark.slow  # seconds apiece: make test runs it, make test-quick leaves it out
 def test_a_chunk_that_fails_every_attempt_fails_the_batch_and_leaves_nothing(wiring, ots, rows):
     """Chunk 1's event meets a busy store on each of its four attempts: the last one fails the
     batch, and the cleanup (the same tree of events) deletes every chunk written."""

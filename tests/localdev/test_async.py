@@ -138,6 +138,7 @@ def test_an_async_payload_over_128_kb_is_refused(stack):
     assert err.value.status_code == 400
 
 
+@pytest.mark.slow  # seconds apiece: make test runs it, make test-quick leaves it out
 def test_the_functions_own_async_invoker_is_accepted_and_retried_by_fc(stack):
     """fccodes.fcinvoke (what gen_code uses to fan a big batch out) against the local FC API."""
     from fccodes import fcinvoke
