@@ -80,7 +80,7 @@ test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
 
 # The inner loop: the main suite without the tests marked slow (whole stacks, pip, Funcraft, the
 # chaos drill, the bench), stopping at the first failure. make test runs everything.
-test-quick: venv  ## the main suite minus the tests marked slow, first failure stops it (about 50 s on an idle 2-core machine)
+test-quick: venv  ## the main suite minus the tests marked slow, first failure stops it (under a minute on an idle 2-core machine)
 	$(PY) -m pytest -m "not slow" -x -q
 
 # The tablestore SDK's own tests (its source distribution, fetched once into .cache/vendor/)
