@@ -28,7 +28,7 @@ import hashlib
 import hmac
 import threading
 
-from . import codes
+from . import codes, parallel
 from .errors import StoreUnavailable
 from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK
 from .retry import Backoff
@@ -79,19 +79,9 @@ def write(store, chunk, deadline, sleep, progress=None, own=None, concurrency=1)
         list(range(start, min(chunk.count, start + BATCH_WRITE_LIMIT)))
         for start in range(0, chunk.count, BATCH_WRITE_LIMIT)
     ]
-    workers = min(concurrency, len(groups))
-    if workers <= 1:
-        for group in groups:
-            state.write_group(group)
-    else:
-        from concurrent.futures import ThreadPoolExecutor  # only big chunks need threads
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(state.guarded, group) for group in groups]
-            for future in futures:
-                future.result()
-        if state.errors:
-            raise state.errors[0]
+    errors = parallel.run_all(groups, state.write_group, concurrency, stop=state.failed)
+    if errors:
+        raise errors[0]  # another request failed: the chunk fails; FC's retry completes it
     return state.keys
 
 
@@ -110,24 +100,15 @@ class _Writing(object):
         self.keys = []  # type: list
         self.extension = chunk.count  # the next position for a collision's replacement
         self.collisions = 0
-        self.errors = []  # type: list
-
-    def guarded(self, group):
-        if self.errors:
-            return  # another request failed: the chunk fails; FC's retry completes it
-        try:
-            self.write_group(group)
-        except Exception as exc:  # re-raised by `write` once the others stopped
-            with self.lock:
-                self.errors.append(exc)
+        self.failed = threading.Event()  # set by a failed request: the others stop
 
     def write_group(self, pending):
         chunk = self.chunk
         backoff = Backoff(self.deadline, sleep=self.sleep)
         error = None
         while pending:
-            if self.errors:
-                raise self.errors[0]
+            if self.failed.is_set():
+                return  # `write` raises the request's error that set it
             if not backoff.next():
                 raise error or StoreUnavailable(reason="no time left to write the chunk")
             keys = [chunk.key(p) for p in pending]

@@ -22,7 +22,7 @@ import json
 import threading
 from typing import Any  # noqa: F401  (type comments)
 
-from . import codes, schema
+from . import codes, parallel, schema
 from .errors import (
     BatchBusy,
     BatchFailed,
@@ -438,24 +438,7 @@ class CampaignOps(object):
     def _parallel(self, items, work):
         """Run work(item) for every item on up to gen_concurrency threads; re-raise the first
         error once all are done."""
-        errors = []
-
-        def guarded(item):
-            try:
-                work(item)
-            except Exception as exc:  # re-raised below, after the others finished
-                errors.append(exc)
-
-        workers = min(self.gen_concurrency, len(items))
-        if workers <= 1:
-            for item in items:
-                guarded(item)
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [pool.submit(guarded, item) for item in items]:
-                    future.result()
+        errors = parallel.run_all(items, work, self.gen_concurrency)
         if errors:
             raise errors[0]
 

@@ -18,7 +18,7 @@ import json
 import secrets
 import threading
 
-from . import api, codes, params, timefmt
+from . import api, codes, parallel, params, timefmt
 from .errors import InvalidRequest, PayloadTooLarge, StoreUnavailable, TableNotFound
 from .port import BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, CONDITION_FAILED, OK
 from .retry import Backoff
@@ -251,25 +251,12 @@ class Importer(object):
         chunks = [
             unique[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(unique), BATCH_WRITE_LIMIT)
         ]
-        errors = []
-        failed = threading.Event()
-
-        def work(chunk):
-            try:
-                if not failed.is_set():
-                    self._write(chunk, template, batch, report, deadline)
-            except Exception as exc:  # collected, then raised with what was stored
-                failed.set()
-                errors.append(exc)
-
-        if self.concurrency <= 1 or len(chunks) <= 1:
-            for chunk in chunks:
-                work(chunk)
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(chunks))) as pool:
-                list(pool.map(work, chunks))
+        errors = parallel.run_all(
+            chunks,
+            lambda chunk: self._write(chunk, template, batch, report, deadline),
+            self.concurrency,
+            stop=threading.Event(),  # a failed request: the chunks not started are left
+        )
         if errors:
             error = errors[0]
             if isinstance(error, StoreUnavailable) and not isinstance(error, TableNotFound):

@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 
-from . import codes, schema
+from . import codes, parallel, schema
 from .asyncgen import AsyncOps, AsyncStarted
 from .campaigns import (
     ACTIVE,
@@ -805,27 +805,17 @@ class _Generation(object):
         raise error
 
     def _each(self, items, work):
-        """Run work(i, item) for every item, in parallel when worthwhile; the errors raised."""
-        errors = []
+        """Run work(i, item) for every item, in parallel when worthwhile; the errors raised.
+        An error sets `failed`: the others stop at their next step (every item still runs)."""
 
-        def guarded(i, item):
+        def marked(numbered):
             try:
-                work(i, item)
-            except Exception as exc:  # collected: the caller cleans up, then raises
-                self.failed.set()  # the others stop at their next step
-                errors.append(exc)
+                work(*numbered)
+            except Exception:
+                self.failed.set()
+                raise
 
-        workers = min(self.service.gen_concurrency, len(items))
-        if workers <= 1:
-            for i, item in enumerate(items):
-                guarded(i, item)
-        else:
-            from concurrent.futures import ThreadPoolExecutor  # only generate needs threads
-
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [pool.submit(guarded, i, item) for i, item in enumerate(items)]:
-                    future.result()
-        return errors
+        return parallel.run_all(enumerate(items), marked, self.service.gen_concurrency)
 
     def _write(self, index, pending, deadline):
         uncertain = set()  # type: set  # keys of this chunk whose write may have been applied
