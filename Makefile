@@ -75,12 +75,12 @@ tutorial-table: venv  ## a local tutorial-shaped table to migrate: COUNT codes a
 # --- checks -----------------------------------------------------------------------------------
 test: test-main test-vendor test-py36 test-py310  ## run every test (main suite, the SDK's own suite, then functions/ on FC runtimes)
 
-test-main: venv  ## the main suite on Python 3.12 with tablestore 6.x
+test-main: venv node_modules/.fc-codes-stamp  ## the main suite on Python 3.12 with tablestore 6.x (the deploy tests run the ROS CDK and Funcraft: npm ci)
 	$(PY) -m pytest
 
 # The inner loop: the main suite without the tests marked slow (whole stacks, pip, Funcraft, the
 # chaos drill, the bench), stopping at the first failure. make test runs everything.
-test-quick: venv  ## the main suite minus the tests marked slow, first failure stops it (under a minute on an idle 2-core machine)
+test-quick: venv node_modules/.fc-codes-stamp  ## the main suite minus the tests marked slow, first failure stops it (under a minute on an idle 2-core machine)
 	$(PY) -m pytest -m "not slow" -x -q
 
 # The tablestore SDK's own tests (its source distribution, fetched once into .cache/vendor/)
